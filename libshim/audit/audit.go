@@ -1,0 +1,148 @@
+// Package audit records every security decision palisade takes: one JSON
+// object per decision, written to an append-only file (mode 0600) and to the
+// shim's log. A record answers "what did palisade change in this container,
+// what did it refuse, and why" after the fact.
+//
+// Records carry names and rule outcomes only; callers must never put secret
+// values into a Change.
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/containerd/log"
+)
+
+// Event is the operation a record is about.
+type Event string
+
+// The operations palisade audits.
+const (
+	EventCreate     Event = "create"
+	EventExec       Event = "exec"
+	EventUpdate     Event = "update"
+	EventCheckpoint Event = "checkpoint"
+	EventDelete     Event = "delete"
+)
+
+// Result is the outcome of the operation.
+type Result string
+
+// Results.
+const (
+	ResultAllowed Result = "allowed"
+	ResultRefused Result = "refused"
+)
+
+// Change is one modification the pipeline made: which rule, the value before
+// and after.
+type Change struct {
+	Rule   string `json:"rule"`
+	Before any    `json:"before"`
+	After  any    `json:"after"`
+}
+
+// Record is one audit entry.
+type Record struct {
+	Time      time.Time `json:"time"`
+	Event     Event     `json:"event"`
+	Namespace string    `json:"namespace"`
+	Container string    `json:"container"`
+	ExecID    string    `json:"exec_id,omitempty"`
+	// CRI names, present when the container comes from Kubernetes.
+	Pod           string `json:"pod,omitempty"`
+	PodNamespace  string `json:"pod_namespace,omitempty"`
+	ContainerName string `json:"container_name,omitempty"`
+
+	Profile string   `json:"profile,omitempty"`
+	Config  string   `json:"config,omitempty"` // the admin config's source
+	Changes []Change `json:"changes,omitempty"`
+	Result  Result   `json:"result"`
+	Reason  string   `json:"reason,omitempty"` // why it was refused
+}
+
+// CRI annotation keys containerd's CRI plugin sets on every container.
+const (
+	annotationPodName      = "io.kubernetes.cri.sandbox-name"
+	annotationPodNamespace = "io.kubernetes.cri.sandbox-namespace"
+	annotationContainer    = "io.kubernetes.cri.container-name"
+)
+
+// SetCRI fills the Kubernetes names from a spec's annotations.
+func (r *Record) SetCRI(annotations map[string]string) {
+	r.Pod = annotations[annotationPodName]
+	r.PodNamespace = annotations[annotationPodNamespace]
+	r.ContainerName = annotations[annotationContainer]
+}
+
+// Sink receives records.
+type Sink interface {
+	Write(ctx context.Context, r *Record) error
+}
+
+// LogSink writes records to the logger carried by the context (the shim log).
+type LogSink struct{}
+
+// Write logs the record as one structured line.
+func (LogSink) Write(ctx context.Context, r *Record) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("audit: encode record: %w", err)
+	}
+	entry := log.G(ctx).WithField("palisade.audit", string(data))
+	if r.Result == ResultRefused {
+		entry.Warn("palisade refused " + string(r.Event))
+	} else {
+		entry.Info("palisade " + string(r.Event))
+	}
+	return nil
+}
+
+// FileSink appends records as JSON lines to a file created with mode 0600.
+// Each record is one write(2) on an O_APPEND descriptor, so concurrent shims
+// appending to the same file do not interleave within a record.
+type FileSink struct {
+	Path string
+	mu   sync.Mutex
+}
+
+// Write appends the record.
+func (s *FileSink) Write(_ context.Context, r *Record) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("audit: encode record: %w", err)
+	}
+	data = append(data, '\n')
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := os.MkdirAll(filepath.Dir(s.Path), 0o700); err != nil {
+		return fmt.Errorf("audit: create directory for %s: %w", s.Path, err)
+	}
+	f, err := os.OpenFile(s.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("audit: open %s: %w", s.Path, err)
+	}
+	_, werr := f.Write(data)
+	return errors.Join(werr, f.Close())
+}
+
+// Multi writes to every sink and joins their errors.
+type Multi []Sink
+
+// Write sends the record to all sinks.
+func (m Multi) Write(ctx context.Context, r *Record) error {
+	var errs []error
+	for _, s := range m {
+		if err := s.Write(ctx, r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

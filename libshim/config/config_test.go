@@ -1,0 +1,130 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/typeurl/v2"
+)
+
+func TestParseValid(t *testing.T) {
+	cfg, err := Parse("t.toml", []byte("version = 1\n[runc]\nroot = \"/run/x\"\nsystemd_cgroup = true\n[audit]\nfile = \"\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Runc.Root != "/run/x" || !cfg.Runc.SystemdCgroup || cfg.Runc.BinaryName != "runc" || cfg.Audit.File != "" || cfg.Source != "t.toml" {
+		t.Errorf("unexpected config %+v", cfg)
+	}
+}
+
+func TestParseEmptyIsDefault(t *testing.T) {
+	cfg, err := Parse("empty.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := Default()
+	if cfg.Runc != d.Runc || cfg.Audit != d.Audit || cfg.Version != SchemaVersion {
+		t.Errorf("empty config %+v differs from the defaults %+v", cfg, d)
+	}
+}
+
+func TestParseErrorsNameFileLineAndField(t *testing.T) {
+	cases := []struct {
+		name, body, want string
+	}{
+		{"unknown field", "version = 1\n[runc]\nrooot = \"/x\"\n", `bad.toml:3: field "runc.rooot": unknown field`},
+		{"unknown section", "[auditt]\nfile = \"/x\"\n", `field "auditt`},
+		{"wrong type", "[runc]\nsystemd_cgroup = \"yes\"\n", `bad.toml:2: field "runc.systemd_cgroup"`},
+		{"syntax", "[runc\n", `bad.toml:1`},
+		{"version", "version = 2\n", `field "version": schema version 2 is not supported`},
+		{"relative root", "[runc]\nroot = \"run/x\"\n", `field "runc.root": "run/x" is not an absolute path`},
+		{"relative binary", "[runc]\nbinary_name = \"bin/runc\"\n", `field "runc.binary_name"`},
+		{"empty binary", "[runc]\nbinary_name = \"\"\n", `field "runc.binary_name": must not be empty`},
+		{"relative audit", "[audit]\nfile = \"audit.log\"\n", `field "audit.file"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("bad.toml", []byte(c.body))
+			if err == nil {
+				t.Fatal("invalid config accepted")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("error %q does not contain %q", err, c.want)
+			}
+			if !errdefs.IsInvalidArgument(err) {
+				t.Errorf("error is not an invalid argument: %v", err)
+			}
+		})
+	}
+}
+
+func TestParseOversized(t *testing.T) {
+	_, err := Parse("big.toml", make([]byte, maxFileSize+1))
+	if err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("oversized config: %v", err)
+	}
+}
+
+func TestLoadFileMissing(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "nope.toml")
+	_, err := LoadFile(p)
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Source != p {
+		t.Fatalf("missing file error %v does not name %s", err, p)
+	}
+}
+
+func TestFromRuntimeOptions(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.toml")
+	if err := os.WriteFile(path, []byte("[runc]\nroot = \"/run/p\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pack := func(v any) typeurl.Any {
+		a, err := typeurl.MarshalAnyToProto(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+
+	cfg, err := FromRuntimeOptions(pack(&runtimeoptions.Options{ConfigPath: path}))
+	if err != nil || cfg.Runc.Root != "/run/p" || cfg.Source != path {
+		t.Fatalf("ConfigPath: %+v, %v", cfg, err)
+	}
+	cfg, err = FromRuntimeOptions(pack(&runtimeoptions.Options{ConfigBody: []byte("[runc]\nroot = \"/run/b\"\n")}))
+	if err != nil || cfg.Runc.Root != "/run/b" || cfg.Source != SourceBody {
+		t.Fatalf("ConfigBody: %+v, %v", cfg, err)
+	}
+	_, err = FromRuntimeOptions(pack(&runtimeoptions.Options{ConfigBody: []byte("bogus = 1\n")}))
+	if err == nil || !strings.Contains(err.Error(), SourceBody) {
+		t.Fatalf("bad ConfigBody: %v", err)
+	}
+	// runc's own options would let a client pick the runtime binary.
+	_, err = FromRuntimeOptions(pack(&runcoptions.Options{BinaryName: "/tmp/fake-runc"}))
+	if err == nil || !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "runc runtime options are not accepted") {
+		t.Fatalf("runc options: %v", err)
+	}
+}
+
+func TestRuncOptions(t *testing.T) {
+	cfg := &Config{Runc: Runc{BinaryName: "/usr/bin/runc", Root: "/run/r", SystemdCgroup: true}}
+	a, err := cfg.RuncOptionsAny()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := typeurl.UnmarshalAny(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ok := v.(*runcoptions.Options)
+	if !ok || o.BinaryName != "/usr/bin/runc" || o.Root != "/run/r" || !o.SystemdCgroup {
+		t.Fatalf("translated options %T %+v", v, v)
+	}
+}
