@@ -1,0 +1,60 @@
+package service
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+
+	apitypes "github.com/containerd/containerd/api/types"
+	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
+	"github.com/containerd/containerd/v2/pkg/shim"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"palisade.dev/palisade/libshim/config"
+)
+
+// maxInfoOptions bounds the runtime options read from stdin by Info.
+const maxInfoOptions = 1 << 20
+
+// Manager is containerd's runc shim manager under palisade's runtime name.
+// It starts, stops and describes shims exactly as the stock one does; Info
+// first translates palisade's runtime options into runc's.
+type Manager struct {
+	shim.Shim
+}
+
+// NewManager returns the shim manager for io.containerd.palisade.v2.
+func NewManager() *Manager {
+	return &Manager{Shim: manager.NewShimManager(RuntimeName)}
+}
+
+// Info answers containerd's runtime introspection. containerd sends the
+// runtime's options on stdin; the stock manager only understands runc's, so
+// palisade's are turned into the runc options of the admin config first.
+func (m *Manager) Info(ctx context.Context, optionsR io.Reader) (*apitypes.RuntimeInfo, error) {
+	data, err := io.ReadAll(io.LimitReader(optionsR, maxInfoOptions))
+	if err != nil {
+		return nil, fmt.Errorf("palisade: read runtime options: %w", err)
+	}
+	var opts anypb.Any
+	if len(data) > 0 {
+		if err := proto.Unmarshal(data, &opts); err != nil {
+			return nil, fmt.Errorf("palisade: decode runtime options: %w", err)
+		}
+	}
+	cfg, err := config.FromRuntimeOptions(&opts)
+	if err != nil {
+		return nil, err
+	}
+	runcOpts, err := cfg.RuncOptionsAny()
+	if err != nil {
+		return nil, fmt.Errorf("palisade: encode runc options: %w", err)
+	}
+	translated, err := proto.Marshal(runcOpts)
+	if err != nil {
+		return nil, fmt.Errorf("palisade: encode runc options: %w", err)
+	}
+	return m.Shim.Info(ctx, bytes.NewReader(translated))
+}

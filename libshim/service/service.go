@@ -1,0 +1,249 @@
+// Package service is palisade's containerd shim: containerd's own runc shim
+// (manager and task service) with palisade's strict layer in front of it.
+//
+// The task service wraps the stock runc task service. Create reads the
+// bundle's spec, runs it through the hardening pipeline, writes it back and
+// only then delegates; Exec, Update, Checkpoint and Delete are intercepted
+// too; every other call passes straight through. Runtime options from
+// containerd are translated into runc options from the admin config before
+// the stock code sees them (it would panic on runtimeoptions.v1.Options).
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/containerd/log"
+	"github.com/containerd/ttrpc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"palisade.dev/palisade/libshim/audit"
+	"palisade.dev/palisade/libshim/bundle"
+	"palisade.dev/palisade/libshim/config"
+	"palisade.dev/palisade/libshim/harden"
+)
+
+// maxProcessSize bounds an exec request's process spec.
+const maxProcessSize = 1 << 20
+
+// container is what the shim remembers about a container it created.
+type container struct {
+	req         harden.Request
+	annotations map[string]string
+}
+
+// Service is the palisade task service.
+type Service struct {
+	taskAPI.TTRPCTaskService // the stock runc task service; un-overridden calls pass through
+
+	mu         sync.Mutex
+	containers map[string]*container
+}
+
+var _ taskAPI.TTRPCTaskService = (*Service)(nil)
+
+// New wraps the runc task service.
+func New(inner taskAPI.TTRPCTaskService) *Service {
+	return &Service{TTRPCTaskService: inner, containers: map[string]*container{}}
+}
+
+// RegisterTTRPC registers the wrapper itself, not the inner service: were the
+// inner one registered, every override would be silently bypassed.
+func (s *Service) RegisterTTRPC(server *ttrpc.Server) error {
+	taskAPI.RegisterTTRPCTaskService(server, s)
+	return nil
+}
+
+// Create hardens the bundle's spec and creates the container through runc.
+func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
+	ns, err := namespaces.NamespaceRequired(ctx)
+	if err != nil {
+		return nil, errgrpc.ToGRPC(err)
+	}
+	rec := &audit.Record{Event: audit.EventCreate, Namespace: ns, Container: r.ID}
+
+	cfg, err := config.FromRuntimeOptions(r.Options)
+	if err != nil {
+		err = fmt.Errorf("palisade: container %s/%s refused: %w", ns, r.ID, err)
+		return nil, s.refused(ctx, nil, rec, err)
+	}
+	rec.Config = cfg.Source
+	req := harden.Request{Namespace: ns, ID: r.ID, Config: cfg}
+
+	spec, err := bundle.ReadSpec(r.Bundle)
+	if err != nil {
+		return nil, s.refused(ctx, cfg, rec, fmt.Errorf("palisade: container %s refused: %w", req.Container(), err))
+	}
+	rec.SetCRI(spec.Annotations)
+
+	changes, err := harden.Spec(&req, spec)
+	rec.Changes = changes
+	if err != nil {
+		return nil, s.refused(ctx, cfg, rec, err)
+	}
+	if err := bundle.WriteSpec(r.Bundle, spec); err != nil {
+		return nil, s.refused(ctx, cfg, rec, err)
+	}
+	runcOpts, err := cfg.RuncOptionsAny()
+	if err != nil {
+		return nil, s.refused(ctx, cfg, rec, fmt.Errorf("palisade: encode runc options: %w", err))
+	}
+	// The decision is recorded before runc runs: a container must never run
+	// without its audit record.
+	if err := s.allowed(ctx, cfg, rec); err != nil {
+		return nil, err
+	}
+
+	r.Options = runcOpts
+	resp, err := s.TTRPCTaskService.Create(ctx, r)
+	if err != nil {
+		log.G(ctx).WithError(err).WithField("container", req.Container()).Warn("palisade: runc failed to create the hardened container")
+		return nil, err
+	}
+	s.mu.Lock()
+	s.containers[r.ID] = &container{req: req, annotations: spec.Annotations}
+	s.mu.Unlock()
+	return resp, nil
+}
+
+// Exec hardens the exec process with the pipeline's process steps.
+func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emptypb.Empty, error) {
+	c, ok := s.lookup(r.ID)
+	if !ok {
+		return s.TTRPCTaskService.Exec(ctx, r) // unknown container: the inner service answers not found
+	}
+	rec := s.record(audit.EventExec, c)
+	rec.ExecID = r.ExecID
+	cfg := c.req.Config
+	if r.Spec == nil || len(r.Spec.GetValue()) > maxProcessSize {
+		return nil, s.refused(ctx, cfg, rec, fmt.Errorf("palisade: container %s: exec %s: missing or oversized process spec: %w",
+			c.req.Container(), r.ExecID, errdefs.ErrInvalidArgument))
+	}
+	var p specs.Process
+	if err := json.Unmarshal(r.Spec.GetValue(), &p); err != nil {
+		return nil, s.refused(ctx, cfg, rec, fmt.Errorf("palisade: container %s: exec %s: invalid process spec: %w: %w",
+			c.req.Container(), r.ExecID, err, errdefs.ErrInvalidArgument))
+	}
+	changes, err := harden.Process(&c.req, &p)
+	rec.Changes = changes
+	if err != nil {
+		return nil, s.refused(ctx, cfg, rec, err)
+	}
+	data, err := json.Marshal(&p)
+	if err != nil {
+		return nil, s.refused(ctx, cfg, rec, fmt.Errorf("palisade: encode exec process: %w", err))
+	}
+	if err := s.allowed(ctx, cfg, rec); err != nil {
+		return nil, err
+	}
+	r.Spec = &anypb.Any{TypeUrl: r.Spec.GetTypeUrl(), Value: data}
+	return s.TTRPCTaskService.Exec(ctx, r)
+}
+
+// Update is audited. The stock shim applies any resources it is sent.
+func (s *Service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*emptypb.Empty, error) {
+	c, ok := s.lookup(r.ID)
+	if !ok {
+		return s.TTRPCTaskService.Update(ctx, r)
+	}
+	if err := s.allowed(ctx, c.req.Config, s.record(audit.EventUpdate, c)); err != nil {
+		return nil, err
+	}
+	return s.TTRPCTaskService.Update(ctx, r)
+}
+
+// Checkpoint is audited; a restore goes through Create and so through the
+// whole pipeline again.
+func (s *Service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskRequest) (*emptypb.Empty, error) {
+	c, ok := s.lookup(r.ID)
+	if !ok {
+		return s.TTRPCTaskService.Checkpoint(ctx, r)
+	}
+	if err := s.allowed(ctx, c.req.Config, s.record(audit.EventCheckpoint, c)); err != nil {
+		return nil, err
+	}
+	return s.TTRPCTaskService.Checkpoint(ctx, r)
+}
+
+// Delete delegates, then forgets the container and audits its removal.
+func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
+	resp, err := s.TTRPCTaskService.Delete(ctx, r)
+	if err != nil || r.ExecID != "" {
+		return resp, err
+	}
+	s.mu.Lock()
+	c, ok := s.containers[r.ID]
+	delete(s.containers, r.ID)
+	s.mu.Unlock()
+	if ok {
+		rec := s.record(audit.EventDelete, c)
+		rec.Result = audit.ResultAllowed
+		if aerr := s.audit(ctx, c.req.Config, rec); aerr != nil {
+			log.G(ctx).WithError(aerr).WithField("container", c.req.Container()).Error("palisade: cannot write the audit record of a delete")
+		}
+	}
+	return resp, nil
+}
+
+func (s *Service) lookup(id string) (*container, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.containers[id]
+	return c, ok
+}
+
+func (s *Service) record(ev audit.Event, c *container) *audit.Record {
+	rec := &audit.Record{Event: ev, Namespace: c.req.Namespace, Container: c.req.ID, Config: c.req.Config.Source}
+	rec.SetCRI(c.annotations)
+	return rec
+}
+
+// sinks returns where records go under cfg: always the shim log, and the
+// audit file when the config names one. With no usable config (it failed to
+// load) only the log is known.
+func sinks(cfg *config.Config) audit.Sink {
+	m := audit.Multi{audit.LogSink{}}
+	if cfg != nil && cfg.Audit.File != "" {
+		m = append(m, &audit.FileSink{Path: cfg.Audit.File})
+	}
+	return m
+}
+
+func (s *Service) audit(ctx context.Context, cfg *config.Config, rec *audit.Record) error {
+	rec.Time = time.Now().UTC()
+	return sinks(cfg).Write(ctx, rec)
+}
+
+// allowed records that the operation may proceed. An operation never runs
+// without its record: if the record cannot be written, it is refused.
+func (s *Service) allowed(ctx context.Context, cfg *config.Config, rec *audit.Record) error {
+	rec.Result = audit.ResultAllowed
+	if err := s.audit(ctx, cfg, rec); err != nil {
+		what := string(rec.Event)
+		if rec.ExecID != "" {
+			what += " " + rec.ExecID
+		}
+		return errgrpc.ToGRPC(fmt.Errorf("palisade: container %s/%s: %s refused: cannot write its audit record (check audit.file in %s): %w",
+			rec.Namespace, rec.Container, what, rec.Config, err))
+	}
+	return nil
+}
+
+// refused records a refusal and returns the error in ttrpc form.
+func (s *Service) refused(ctx context.Context, cfg *config.Config, rec *audit.Record, err error) error {
+	rec.Result = audit.ResultRefused
+	rec.Reason = err.Error()
+	if aerr := s.audit(ctx, cfg, rec); aerr != nil {
+		log.G(ctx).WithError(aerr).Error("palisade: cannot write the audit record of a refusal")
+	}
+	return errgrpc.ToGRPC(err)
+}

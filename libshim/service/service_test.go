@@ -1,0 +1,196 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/containerd/ttrpc"
+	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"palisade.dev/palisade/libshim/audit"
+	"palisade.dev/palisade/libshim/bundle"
+)
+
+// recorder stands in for the runc task service: it records what palisade
+// delegates. It is the seam these unit tests observe; the end-to-end tests in
+// testing/e2e run the real runc shim.
+type recorder struct {
+	taskAPI.TTRPCTaskService
+	created *taskAPI.CreateTaskRequest
+	execed  *taskAPI.ExecProcessRequest
+}
+
+func (r *recorder) Create(_ context.Context, req *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
+	r.created = req
+	return &taskAPI.CreateTaskResponse{Pid: 42}, nil
+}
+
+func (r *recorder) Exec(_ context.Context, req *taskAPI.ExecProcessRequest) (*emptypb.Empty, error) {
+	r.execed = req
+	return &emptypb.Empty{}, nil
+}
+
+func (r *recorder) State(context.Context, *taskAPI.StateRequest) (*taskAPI.StateResponse, error) {
+	panic("boom in State")
+}
+
+func (r *recorder) Connect(context.Context, *taskAPI.ConnectRequest) (*taskAPI.ConnectResponse, error) {
+	return &taskAPI.ConnectResponse{ShimPid: 7}, nil
+}
+
+func setup(t *testing.T, adminConfig string) (ctx context.Context, dir, cfgPath, auditPath string) {
+	t.Helper()
+	dir = t.TempDir()
+	auditPath = filepath.Join(dir, "audit.jsonl")
+	cfgPath = filepath.Join(dir, "palisade.toml")
+	if adminConfig == "" {
+		adminConfig = "[runc]\nroot = \"/run/palisade-test\"\n[audit]\nfile = \"" + auditPath + "\"\n"
+	}
+	if err := os.WriteFile(cfgPath, []byte(adminConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := bundle.WriteSpec(dir, &specs.Spec{Process: &specs.Process{Args: []string{"/bin/sh"}}}); err != nil {
+		t.Fatal(err)
+	}
+	return namespaces.WithNamespace(context.Background(), "ns1"), dir, cfgPath, auditPath
+}
+
+func options(t *testing.T, path string) *anypb.Any {
+	a, err := typeurl.MarshalAnyToProto(&runtimeoptions.Options{ConfigPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestCreateHardensTranslatesAndAudits(t *testing.T) {
+	ctx, dir, cfgPath, auditPath := setup(t, "")
+	inner := &recorder{}
+	s := New(inner)
+	if _, err := s.Create(ctx, &taskAPI.CreateTaskRequest{ID: "c1", Bundle: dir, Options: options(t, cfgPath)}); err != nil {
+		t.Fatal(err)
+	}
+	if inner.created == nil {
+		t.Fatal("create was not delegated")
+	}
+	v, err := typeurl.UnmarshalAny(inner.created.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := v.(*runcoptions.Options); !ok || o.Root != "/run/palisade-test" || o.BinaryName != "runc" {
+		t.Errorf("delegated options = %T %+v, want runc options from the admin config", v, v)
+	}
+	spec, err := bundle.ReadSpec(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !spec.Process.NoNewPrivileges {
+		t.Error("config.json was not hardened before delegation")
+	}
+	b, err := os.ReadFile(auditPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec audit.Record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Event != audit.EventCreate || rec.Result != audit.ResultAllowed || rec.Namespace != "ns1" || rec.Container != "c1" || len(rec.Changes) != 1 {
+		t.Errorf("audit record %+v", rec)
+	}
+	if st, err := os.Stat(auditPath); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("audit file mode: %v %v", st.Mode(), err)
+	}
+
+	// An exec into it is hardened too.
+	proc, _ := json.Marshal(&specs.Process{Args: []string{"/bin/sh"}})
+	if _, err := s.Exec(ctx, &taskAPI.ExecProcessRequest{ID: "c1", ExecID: "e1", Spec: &anypb.Any{TypeUrl: "types.containerd.io/opencontainers/runtime-spec/1/Process", Value: proc}}); err != nil {
+		t.Fatal(err)
+	}
+	var got specs.Process
+	if err := json.Unmarshal(inner.execed.Spec.GetValue(), &got); err != nil || !got.NoNewPrivileges {
+		t.Errorf("delegated exec process %+v (%v), want noNewPrivileges", got, err)
+	}
+}
+
+func TestCreateRefusesBrokenConfigWithoutTouchingTheBundle(t *testing.T) {
+	ctx, dir, cfgPath, _ := setup(t, "[runc]\nbogus = 1\n")
+	before, _ := os.ReadFile(filepath.Join(dir, bundle.ConfigName))
+	inner := &recorder{}
+	_, err := New(inner).Create(ctx, &taskAPI.CreateTaskRequest{ID: "c1", Bundle: dir, Options: options(t, cfgPath)})
+	if err == nil {
+		t.Fatal("broken config accepted")
+	}
+	err = errgrpc.ToNative(err)
+	if !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), cfgPath+":2: field \"runc.bogus\"") || !strings.Contains(err.Error(), "ns1/c1") {
+		t.Errorf("error %v does not name the container, file, line and field", err)
+	}
+	if inner.created != nil {
+		t.Error("runc was asked to create a container despite the refusal")
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, bundle.ConfigName))
+	if string(before) != string(after) {
+		t.Error("the bundle's spec changed although the container was refused")
+	}
+}
+
+func TestCreateRefusesRuncOptions(t *testing.T) {
+	ctx, dir, _, _ := setup(t, "")
+	a, _ := typeurl.MarshalAnyToProto(&runcoptions.Options{BinaryName: "/tmp/not-runc"})
+	inner := &recorder{}
+	if _, err := New(inner).Create(ctx, &taskAPI.CreateTaskRequest{ID: "c1", Bundle: dir, Options: a}); err == nil || inner.created != nil {
+		t.Fatalf("runc options from the client were accepted: %v", err)
+	}
+}
+
+// A panic in a handler becomes an error for that request over a real ttrpc
+// connection, and the server keeps answering.
+func TestRecoverInterceptorKeepsServing(t *testing.T) {
+	server, err := ttrpc.NewServer(ttrpc.WithUnaryServerInterceptor(RecoverInterceptor))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &served{New(&recorder{})}
+	if err := svc.RegisterTTRPC(server); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go server.Serve(context.Background(), l) //nolint:errcheck // ends with Close
+	defer func() { _ = server.Close() }()
+
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := ttrpc.NewClient(conn)
+	defer func() { _ = client.Close() }()
+	tc := taskAPI.NewTTRPCTaskClient(client)
+	ctx := context.Background()
+
+	_, err = tc.State(ctx, &taskAPI.StateRequest{ID: "x"})
+	if err == nil || !strings.Contains(err.Error(), "boom in State") || !strings.Contains(err.Error(), "keeps serving") {
+		t.Fatalf("panicking handler returned %v", err)
+	}
+	resp, err := tc.Connect(ctx, &taskAPI.ConnectRequest{ID: "x"})
+	if err != nil || resp.ShimPid != 7 {
+		t.Fatalf("server stopped serving after a panic: %v", err)
+	}
+}
