@@ -1,0 +1,212 @@
+// Package e2e holds palisade's end-to-end tests: real containers started
+// through a real containerd and runc under the palisade shim, probed from the
+// inside. They need root; `make test` sets PALISADE_E2E_REQUIRED=1 so that a
+// missing prerequisite fails the run instead of skipping it.
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"palisade.dev/palisade/libshim/audit"
+	"palisade.dev/palisade/testing/harness"
+)
+
+var (
+	env        *harness.Env
+	skipReason string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	required := os.Getenv("PALISADE_E2E_REQUIRED") == "1"
+	unavailable := func(reason string) int {
+		if required {
+			fmt.Fprintln(os.Stderr, "e2e: cannot run and PALISADE_E2E_REQUIRED=1:", reason)
+			return 1
+		}
+		skipReason = reason
+		return m.Run()
+	}
+	if os.Geteuid() != 0 {
+		return unavailable("end-to-end tests need root (containerd and runc create namespaces, cgroups and mounts)")
+	}
+	tools, err := harness.FindTools()
+	if err != nil {
+		return unavailable(err.Error())
+	}
+	dir, err := os.MkdirTemp("", "palisade-build-")
+	if err != nil {
+		return unavailable(err.Error())
+	}
+	defer os.RemoveAll(dir)
+	build, err := harness.BuildAll(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	env, err = harness.Start(harness.Options{Tools: tools, Build: build})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "e2e: containerd log (last 60 lines):\n%s\n", tail(env.ContainerdLog(), 60))
+	}
+	if err := env.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: teardown:", err)
+		return 1
+	}
+	return code
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// needEnv returns the environment or skips the test, printing why.
+func needEnv(t *testing.T) *harness.Env {
+	t.Helper()
+	if env == nil {
+		t.Skip("end-to-end environment unavailable: " + skipReason)
+	}
+	return env
+}
+
+// containerID is unique per test so tests never see each other's leftovers.
+func containerID(t *testing.T, suffix string) string {
+	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	return fmt.Sprintf("%s-%s-%d", name, suffix, time.Now().UnixNano()%1e6)
+}
+
+// report is the probe's `report` output.
+type report struct {
+	UID        int                 `json:"uid"`
+	GID        int                 `json:"gid"`
+	NoNewPrivs int                 `json:"no_new_privs"`
+	Seccomp    string              `json:"seccomp"`
+	Caps       map[string][]string `json:"caps"`
+}
+
+func parseReport(t *testing.T, r harness.Result) report {
+	t.Helper()
+	var rep report
+	if err := json.Unmarshal([]byte(strings.TrimSpace(r.Stdout)), &rep); err != nil {
+		t.Fatalf("probe report is not JSON: %v\n%s", err, r)
+	}
+	return rep
+}
+
+// auditRecords returns the audit file's records about container id.
+func auditRecords(t *testing.T, e *harness.Env, id string) []audit.Record {
+	t.Helper()
+	f, err := os.Open(e.AuditLog)
+	if err != nil {
+		t.Fatalf("audit log: %v", err)
+	}
+	defer f.Close()
+	var out []audit.Record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var r audit.Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("audit log line is not a record: %v: %s", err, sc.Text())
+		}
+		if r.Container == id {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func findRecord(recs []audit.Record, ev audit.Event) *audit.Record {
+	for i := range recs {
+		if recs[i].Event == ev {
+			return &recs[i]
+		}
+	}
+	return nil
+}
+
+// waitStopped polls until the task of id is STOPPED.
+func waitStopped(t *testing.T, e *harness.Env, id string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		r := e.Ctr("tasks", "list")
+		for _, line := range strings.Split(r.Stdout, "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 3 && f[0] == id && f[2] == "STOPPED" {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("task %s did not stop", id)
+}
+
+// taskStatus returns the status column of `ctr tasks list` for id.
+func taskStatus(e *harness.Env, id string) string {
+	for _, line := range strings.Split(e.Ctr("tasks", "list").Stdout, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == id {
+			return f[2]
+		}
+	}
+	return ""
+}
+
+// removeContainer kills, deletes and removes id, and checks nothing is left.
+func removeContainer(t *testing.T, e *harness.Env, id string) {
+	t.Helper()
+	if r := e.Ctr("tasks", "kill", "-s", "SIGKILL", id); r.Err != nil {
+		t.Fatalf("kill: %v", r)
+	}
+	waitStopped(t, e, id)
+	if r := e.Ctr("tasks", "delete", id); r.Err != nil {
+		t.Fatalf("task delete: %v", r)
+	}
+	if r := e.Ctr("containers", "delete", id); r.Err != nil {
+		t.Fatalf("container delete: %v", r)
+	}
+	assertClean(t, e, id)
+}
+
+// assertClean fails when anything of id remains: no mount, bundle, runc
+// state, cgroup or shim process.
+func assertClean(t *testing.T, e *harness.Env, id string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	var left []string
+	for time.Now().Before(deadline) {
+		if left = e.Leftovers(id); len(left) == 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // a shim exits shortly after its last delete
+	}
+	t.Fatalf("container %s left behind: %s", id, strings.Join(left, "; "))
+}
+
+// startDetached starts a long-running container (probe sleep) under palisade
+// with extra ctr flags.
+func startDetached(t *testing.T, e *harness.Env, id string, extra ...string) {
+	t.Helper()
+	args := append(append([]string{"run", "-d"}, extra...), e.RunArgs()...)
+	if r := e.Ctr(append(args, e.Image(), id, "/usr/bin/probe", "sleep", "300")...); r.Err != nil {
+		t.Fatalf("run -d: %v", r)
+	}
+}

@@ -1,0 +1,72 @@
+package harness
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"palisade.dev/palisade/testing/image"
+)
+
+// Build is what the project builds for the end-to-end environment.
+type Build struct {
+	BinDir string // holds containerd-shim-palisade-v2 and palisade
+	Probe  string
+	Image  string // the OCI archive of the test image
+}
+
+// ModuleRoot is the palisade source tree.
+func ModuleRoot() (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		return "", fmt.Errorf("harness: find the module root: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// BuildAll builds the shim, the CLI, the static test programs and the test
+// image into dir. Go's build cache makes a repeat cheap.
+func BuildAll(dir string) (*Build, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return nil, err
+	}
+	b := &Build{BinDir: filepath.Join(dir, "bin"), Probe: filepath.Join(dir, "programs", "probe"), Image: filepath.Join(dir, "image.tar")}
+	steps := []struct {
+		out, pkg string
+		static   bool
+	}{
+		{filepath.Join(b.BinDir, "containerd-shim-palisade-v2"), "./cmd/containerd-shim-palisade-v2", false},
+		{filepath.Join(b.BinDir, "palisade"), "./cmd/palisade", false},
+		{b.Probe, "./testing/cmd/probe", true},
+	}
+	for _, s := range steps {
+		cmd := exec.Command("go", "build", "-trimpath", "-o", s.out, s.pkg)
+		cmd.Dir = root
+		cmd.Env = os.Environ()
+		if s.static {
+			cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			return nil, fmt.Errorf("harness: go build %s: %w\n%s", s.pkg, err, stderr.String())
+		}
+	}
+	f, err := os.OpenFile(b.Image, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	err = image.Build(f, image.Options{
+		Busybox:  "/bin/busybox",
+		Programs: map[string]string{"/usr/bin/probe": b.Probe},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return b, f.Close()
+}

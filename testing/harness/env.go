@@ -1,0 +1,263 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"palisade.dev/palisade/testing/image"
+)
+
+// Runtime is palisade's containerd runtime type.
+const Runtime = "io.containerd.palisade.v2"
+
+// dirPrefix names the harness's directories under os.TempDir, so that a
+// later run can find and tear down what a killed run left behind.
+const dirPrefix = "palisade-e2e-"
+
+// Options configure a private containerd.
+type Options struct {
+	Tools     *Tools
+	Build     *Build
+	Namespace string // containerd namespace for the test image and containers
+	// AdminConfig is the body of palisade's admin config; "" gives one that
+	// points runc and the audit log into the environment's directory.
+	AdminConfig string
+}
+
+// Env is one private containerd with palisade registered.
+type Env struct {
+	Dir         string // everything lives under here
+	Address     string // containerd's gRPC socket
+	Namespace   string
+	AdminConfig string // path of palisade's admin config
+	AuditLog    string // palisade's audit file (per the default admin config)
+	RuncRoot    string // runc state root given to palisade
+
+	tools *Tools
+	build *Build
+	cmd   *exec.Cmd
+}
+
+// Start cleans up stale environments, then starts a private containerd and
+// imports the test image.
+func Start(o Options) (_ *Env, retErr error) {
+	CleanStale(o.Tools)
+	dir, err := os.MkdirTemp("", dirPrefix)
+	if err != nil {
+		return nil, err
+	}
+	// The owner's PID marks the directory as in use; CleanStale removes only
+	// directories whose owner is gone.
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		return nil, err
+	}
+	e := &Env{
+		Dir:         dir,
+		Address:     filepath.Join(dir, "containerd.sock"),
+		Namespace:   o.Namespace,
+		AdminConfig: filepath.Join(dir, "palisade.toml"),
+		AuditLog:    filepath.Join(dir, "audit.jsonl"),
+		RuncRoot:    filepath.Join(dir, "runc"),
+		tools:       o.Tools,
+		build:       o.Build,
+	}
+	if e.Namespace == "" {
+		e.Namespace = "palisade-e2e"
+	}
+	defer func() {
+		if retErr != nil {
+			_ = e.Close()
+		}
+	}()
+	admin := o.AdminConfig
+	if admin == "" {
+		admin = fmt.Sprintf("version = 1\n\n[runc]\nroot = %q\n\n[audit]\nfile = %q\n", e.RuncRoot, e.AuditLog)
+	}
+	if err := os.WriteFile(e.AdminConfig, []byte(admin), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "containerd.toml"), []byte(e.containerdConfig()), 0o600); err != nil {
+		return nil, err
+	}
+	if err := e.StartContainerd(); err != nil {
+		return nil, err
+	}
+	if r := e.Ctr("images", "import", e.build.Image); r.Err != nil {
+		return nil, fmt.Errorf("harness: import test image: %s", r)
+	}
+	return e, nil
+}
+
+// Image is the test image's reference.
+func (e *Env) Image() string { return image.Name }
+
+func (e *Env) containerdConfig() string {
+	return fmt.Sprintf(`version = 4
+root = %q
+state = %q
+imports = []
+# No CRI here: these tests drive containerd through its own API.
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images", "io.containerd.podsandbox.controller.v1.podsandbox"]
+
+[debug]
+  level = "info"
+
+[plugins.'io.containerd.server.v1.grpc']
+  address = %q
+[plugins.'io.containerd.server.v1.ttrpc']
+  address = %q
+[plugins.'io.containerd.server.v1.debug']
+  address = ""
+[plugins.'io.containerd.shim.v1.manager']
+  socket_dir = %q
+`, filepath.Join(e.Dir, "root"), filepath.Join(e.Dir, "state"), e.Address, e.Address+".ttrpc", filepath.Join(e.Dir, "s"))
+}
+
+func (e *Env) path() string {
+	dirs := append([]string{e.build.BinDir}, e.tools.pathDirs()...)
+	return strings.Join(append(dirs, os.Getenv("PATH")), ":")
+}
+
+// StartContainerd starts (or restarts) the private containerd and waits until
+// it answers.
+func (e *Env) StartContainerd() error {
+	logf, err := os.OpenFile(filepath.Join(e.Dir, "containerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cmd := exec.Command(e.tools.Containerd, "--config", filepath.Join(e.Dir, "containerd.toml"))
+	cmd.Env = append(os.Environ(), "PATH="+e.path())
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("harness: start containerd: %w", err)
+	}
+	e.cmd = cmd
+	if err := os.WriteFile(filepath.Join(e.Dir, "containerd.pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if r := e.Ctr("version"); r.Err == nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("harness: containerd did not answer within 20s; log:\n%s", e.ContainerdLog())
+}
+
+// StopContainerd stops containerd (SIGTERM, then SIGKILL), leaving shims and
+// their containers running, as a containerd restart on a node would.
+func (e *Env) StopContainerd() error {
+	if e.cmd == nil {
+		return nil
+	}
+	_ = e.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		_ = e.cmd.Wait() // killed on purpose: its exit status says nothing
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = e.cmd.Process.Kill()
+		<-done
+	}
+	e.cmd = nil
+	return nil
+}
+
+// ContainerdLog returns containerd's (and the shims') log so far.
+func (e *Env) ContainerdLog() string {
+	b, _ := os.ReadFile(filepath.Join(e.Dir, "containerd.log"))
+	return string(b)
+}
+
+// Result is the outcome of a command.
+type Result struct {
+	Args     []string
+	Stdout   string
+	Stderr   string
+	ExitCode int
+	Err      error
+}
+
+// String describes the command and its outcome, for failure messages.
+func (r Result) String() string {
+	return fmt.Sprintf("%s: %v (exit %d)\nstdout: %s\nstderr: %s", strings.Join(r.Args, " "), r.Err, r.ExitCode, r.Stdout, r.Stderr)
+}
+
+// Ctr runs ctr against the private containerd in the environment's namespace.
+func (e *Env) Ctr(args ...string) Result {
+	return e.CtrContext(context.Background(), args...)
+}
+
+// CtrContext is Ctr with a context; the command gets at most two minutes.
+func (e *Env) CtrContext(ctx context.Context, args ...string) Result {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	full := append([]string{"--address", e.Address, "--namespace", e.Namespace}, args...)
+	cmd := exec.CommandContext(ctx, e.tools.Ctr, full...)
+	cmd.Env = append(os.Environ(), "PATH="+e.path())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := Result{Args: append([]string{"ctr"}, full...), Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.ExitCode = ee.ExitCode()
+	}
+	return r
+}
+
+// RunArgs are the ctr arguments that run a container under palisade with
+// the environment's admin config.
+func (e *Env) RunArgs() []string {
+	return []string{"--runtime", Runtime, "--runtime-config-path", e.AdminConfig}
+}
+
+// Run runs `ctr run --rm` of the test image under palisade and waits for it.
+// extra holds ctr flags (before the image), cmd the container's command.
+func (e *Env) Run(id string, extra []string, cmd ...string) Result {
+	args := append([]string{"run", "--rm"}, e.RunArgs()...)
+	args = append(args, extra...)
+	args = append(args, e.Image(), id)
+	return e.Ctr(append(args, cmd...)...)
+}
+
+// Close tears the environment down: every task and container, containerd,
+// leftover shims and runc containers, every mount under Dir, and Dir.
+func (e *Env) Close() error {
+	if e.cmd != nil {
+		e.removeAll()
+	}
+	_ = e.StopContainerd()
+	return teardown(e.Dir, e.tools.Runc)
+}
+
+// removeAll kills and deletes every task and container in every namespace.
+func (e *Env) removeAll() {
+	nss := e.Ctr("namespaces", "list", "-q")
+	for _, ns := range strings.Fields(nss.Stdout) {
+		sub := *e
+		sub.Namespace = ns
+		for _, id := range strings.Fields(sub.Ctr("tasks", "list", "-q").Stdout) {
+			sub.Ctr("tasks", "kill", "-a", "-s", "SIGKILL", id)
+		}
+		for _, id := range strings.Fields(sub.Ctr("containers", "list", "-q").Stdout) {
+			sub.Ctr("tasks", "delete", "-f", id)
+			sub.Ctr("containers", "delete", id)
+		}
+	}
+}

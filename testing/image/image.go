@@ -1,0 +1,218 @@
+// Package image builds the deterministic OCI test image the end-to-end tests
+// and the demo run: busybox-static with its applet links, the project's
+// static test programs, and a minimal /etc. The result is an OCI image layout
+// in a tar archive, ready for `ctr images import`. The same inputs always give
+// the same bytes (fixed timestamps, ownership and order), so the image digest
+// only changes when its content does.
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
+	specs "github.com/opencontainers/image-spec/specs-go"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Name is the reference the image is imported under.
+const Name = "docker.io/palisade/test:latest"
+
+// epoch is every file's modification time.
+var epoch = time.Unix(946684800, 0).UTC() // 2000-01-01
+
+// Options names the host files that go into the image.
+type Options struct {
+	Busybox  string            // a static busybox binary, installed as /bin/busybox
+	Programs map[string]string // path in the image (e.g. /usr/bin/probe) -> host file
+}
+
+type entry struct {
+	hdr  *tar.Header
+	body []byte
+}
+
+// Build writes the OCI archive to w.
+func Build(w io.Writer, o Options) error {
+	entries, err := rootfs(o)
+	if err != nil {
+		return err
+	}
+	layer, err := tarball(entries)
+	if err != nil {
+		return err
+	}
+	layerDesc := descriptor(ocispec.MediaTypeImageLayer, layer)
+
+	cfg := ocispec.Image{
+		Created:  &epoch,
+		Platform: ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"},
+		Config: ocispec.ImageConfig{
+			Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+			Cmd: []string{"/bin/sh"},
+		},
+		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layerDesc.Digest}},
+	}
+	cfgBytes, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	cfgDesc := descriptor(ocispec.MediaTypeImageConfig, cfgBytes)
+
+	manifest := ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    cfgDesc,
+		Layers:    []ocispec.Descriptor{layerDesc},
+	}
+	manBytes, err := json.Marshal(manifest)
+	if err != nil {
+		return err
+	}
+	manDesc := descriptor(ocispec.MediaTypeImageManifest, manBytes)
+	manDesc.Platform = &cfg.Platform
+	manDesc.Annotations = map[string]string{
+		"io.containerd.image.name": Name,
+		ocispec.AnnotationRefName:  "latest",
+	}
+	index := ocispec.Index{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageIndex,
+		Manifests: []ocispec.Descriptor{manDesc},
+	}
+	idxBytes, err := json.Marshal(index)
+	if err != nil {
+		return err
+	}
+	layout, _ := json.Marshal(ocispec.ImageLayout{Version: ocispec.ImageLayoutVersion})
+
+	out := []entry{
+		file("oci-layout", 0o644, layout),
+		file("index.json", 0o644, idxBytes),
+		dir("blobs", 0o755),
+		dir("blobs/sha256", 0o755),
+	}
+	for _, b := range [][]byte{layer, cfgBytes, manBytes} {
+		out = append(out, file("blobs/sha256/"+digest.FromBytes(b).Encoded(), 0o644, b))
+	}
+	tw := tar.NewWriter(w)
+	for _, e := range out {
+		if err := write(tw, e); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
+}
+
+func descriptor(mediaType string, b []byte) ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: mediaType, Digest: digest.Digest(fmt.Sprintf("sha256:%x", sha256.Sum256(b))), Size: int64(len(b))}
+}
+
+// rootfs lists the image's files in a fixed order.
+func rootfs(o Options) ([]entry, error) {
+	bb, err := os.ReadFile(o.Busybox)
+	if err != nil {
+		return nil, fmt.Errorf("image: busybox: %w", err)
+	}
+	applets, err := exec.Command(o.Busybox, "--list-full").Output()
+	if err != nil {
+		return nil, fmt.Errorf("image: %s --list-full: %w", o.Busybox, err)
+	}
+	m := map[string]entry{}
+	add := func(e entry) {
+		// parents first, as a real image would have them
+		for d := path.Dir(e.hdr.Name); d != "." && d != "/"; d = path.Dir(d) {
+			if _, ok := m[d]; !ok {
+				m[d] = dir(d, 0o755)
+			}
+		}
+		m[e.hdr.Name] = e
+	}
+	for _, d := range []string{"bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "run", "var", "home", "root"} {
+		add(dir(d, 0o755))
+	}
+	add(dir("tmp", 0o1777))
+	add(file("bin/busybox", 0o755, bb))
+	for _, a := range strings.Fields(string(applets)) {
+		if a == "bin/busybox" {
+			continue
+		}
+		add(symlink(a, "/bin/busybox"))
+	}
+	add(file("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")))
+	add(file("etc/group", 0o644, []byte("root:x:0:\nnogroup:x:65534:\n")))
+	add(file("etc/hostname", 0o644, []byte("palisade-test\n")))
+	names := make([]string, 0, len(o.Programs))
+	for name := range o.Programs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		b, err := os.ReadFile(o.Programs[name])
+		if err != nil {
+			return nil, fmt.Errorf("image: program %s: %w", name, err)
+		}
+		add(file(strings.TrimPrefix(name, "/"), 0o755, b))
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]entry, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, m[k])
+	}
+	return out, nil
+}
+
+func tarball(entries []entry) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range entries {
+		if err := write(tw, e); err != nil {
+			return nil, err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func write(tw *tar.Writer, e entry) error {
+	if err := tw.WriteHeader(e.hdr); err != nil {
+		return err
+	}
+	_, err := tw.Write(e.body)
+	return err
+}
+
+func header(name string, typ byte, mode int64) *tar.Header {
+	return &tar.Header{Name: name, Typeflag: typ, Mode: mode, ModTime: epoch, Format: tar.FormatPAX, Uname: "root", Gname: "root"}
+}
+
+func file(name string, mode int64, body []byte) entry {
+	h := header(name, tar.TypeReg, mode)
+	h.Size = int64(len(body))
+	return entry{hdr: h, body: body}
+}
+
+func dir(name string, mode int64) entry { return entry{hdr: header(name, tar.TypeDir, mode)} }
+
+func symlink(name, target string) entry {
+	h := header(name, tar.TypeSymlink, 0o777)
+	h.Linkname = target
+	return entry{hdr: h}
+}

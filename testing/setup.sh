@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs what palisade's end-to-end tests, demo and benchmarks need on a
+# fresh machine, and nothing twice: Debian packages only when missing, and the
+# container tools built from the Go module proxy into a cache keyed by version
+# ($PALISADE_CACHE, default ~/.cache/palisade), so a second run costs nothing.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${PALISADE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/palisade}
+version() { awk -v n="$1" '$1 == n { print $2 }' "$here/harness/tools.txt"; }
+containerd_version=$(version containerd)
+runc_version=$(version runc)
+golangci_version=$(version golangci-lint)
+
+log() { echo "setup: $*" >&2; }
+
+# Debian packages: libseccomp for runc's and palisade's seccomp support,
+# busybox-static for the test image.
+packages=(libseccomp-dev busybox-static pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		log "missing packages ${missing[*]}; run as root or install them"
+		exit 1
+	fi
+	log "installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# install_go DIR CHECK -- GO-INSTALL-ARGS: build into DIR.tmp, move into place
+# only when complete, so an interrupted build is never mistaken for a cache hit.
+install_go() {
+	local dir=$1 check=$2
+	shift 3
+	if [ -x "$dir/$check" ]; then
+		return
+	fi
+	log "building $* into $dir"
+	rm -rf "$dir.tmp"
+	mkdir -p "$dir.tmp"
+	GOBIN="$dir.tmp" go install "$@"
+	rm -rf "$dir"
+	mv "$dir.tmp" "$dir"
+}
+
+ctd="$cache/tools/containerd-$containerd_version"
+install_go "$ctd" containerd-shim-runc-v2 -- \
+	"github.com/containerd/containerd/v2/cmd/containerd@$containerd_version" \
+	"github.com/containerd/containerd/v2/cmd/ctr@$containerd_version" \
+	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$containerd_version"
+
+runc="$cache/tools/runc-$runc_version"
+install_go "$runc" runc -- -tags seccomp "github.com/opencontainers/runc@$runc_version"
+if ! "$runc/runc" --version | grep -q '^libseccomp:'; then
+	log "$runc/runc was built without seccomp support; remove $runc and run again"
+	exit 1
+fi
+lint="$cache/tools/golangci-lint-$golangci_version"
+install_go "$lint" golangci-lint -- "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$golangci_version"
+
+log "ready: containerd $containerd_version, runc $runc_version, golangci-lint $golangci_version in $cache/tools"
