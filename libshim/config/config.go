@@ -11,7 +11,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -19,8 +18,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/containerd/errdefs"
-	"github.com/pelletier/go-toml/v2"
+	"palisade.dev/palisade/libshim/tomlfile"
+	"palisade.dev/palisade/profiles"
 )
 
 // DefaultPath is where the shim looks for the admin config when containerd's
@@ -45,6 +44,19 @@ const (
 type Config struct {
 	// Version is the schema version; absent means SchemaVersion.
 	Version int `toml:"version"`
+	// DefaultProfile is the profile of a container that selects none.
+	DefaultProfile string `toml:"default_profile"`
+	// SelectableProfiles are the profiles a workload may choose with the
+	// annotation palisade.dev/profile. The default profile always is.
+	SelectableProfiles []string `toml:"selectable_profiles"`
+	// ProfilesDir holds the admin's own profiles (*.toml), next to the
+	// built-in ones. A missing directory is fine.
+	ProfilesDir string `toml:"profiles_dir"`
+	// AllowedHooks are the OCI hook binaries (absolute paths) a spec may
+	// carry; a spec with any other hook is refused.
+	AllowedHooks []string `toml:"allowed_hooks"`
+	// Overrides adjust a profile on this node, by profile name.
+	Overrides map[string]Override `toml:"overrides"`
 	// Runc says how the wrapped runc shim runs runc.
 	Runc Runc `toml:"runc"`
 	// Audit says where decision records go besides the shim log.
@@ -53,6 +65,17 @@ type Config struct {
 	// Source is where this config came from: a file path, SourceBody or
 	// SourceBuiltin. It is not read from the file.
 	Source string `toml:"-"`
+}
+
+// Override replaces parts of a profile on this node. Absent fields keep the
+// profile's value.
+type Override struct {
+	// CapabilitiesAllowed replaces the profile's capability allow-list.
+	CapabilitiesAllowed *[]string `toml:"capabilities_allowed"`
+	// PidsLimit replaces the profile's PID limit when > 0.
+	PidsLimit int64 `toml:"pids_limit"`
+	// Tmpfs replaces the profile's tmpfs list.
+	Tmpfs *[]profiles.Tmpfs `toml:"tmpfs"`
 }
 
 // Runc holds the options palisade passes to containerd's runc shim. They live
@@ -79,65 +102,43 @@ type Audit struct {
 // Default returns the built-in configuration.
 func Default() *Config {
 	return &Config{
-		Version: SchemaVersion,
-		Runc:    Runc{BinaryName: "runc"},
-		Audit:   Audit{File: "/var/log/palisade/audit.jsonl"},
-		Source:  SourceBuiltin,
+		Version:        SchemaVersion,
+		DefaultProfile: profiles.Default,
+		ProfilesDir:    "/etc/palisade/profiles",
+		Runc:           Runc{BinaryName: "runc"},
+		Audit:          Audit{File: "/var/log/palisade/audit.jsonl"},
+		Source:         SourceBuiltin,
 	}
 }
 
-// Error is a problem with an admin config. It names the source, the position
-// when known, the field, and what is wrong.
-type Error struct {
-	Source string
-	Line   int // 0 when unknown
-	Field  string
-	Msg    string
+// Invalid returns the error for a bad value of field in the admin config
+// at source.
+func Invalid(source, field, msg string) error {
+	return &tomlfile.Error{What: "admin config", Source: source, Field: field, Msg: msg, Hint: hint}
 }
 
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString("invalid admin config ")
-	b.WriteString(e.Source)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	if e.Field != "" {
-		fmt.Fprintf(&b, ": field %q", e.Field)
-	}
-	b.WriteString(": ")
-	b.WriteString(e.Msg)
-	b.WriteString(" (fix the file; see docs/config.md)")
-	return b.String()
-}
-
-// Unwrap gives the errdefs category: a bad config is an invalid argument.
-func (e *Error) Unwrap() error { return errdefs.ErrInvalidArgument }
+const hint = "fix the file; see docs/config.md"
 
 // LoadFile reads the config at path. A missing file is an error here: only
 // Resolve falls back from DefaultPath to the built-in defaults.
 func LoadFile(path string) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &Error{Source: path, Msg: fmt.Sprintf("cannot open: %v", errors.Unwrap(err))}
+		return nil, Invalid(path, "", fmt.Sprintf("cannot open: %v", errors.Unwrap(err)))
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
-		return nil, &Error{Source: path, Msg: fmt.Sprintf("cannot read: %v", err)}
+		return nil, Invalid(path, "", fmt.Sprintf("cannot read: %v", err))
 	}
 	return Parse(path, data)
 }
 
 // Parse decodes and validates a config body; source names it in errors.
 func Parse(source string, data []byte) (*Config, error) {
-	if len(data) > maxFileSize {
-		return nil, &Error{Source: source, Msg: fmt.Sprintf("larger than %d bytes", maxFileSize)}
-	}
 	cfg := Default()
-	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
-	if err := dec.Decode(cfg); err != nil {
-		return nil, decodeError(source, err)
+	if err := tomlfile.Decode("admin config", source, hint, data, maxFileSize, cfg); err != nil {
+		return nil, err
 	}
 	cfg.Source = source
 	if err := cfg.validate(); err != nil {
@@ -155,28 +156,13 @@ func Resolve(path string) (*Config, error) {
 	if _, err := os.Stat(DefaultPath); err == nil {
 		return LoadFile(DefaultPath)
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, &Error{Source: DefaultPath, Msg: fmt.Sprintf("cannot stat: %v", err)}
+		return nil, Invalid(DefaultPath, "", fmt.Sprintf("cannot stat: %v", err))
 	}
 	return Default(), nil
 }
 
-func decodeError(source string, err error) error {
-	var strict *toml.StrictMissingError
-	if errors.As(err, &strict) && len(strict.Errors) > 0 {
-		first := strict.Errors[0]
-		row, _ := first.Position()
-		return &Error{Source: source, Line: row, Field: strings.Join(first.Key(), "."), Msg: "unknown field (check the spelling)"}
-	}
-	var de *toml.DecodeError
-	if errors.As(err, &de) {
-		row, _ := de.Position()
-		return &Error{Source: source, Line: row, Field: strings.Join(de.Key(), "."), Msg: de.Error()}
-	}
-	return &Error{Source: source, Msg: err.Error()}
-}
-
 func (c *Config) validate() error {
-	bad := func(field, msg string) error { return &Error{Source: c.Source, Field: field, Msg: msg} }
+	bad := func(field, msg string) error { return Invalid(c.Source, field, msg) }
 	if c.Version != SchemaVersion {
 		return bad("version", fmt.Sprintf("schema version %d is not supported (this palisade reads version %d)", c.Version, SchemaVersion))
 	}
@@ -188,6 +174,22 @@ func (c *Config) validate() error {
 	}
 	if c.Runc.Root != "" && !filepath.IsAbs(c.Runc.Root) {
 		return bad("runc.root", fmt.Sprintf("%q is not an absolute path", c.Runc.Root))
+	}
+	if c.DefaultProfile == "" {
+		return bad("default_profile", "must name a profile")
+	}
+	if c.ProfilesDir != "" && !filepath.IsAbs(c.ProfilesDir) {
+		return bad("profiles_dir", fmt.Sprintf("%q is not an absolute path", c.ProfilesDir))
+	}
+	for i, h := range c.AllowedHooks {
+		if !filepath.IsAbs(h) || filepath.Clean(h) != h {
+			return bad(fmt.Sprintf("allowed_hooks[%d]", i), fmt.Sprintf("%q is not a clean absolute path", h))
+		}
+	}
+	for name, o := range c.Overrides {
+		if o.PidsLimit < 0 {
+			return bad("overrides."+name+".pids_limit", fmt.Sprintf("must be positive, not %d", o.PidsLimit))
+		}
 	}
 	if c.Audit.File != "" && !filepath.IsAbs(c.Audit.File) {
 		return bad("audit.file", fmt.Sprintf("%q is not an absolute path", c.Audit.File))

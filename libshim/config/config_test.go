@@ -11,6 +11,8 @@ import (
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
+
+	"palisade.dev/palisade/libshim/tomlfile"
 )
 
 func TestParseValid(t *testing.T) {
@@ -74,7 +76,7 @@ func TestParseOversized(t *testing.T) {
 func TestLoadFileMissing(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "nope.toml")
 	_, err := LoadFile(p)
-	var ce *Error
+	var ce *tomlfile.Error
 	if !errors.As(err, &ce) || ce.Source != p {
 		t.Fatalf("missing file error %v does not name %s", err, p)
 	}
@@ -126,5 +128,16 @@ func TestRuncOptions(t *testing.T) {
 	o, ok := v.(*runcoptions.Options)
 	if !ok || o.BinaryName != "/usr/bin/runc" || o.Root != "/run/r" || !o.SystemdCgroup {
 		t.Fatalf("translated options %T %+v", v, v)
+	}
+}
+
+// The example shipped in contrib/ stays valid.
+func TestContribExample(t *testing.T) {
+	cfg, err := LoadFile("../../contrib/config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DefaultProfile != "restricted" || cfg.Audit.File == "" {
+		t.Errorf("%+v", cfg)
 	}
 }

@@ -1,0 +1,170 @@
+// Package policy resolves what one container may do: the admin config bounds
+// which profile applies and how it is adjusted on this node, the workload's
+// palisade.dev/ annotations may choose among what the admin allowed and ask
+// for less (or for allow-listed extras), and the result is one Policy the
+// hardening pipeline applies. Anything the workload asks for beyond that is
+// refused with a Refusal that names the container, the rule and the fix.
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/errdefs"
+
+	"palisade.dev/palisade/libshim/caps"
+	"palisade.dev/palisade/libshim/config"
+	"palisade.dev/palisade/profiles"
+)
+
+// Annotations a workload may set. Any other key under Prefix is refused, so
+// that a misspelt request is never silently ignored.
+const (
+	Prefix              = "palisade.dev/"
+	AnnotationProfile   = Prefix + "profile"
+	AnnotationCapAdd    = Prefix + "cap-add"
+	AnnotationPidsLimit = Prefix + "pids-limit"
+)
+
+var knownAnnotations = []string{AnnotationProfile, AnnotationCapAdd, AnnotationPidsLimit}
+
+// maxAnnotationValue bounds a palisade annotation's value.
+const maxAnnotationValue = 4096
+
+// Policy is the resolved policy of one container.
+type Policy struct {
+	// Profile is the effective profile: the selected one with the admin's
+	// overrides applied. It is a private copy.
+	Profile *profiles.Profile
+	// CapAdd are the capabilities the workload asked for (canonical), all
+	// allowed by Profile.
+	CapAdd []string
+	// PidsLimit is the container's PID limit: the profile's, or lower when
+	// the workload asked for lower.
+	PidsLimit int64
+	// AllowedHooks are the OCI hook paths the admin allows.
+	AllowedHooks []string
+}
+
+// Resolve computes the policy of a container from the admin config and the
+// spec's annotations. container names it in errors.
+func Resolve(container string, cfg *config.Config, annotations map[string]string) (*Policy, error) {
+	refuse := func(rule, profile, reason, fix string) error {
+		return &Refusal{Container: container, Rule: rule, Profile: profile, Reason: reason, Fix: fix, Kind: errdefs.ErrInvalidArgument}
+	}
+	for k, v := range annotations {
+		if !strings.HasPrefix(k, Prefix) {
+			continue
+		}
+		if !slices.Contains(knownAnnotations, k) {
+			return nil, refuse("annotations", "", fmt.Sprintf("unknown annotation %q", k),
+				"palisade understands "+strings.Join(knownAnnotations, ", "))
+		}
+		if len(v) > maxAnnotationValue {
+			return nil, refuse("annotations", "", fmt.Sprintf("annotation %q is longer than %d bytes", k, maxAnnotationValue), "shorten it")
+		}
+	}
+
+	set, err := profiles.Load(cfg.ProfilesDir)
+	if err != nil {
+		return nil, fmt.Errorf("palisade: container %s refused: %w", container, err)
+	}
+	name := cfg.DefaultProfile
+	if want, ok := annotations[AnnotationProfile]; ok {
+		selectable := append([]string{cfg.DefaultProfile}, cfg.SelectableProfiles...)
+		if _, exists := set[want]; !exists {
+			return nil, refuse("profile-selection", "", fmt.Sprintf("unknown profile %q requested with %s", want, AnnotationProfile),
+				"choose one of the profiles this node allows: "+strings.Join(selectable, ", "))
+		}
+		if !slices.Contains(selectable, want) {
+			return nil, refuse("profile-selection", "", fmt.Sprintf("profile %q is not selectable on this node", want),
+				"choose one of "+strings.Join(selectable, ", ")+", or ask the node administrator to add it to selectable_profiles in "+cfg.Source)
+		}
+		name = want
+	}
+	base, ok := set[name]
+	if !ok {
+		return nil, config.Invalid(cfg.Source, "default_profile", fmt.Sprintf("profile %q does not exist (known: %s)", name, strings.Join(set.Names(), ", ")))
+	}
+	prof, err := applyOverride(cfg, base)
+	if err != nil {
+		return nil, err
+	}
+	for name := range cfg.Overrides {
+		if _, ok := set[name]; !ok {
+			return nil, config.Invalid(cfg.Source, "overrides."+name, fmt.Sprintf("profile %q does not exist", name))
+		}
+	}
+
+	pol := &Policy{Profile: prof, PidsLimit: prof.Pids.Limit, AllowedHooks: cfg.AllowedHooks}
+	if v, ok := annotations[AnnotationCapAdd]; ok {
+		for _, item := range strings.Split(v, ",") {
+			c, err := caps.Canonical(item)
+			if err != nil {
+				return nil, refuse("capabilities", prof.Name, fmt.Sprintf("%s: %v", AnnotationCapAdd, err), "use capability names such as NET_BIND_SERVICE")
+			}
+			if !slices.Contains(prof.Capabilities.Allowed, c) {
+				return nil, refuse("capabilities", prof.Name, fmt.Sprintf("capability %s is not allowed by profile %q (allowed: %s)", c, prof.Name, list(prof.Capabilities.Allowed)),
+					"remove it from "+AnnotationCapAdd+", or select a profile that allows it")
+			}
+			if !caps.Supported(c) {
+				return nil, refuse("capabilities", prof.Name, fmt.Sprintf("capability %s is not supported by this kernel", c), "remove it from "+AnnotationCapAdd)
+			}
+			pol.CapAdd = append(pol.CapAdd, c)
+		}
+		pol.CapAdd = caps.Set(pol.CapAdd)
+	}
+	if v, ok := annotations[AnnotationPidsLimit]; ok {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		switch {
+		case err != nil || n <= 0:
+			return nil, refuse("pids-limit", prof.Name, fmt.Sprintf("%s=%q is not a positive number", AnnotationPidsLimit, v), "give a number of processes such as 64")
+		case n > prof.Pids.Limit:
+			return nil, refuse("pids-limit", prof.Name, fmt.Sprintf("%s=%d is above the profile's limit of %d", AnnotationPidsLimit, n, prof.Pids.Limit),
+				"a workload may only ask for a lower limit")
+		}
+		pol.PidsLimit = n
+	}
+	return pol, nil
+}
+
+// applyOverride returns a private copy of p with the admin's override for
+// it applied and validated.
+func applyOverride(cfg *config.Config, p *profiles.Profile) (*profiles.Profile, error) {
+	prof := p.Clone()
+	o, ok := cfg.Overrides[p.Name]
+	if !ok {
+		return prof, nil
+	}
+	if o.CapabilitiesAllowed != nil {
+		prof.Capabilities.Allowed = append([]string(nil), (*o.CapabilitiesAllowed)...)
+	}
+	if o.PidsLimit > 0 {
+		prof.Pids.Limit = o.PidsLimit
+	}
+	if o.Tmpfs != nil {
+		prof.Filesystem.Tmpfs = append([]profiles.Tmpfs(nil), (*o.Tmpfs)...)
+	}
+	prof.Source = p.Source + " with overrides from " + cfg.Source
+	if err := prof.Normalize(); err != nil {
+		return nil, config.Invalid(cfg.Source, "overrides."+p.Name, err.Error())
+	}
+	return prof, nil
+}
+
+func list(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(trimCap(l), ", ")
+}
+
+func trimCap(l []string) []string {
+	out := make([]string, len(l))
+	for i, c := range l {
+		out[i] = strings.TrimPrefix(c, "CAP_")
+	}
+	return out
+}

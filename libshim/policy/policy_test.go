@@ -1,0 +1,109 @@
+package policy
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"palisade.dev/palisade/libshim/config"
+)
+
+func cfg(t *testing.T, body string) *config.Config {
+	t.Helper()
+	c, err := config.Parse("admin.toml", []byte("profiles_dir = \"\"\n"+body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestResolve(t *testing.T) {
+	cases := []struct {
+		name, config string
+		ann          map[string]string
+		profile      string
+		capAdd       []string
+		pids         int64
+		refuse       string // substring of the refusal
+		rule         string
+	}{
+		{name: "default", profile: "restricted", pids: 256},
+		{name: "cap-add", ann: map[string]string{AnnotationCapAdd: "net_bind_service,CAP_NET_BIND_SERVICE"}, profile: "restricted", capAdd: []string{"CAP_NET_BIND_SERVICE"}, pids: 256},
+		{name: "cap-add unknown", ann: map[string]string{AnnotationCapAdd: "NET_BIND"}, refuse: `palisade.dev/cap-add: unknown capability "NET_BIND"`, rule: "capabilities"},
+		{name: "cap-add not allowed", ann: map[string]string{AnnotationCapAdd: "IPC_LOCK"}, refuse: `capability CAP_IPC_LOCK is not allowed by profile "restricted" (allowed: NET_BIND_SERVICE)`, rule: "capabilities"},
+		{name: "pids lower", ann: map[string]string{AnnotationPidsLimit: "32"}, profile: "restricted", pids: 32},
+		{name: "pids higher", ann: map[string]string{AnnotationPidsLimit: "1000"}, refuse: "palisade.dev/pids-limit=1000 is above the profile's limit of 256", rule: "pids-limit"},
+		{name: "pids garbage", ann: map[string]string{AnnotationPidsLimit: "1e3"}, refuse: `palisade.dev/pids-limit="1e3" is not a positive number`, rule: "pids-limit"},
+		{name: "pids zero", ann: map[string]string{AnnotationPidsLimit: "0"}, refuse: "is not a positive number", rule: "pids-limit"},
+		{name: "unknown annotation", ann: map[string]string{"palisade.dev/privileged": "true"}, refuse: `unknown annotation "palisade.dev/privileged"`, rule: "annotations"},
+		{name: "oversized annotation", ann: map[string]string{AnnotationCapAdd: strings.Repeat("A", 5000)}, refuse: "longer than 4096 bytes", rule: "annotations"},
+		{name: "other prefixes ignored", ann: map[string]string{"io.kubernetes.cri.container-name": "x"}, profile: "restricted", pids: 256},
+		{name: "unknown profile", ann: map[string]string{AnnotationProfile: "nope"}, refuse: `unknown profile "nope"`, rule: "profile-selection"},
+		{name: "baseline not selectable", ann: map[string]string{AnnotationProfile: "baseline"}, refuse: `profile "baseline" is not selectable on this node`, rule: "profile-selection"},
+		{name: "baseline selectable", config: "selectable_profiles = [\"baseline\"]\n", ann: map[string]string{AnnotationProfile: "baseline", AnnotationCapAdd: "IPC_LOCK"}, profile: "baseline", capAdd: []string{"CAP_IPC_LOCK"}, pids: 1024},
+		{name: "default always selectable", ann: map[string]string{AnnotationProfile: "restricted"}, profile: "restricted", pids: 256},
+		{name: "override allow-list and pids", config: "[overrides.restricted]\ncapabilities_allowed = [\"NET_BIND_SERVICE\", \"ipc_lock\"]\npids_limit = 100\n",
+			ann: map[string]string{AnnotationCapAdd: "IPC_LOCK"}, profile: "restricted", capAdd: []string{"CAP_IPC_LOCK"}, pids: 100},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pol, err := Resolve("ns/c", cfg(t, c.config), c.ann)
+			if c.refuse != "" {
+				var r *Refusal
+				if !errors.As(err, &r) || r.Rule != c.rule || !strings.Contains(err.Error(), c.refuse) || !strings.Contains(err.Error(), "container ns/c") {
+					t.Fatalf("got %v, want refusal by %s containing %q", err, c.rule, c.refuse)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pol.Profile.Name != c.profile || pol.PidsLimit != c.pids || strings.Join(pol.CapAdd, ",") != strings.Join(c.capAdd, ",") {
+				t.Errorf("policy: profile %s pids %d capAdd %v", pol.Profile.Name, pol.PidsLimit, pol.CapAdd)
+			}
+		})
+	}
+}
+
+func TestOverrideErrorsNameTheConfig(t *testing.T) {
+	_, err := Resolve("ns/c", cfg(t, "[overrides.restricted]\ncapabilities_allowed = [\"BOGUS\"]\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), `admin.toml: field "overrides.restricted"`) || !strings.Contains(err.Error(), `unknown capability "BOGUS"`) {
+		t.Errorf("bad override: %v", err)
+	}
+	_, err = Resolve("ns/c", cfg(t, "[overrides.nosuch]\npids_limit = 5\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), `field "overrides.nosuch": profile "nosuch" does not exist`) {
+		t.Errorf("override of an unknown profile: %v", err)
+	}
+	_, err = Resolve("ns/c", cfg(t, "default_profile = \"gone\"\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), `field "default_profile": profile "gone" does not exist`) {
+		t.Errorf("unknown default profile: %v", err)
+	}
+}
+
+// An override is the node's copy: it never changes the shared built-in.
+func TestOverrideDoesNotLeak(t *testing.T) {
+	c := cfg(t, "[overrides.restricted]\npids_limit = 7\n")
+	if pol, err := Resolve("ns/c", c, nil); err != nil || pol.PidsLimit != 7 {
+		t.Fatalf("%v %v", pol, err)
+	}
+	if pol, err := Resolve("ns/c", cfg(t, ""), nil); err != nil || pol.PidsLimit != 256 {
+		t.Fatalf("override leaked: %v %v", pol.PidsLimit, err)
+	}
+}
+
+func TestAdminProfilesDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "web.toml"), []byte("name = \"web\"\n[pids]\nlimit = 50\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Parse("admin.toml", []byte("profiles_dir = \""+dir+"\"\ndefault_profile = \"web\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := Resolve("ns/c", c, nil)
+	if err != nil || pol.Profile.Name != "web" || pol.PidsLimit != 50 || len(pol.Profile.Capabilities.Allowed) != 0 {
+		t.Fatalf("admin profile: %+v %v", pol, err)
+	}
+}

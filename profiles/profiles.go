@@ -1,0 +1,309 @@
+// Package profiles defines palisade's profiles: the data that says what a
+// container may do (capabilities, filesystem, process limit, user,
+// namespaces, masked paths, devices, sysctls). The built-in profiles are TOML
+// files embedded from this directory; administrators add their own in the
+// directory their admin config names. docs/profiles.md documents the schema.
+//
+// Every field's zero value is the strictest choice, so that a field left out
+// of a profile never grants anything.
+package profiles
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/docker/go-units"
+
+	"palisade.dev/palisade/libshim/caps"
+	"palisade.dev/palisade/libshim/tomlfile"
+)
+
+//go:embed *.toml
+var builtin embed.FS
+
+// Default is the profile used when the admin config names none.
+const Default = "restricted"
+
+// maxFileSize bounds a profile file.
+const maxFileSize = 256 << 10
+
+// Profile is one profile.
+type Profile struct {
+	Name         string       `toml:"name"`
+	Description  string       `toml:"description"`
+	Capabilities Capabilities `toml:"capabilities"`
+	Filesystem   Filesystem   `toml:"filesystem"`
+	Pids         Pids         `toml:"pids"`
+	User         User         `toml:"user"`
+	Namespaces   Namespaces   `toml:"namespaces"`
+	Paths        Paths        `toml:"paths"`
+	Devices      Devices      `toml:"devices"`
+	Sysctls      Sysctls      `toml:"sysctls"`
+
+	// Source is the file the profile came from ("builtin:NAME.toml" for
+	// built-ins). Not read from the file.
+	Source string `toml:"-"`
+}
+
+// Capabilities: what a container may hold.
+type Capabilities struct {
+	// Allowed capabilities (with or without CAP_). A container keeps those of
+	// its spec that are listed here and may ask for more of them with the
+	// annotation palisade.dev/cap-add; nothing else.
+	Allowed []string `toml:"allowed"`
+}
+
+// Filesystem: the root filesystem and scratch space.
+type Filesystem struct {
+	// WritableRootfs leaves the root filesystem writable. Default false.
+	WritableRootfs bool `toml:"writable_rootfs"`
+	// Tmpfs are mounted noexec,nosuid,nodev (exec = true drops noexec).
+	Tmpfs []Tmpfs `toml:"tmpfs"`
+}
+
+// Tmpfs is one size-limited tmpfs.
+type Tmpfs struct {
+	Path string `toml:"path"`
+	Size string `toml:"size"` // e.g. "64m"; required
+	Mode string `toml:"mode"` // octal, default "1777"
+	Exec bool   `toml:"exec"` // allow executing files from it; default false
+}
+
+// Pids: the PID cgroup limit.
+type Pids struct {
+	Limit int64 `toml:"limit"` // required, > 0
+}
+
+// User: who the process runs as.
+type User struct {
+	// AllowRoot lets uid 0 run as is. Default false: uid 0 becomes UID:GID.
+	AllowRoot bool `toml:"allow_root"`
+	// UID and GID replace root when root is not allowed (default 65534).
+	UID uint32 `toml:"uid"`
+	GID uint32 `toml:"gid"`
+}
+
+// Namespaces: which host namespaces a container may share.
+type Namespaces struct {
+	// HostAllowed lists namespace types (pid, network, ipc, uts) the
+	// container may share with the host. Default none; mount never.
+	HostAllowed []string `toml:"host_allowed"`
+}
+
+// Paths: masked and read-only paths added to palisade's minimum.
+type Paths struct {
+	Masked   []string `toml:"masked"`
+	Readonly []string `toml:"readonly"`
+}
+
+// Devices: device nodes beyond the standard safe set.
+type Devices struct {
+	Allowed []string `toml:"allowed"` // absolute paths under /dev
+}
+
+// Sysctls: sysctls beyond the namespaced safe set.
+type Sysctls struct {
+	Allowed []string `toml:"allowed"`
+}
+
+const hint = "see docs/profiles.md"
+
+func invalid(source, field, msg string) error {
+	return &tomlfile.Error{What: "profile", Source: source, Field: field, Msg: msg, Hint: hint}
+}
+
+// Parse decodes and validates one profile.
+func Parse(source string, data []byte) (*Profile, error) {
+	var p Profile
+	if err := tomlfile.Decode("profile", source, hint, data, maxFileSize, &p); err != nil {
+		return nil, err
+	}
+	p.Source = source
+	if err := p.Normalize(); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+var nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// hostNamespaces a profile may allow to be shared with the host.
+var hostNamespaces = []string{"pid", "network", "ipc", "uts"}
+
+// Normalize validates the profile and puts names in canonical form. Parse
+// calls it; call it again after changing a profile (e.g. an admin override).
+func (p *Profile) Normalize() error {
+	bad := func(field, format string, args ...any) error {
+		return invalid(p.Source, field, fmt.Sprintf(format, args...))
+	}
+	if !nameRe.MatchString(p.Name) {
+		return bad("name", "%q must be 1-63 lower-case letters, digits or dashes", p.Name)
+	}
+	for i, c := range p.Capabilities.Allowed {
+		n, err := caps.Canonical(c)
+		if err != nil {
+			return bad(fmt.Sprintf("capabilities.allowed[%d]", i), "%v", err)
+		}
+		p.Capabilities.Allowed[i] = n
+	}
+	p.Capabilities.Allowed = caps.Set(p.Capabilities.Allowed)
+	seen := map[string]bool{}
+	for i := range p.Filesystem.Tmpfs {
+		t := &p.Filesystem.Tmpfs[i]
+		field := fmt.Sprintf("filesystem.tmpfs[%d]", i)
+		if err := absPath(t.Path); err != nil {
+			return bad(field+".path", "%v", err)
+		}
+		if t.Path == "/" || seen[t.Path] {
+			return bad(field+".path", "%q is the root or listed twice", t.Path)
+		}
+		seen[t.Path] = true
+		if _, err := units.RAMInBytes(t.Size); err != nil || t.Size == "" || strings.HasPrefix(t.Size, "-") {
+			return bad(field+".size", "%q is not a size such as \"64m\"", t.Size)
+		}
+		if t.Mode == "" {
+			t.Mode = "1777"
+		}
+		if m, err := strconv.ParseUint(t.Mode, 8, 32); err != nil || m > 0o7777 {
+			return bad(field+".mode", "%q is not an octal mode such as \"1777\"", t.Mode)
+		}
+	}
+	if p.Pids.Limit <= 0 {
+		return bad("pids.limit", "must be a positive number of processes, not %d", p.Pids.Limit)
+	}
+	if p.User.UID == 0 {
+		p.User.UID = 65534
+	}
+	if p.User.GID == 0 {
+		p.User.GID = 65534
+	}
+	for i, ns := range p.Namespaces.HostAllowed {
+		if !slices.Contains(hostNamespaces, ns) {
+			return bad(fmt.Sprintf("namespaces.host_allowed[%d]", i), "%q is not one of %s", ns, strings.Join(hostNamespaces, ", "))
+		}
+	}
+	for field, list := range map[string][]string{"paths.masked": p.Paths.Masked, "paths.readonly": p.Paths.Readonly} {
+		for i, pth := range list {
+			if err := absPath(pth); err != nil {
+				return bad(fmt.Sprintf("%s[%d]", field, i), "%v", err)
+			}
+		}
+	}
+	for i, d := range p.Devices.Allowed {
+		if err := absPath(d); err != nil || !strings.HasPrefix(d, "/dev/") {
+			return bad(fmt.Sprintf("devices.allowed[%d]", i), "%q is not a path under /dev", d)
+		}
+	}
+	for i, s := range p.Sysctls.Allowed {
+		if s == "" || strings.ContainsAny(s, " /=") {
+			return bad(fmt.Sprintf("sysctls.allowed[%d]", i), "%q is not a sysctl name such as net.ipv4.tcp_syncookies", s)
+		}
+	}
+	return nil
+}
+
+func absPath(p string) error {
+	if !path.IsAbs(p) || path.Clean(p) != p {
+		return fmt.Errorf("%q is not a clean absolute path", p)
+	}
+	return nil
+}
+
+// Set is the profiles available on a node, by name.
+type Set map[string]*Profile
+
+// Builtin returns the embedded profiles.
+func Builtin() (Set, error) {
+	set := Set{}
+	entries, err := fs.ReadDir(builtin, ".")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		data, err := fs.ReadFile(builtin, e.Name())
+		if err != nil {
+			return nil, err
+		}
+		if err := set.add("builtin:"+e.Name(), data); err != nil {
+			return nil, err
+		}
+	}
+	return set, nil
+}
+
+// Load returns the built-in profiles plus the *.toml files in dir. A missing
+// dir is not an error; a bad file, or one that redefines a name, is.
+func Load(dir string) (Set, error) {
+	set, err := Builtin()
+	if err != nil || dir == "" {
+		return set, err
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.toml"))
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		data, err := readBounded(f)
+		if err != nil {
+			return nil, invalid(f, "", err.Error())
+		}
+		if err := set.add(f, data); err != nil {
+			return nil, err
+		}
+	}
+	return set, nil
+}
+
+func readBounded(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.Size() > maxFileSize {
+		return nil, fmt.Errorf("larger than %d bytes", maxFileSize)
+	}
+	return os.ReadFile(path)
+}
+
+func (s Set) add(source string, data []byte) error {
+	p, err := Parse(source, data)
+	if err != nil {
+		return err
+	}
+	if prev, ok := s[p.Name]; ok {
+		return invalid(source, "name", fmt.Sprintf("profile %q is already defined by %s", p.Name, prev.Source))
+	}
+	s[p.Name] = p
+	return nil
+}
+
+// Names lists the profile names, sorted.
+func (s Set) Names() []string {
+	out := make([]string, 0, len(s))
+	for n := range s {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Clone returns a deep copy, so overrides never change a shared profile.
+func (p *Profile) Clone() *Profile {
+	c := *p
+	c.Capabilities.Allowed = slices.Clone(p.Capabilities.Allowed)
+	c.Filesystem.Tmpfs = slices.Clone(p.Filesystem.Tmpfs)
+	c.Namespaces.HostAllowed = slices.Clone(p.Namespaces.HostAllowed)
+	c.Paths.Masked = slices.Clone(p.Paths.Masked)
+	c.Paths.Readonly = slices.Clone(p.Paths.Readonly)
+	c.Devices.Allowed = slices.Clone(p.Devices.Allowed)
+	c.Sysctls.Allowed = slices.Clone(p.Sysctls.Allowed)
+	return &c
+}
