@@ -1,29 +1,36 @@
-// Package harden is palisade's hardening pipeline: an ordered list of small,
-// pure transforms over an OCI runtime spec, declared in one place (pipeline
-// below), followed by an independent verification pass over the finished spec.
+// Package harden is palisade's hardening pipeline: an ordered list of small
+// transforms over an OCI runtime spec, declared in one place (pipeline
+// below), followed by an independent verification pass over the finished
+// spec (verify.go).
 //
-// The incoming spec is a request, not a command: every transform may clamp
-// what it finds, and refuses with a *Refusal when it cannot honour the policy
-// safely. Every change is recorded for the audit record.
+// The incoming spec is a request, not a command: a transform clamps what it
+// may clamp (the runtime's default capabilities, a missing read-only flag)
+// and refuses with a *policy.Refusal what cannot be honoured safely
+// (privileged, host namespaces, sensitive host mounts, hooks). Every change is
+// recorded for the audit record. Hardening a hardened spec changes nothing.
 package harden
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/libshim/config"
+	"palisade.dev/palisade/libshim/policy"
 )
 
-// Request identifies the container being hardened and the admin policy that
+// Request identifies the container being hardened and the policy that
 // bounds it.
 type Request struct {
 	Namespace string
 	ID        string
 	Config    *config.Config
+	Policy    *policy.Policy
+	// HostPaths are host paths a bind mount must never expose, besides the
+	// built-in list: containerd's sockets and state on this node.
+	HostPaths []string
 }
 
 // Container is the name used in messages: namespace/id.
@@ -38,12 +45,28 @@ type step struct {
 	process func(*run, *specs.Process) error
 }
 
-// pipeline is the one ordered list of transforms. Order matters only where a
-// later step reads what an earlier one decided; it is written down here and
-// nowhere else.
+// pipeline is the one ordered list of transforms. The order is written here
+// and nowhere else:
+//   - privileged is judged on the spec as the client sent it, before any
+//     other step clamps the capabilities or devices it would look at;
+//   - user runs before capabilities, which grant ambient capabilities to a
+//     process only once it is known not to run as root.
 var pipeline = []step{
 	{name: "process-required", spec: requireProcess},
+	{name: "privileged", spec: refusePrivileged},
+	{name: "hooks", spec: hooks},
+	{name: "namespaces", spec: namespaces},
+	{name: "user", spec: onProcess(user), process: user},
+	{name: "capabilities", spec: onProcess(capabilities), process: capabilities},
 	{name: "no-new-privileges", spec: onProcess(noNewPrivileges), process: noNewPrivileges},
+	{name: "readonly-rootfs", spec: readonlyRootfs},
+	{name: "tmpfs", spec: tmpfs},
+	{name: "mounts", spec: mounts},
+	{name: "masked-paths", spec: maskedPaths},
+	{name: "readonly-paths", spec: readonlyPaths},
+	{name: "devices", spec: devices},
+	{name: "sysctls", spec: sysctls},
+	{name: "pids-limit", spec: pidsLimit},
 }
 
 // run carries one pipeline execution's request and collects its changes.
@@ -57,8 +80,11 @@ func (r *run) record(before, after any) {
 	r.changes = append(r.changes, audit.Change{Rule: r.rule, Before: before, After: after})
 }
 
-func (r *run) refuse(kind error, reason, fix string) error {
-	return &Refusal{Container: r.req.Container(), Rule: r.rule, Reason: reason, Fix: fix, Kind: kind}
+func (r *run) profile() string { return r.req.Policy.Profile.Name }
+
+// refuse returns a refusal of the current rule for an invalid request.
+func (r *run) refuse(reason, fix string) error {
+	return &policy.Refusal{Container: r.req.Container(), Rule: r.rule, Profile: r.profile(), Reason: reason, Fix: fix, Kind: errdefs.ErrInvalidArgument}
 }
 
 // Spec hardens a container spec in place, then verifies the result. It
@@ -80,10 +106,9 @@ func Spec(req *Request, s *specs.Spec) ([]audit.Change, error) {
 // Process hardens the process of an exec request with the process-level
 // steps of the pipeline, then verifies it.
 func Process(req *Request, p *specs.Process) ([]audit.Change, error) {
-	r := &run{req: req}
+	r := &run{req: req, rule: "process-required"}
 	if p == nil {
-		r.rule = "process-required"
-		return nil, r.refuse(errdefs.ErrInvalidArgument, "the exec request carries no process", "send a process spec")
+		return nil, r.refuse("the exec request carries no process", "send a process spec")
 	}
 	for _, st := range pipeline {
 		if st.process == nil {
@@ -94,7 +119,7 @@ func Process(req *Request, p *specs.Process) ([]audit.Change, error) {
 			return r.changes, err
 		}
 	}
-	if err := verifyProcess(req, p); err != nil {
+	if err := VerifyProcess(req, p); err != nil {
 		return r.changes, err
 	}
 	return r.changes, nil
@@ -105,30 +130,22 @@ func onProcess(f func(*run, *specs.Process) error) func(*run, *specs.Spec) error
 	return func(r *run, s *specs.Spec) error { return f(r, s.Process) }
 }
 
-// Refusal is the error for a container (or exec) palisade will not run. Its
-// message names the container, the rule, what is wrong and what to do.
-type Refusal struct {
-	Container string
-	Rule      string
-	Profile   string
-	Reason    string
-	Fix       string
-	Kind      error // an errdefs category
-}
-
-func (e *Refusal) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "palisade: container %s: %s", e.Container, e.Reason)
-	if e.Profile != "" {
-		fmt.Fprintf(&b, " (profile %q)", e.Profile)
+// Resources checks an update of a running container's resources against its
+// policy. Only the PID limit is fixed by palisade: it may be lowered, never
+// raised above the container's limit or lifted.
+func Resources(req *Request, res *specs.LinuxResources) ([]audit.Change, error) {
+	r := &run{req: req, rule: "pids-limit"}
+	if res.Pids == nil || res.Pids.Limit == nil {
+		return nil, nil
 	}
-	fmt.Fprintf(&b, " [rule %s]", e.Rule)
-	if e.Fix != "" {
-		b.WriteString("; ")
-		b.WriteString(e.Fix)
+	limit := req.Policy.PidsLimit
+	if n := *res.Pids.Limit; n <= 0 || n > limit {
+		return nil, &policy.Refusal{
+			Container: req.Container(), Rule: r.rule, Profile: r.profile(), Kind: errdefs.ErrFailedPrecondition,
+			Reason: fmt.Sprintf("update of the PID limit to %d refused: the container's limit is %d", n, limit),
+			Fix:    "an update may only lower the PID limit",
+		}
 	}
-	return b.String()
+	r.record(nil, *res.Pids.Limit)
+	return r.changes, nil
 }
-
-// Unwrap returns the errdefs category.
-func (e *Refusal) Unwrap() error { return e.Kind }

@@ -4,98 +4,388 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"palisade.dev/palisade/libshim/caps"
 	"palisade.dev/palisade/libshim/config"
+	"palisade.dev/palisade/libshim/policy"
 )
 
-func req() *Request { return &Request{Namespace: "ns", ID: "c1", Config: config.Default()} }
+// request resolves the policy for a profile and annotations with the
+// built-in profiles only.
+func request(t testing.TB, profile string, ann map[string]string) *Request {
+	t.Helper()
+	cfg := config.Default()
+	cfg.ProfilesDir = ""
+	cfg.SelectableProfiles = []string{"baseline"}
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	if profile != "" {
+		ann[policy.AnnotationProfile] = profile
+	}
+	pol, err := policy.Resolve("ns/c1", cfg, ann)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Request{Namespace: "ns", ID: "c1", Config: cfg, Policy: pol, HostPaths: []string{"/run/test-containerd/containerd.sock"}}
+}
 
-func TestNoNewPrivileges(t *testing.T) {
+// ctrSpec is what `ctr run` sends: containerd's default spec.
+func ctrSpec() *specs.Spec {
+	def := slices.Clone(caps.RuntimeDefault)
+	return &specs.Spec{
+		Root: &specs.Root{Path: "rootfs"},
+		Process: &specs.Process{
+			Args:         []string{"/bin/sh"},
+			Capabilities: &specs.LinuxCapabilities{Bounding: def, Effective: def, Permitted: def},
+		},
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+			{Destination: "/run", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+		},
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{{Type: "pid"}, {Type: "ipc"}, {Type: "uts"}, {Type: "mount"}, {Type: "network"}},
+			Resources:  &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}},
+		},
+	}
+}
+
+func harden(t *testing.T, req *Request, s *specs.Spec) error {
+	t.Helper()
+	_, err := Spec(req, s)
+	return err
+}
+
+func refusal(t *testing.T, err error, rule string, want ...string) {
+	t.Helper()
+	var r *policy.Refusal
+	if !errors.As(err, &r) {
+		t.Fatalf("want a refusal by rule %s, got %v", rule, err)
+	}
+	if r.Rule != rule || !strings.Contains(err.Error(), "container ns/c1") || !errdefs.IsInvalidArgument(err) {
+		t.Errorf("refusal %q: rule %s, want %s", err, r.Rule, rule)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("refusal %q lacks %q", err, w)
+		}
+	}
+}
+
+func TestRestrictedOnCtrDefaults(t *testing.T) {
+	s := ctrSpec()
+	changes, err := Spec(request(t, "", nil), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.Process
+	want := []string{"CAP_NET_BIND_SERVICE"}
+	for name, set := range map[string][]string{"bounding": p.Capabilities.Bounding, "effective": p.Capabilities.Effective, "permitted": p.Capabilities.Permitted, "inheritable": p.Capabilities.Inheritable, "ambient": p.Capabilities.Ambient} {
+		if !slices.Equal(set, want) {
+			t.Errorf("%s = %v, want %v", name, set, want)
+		}
+	}
+	if p.User.UID != 65534 || p.User.GID != 65534 || !p.NoNewPrivileges || !s.Root.Readonly {
+		t.Errorf("user %+v nnp %v readonly %v", p.User, p.NoNewPrivileges, s.Root.Readonly)
+	}
+	if l := s.Linux.Resources.Pids.Limit; l == nil || *l != 256 {
+		t.Errorf("pids limit %v", l)
+	}
+	i := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/tmp" })
+	if i < 0 || s.Mounts[i].Type != "tmpfs" || !slices.Contains(s.Mounts[i].Options, "noexec") || !slices.Contains(s.Mounts[i].Options, "size=67108864") {
+		t.Errorf("no size-limited noexec /tmp tmpfs: %+v", s.Mounts)
+	}
+	for _, m := range []string{"/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"} {
+		if !slices.Contains(s.Linux.MaskedPaths, m) {
+			t.Errorf("%s not masked", m)
+		}
+	}
+	rules := map[string]bool{}
+	for _, c := range changes {
+		rules[c.Rule] = true
+	}
+	for _, r := range []string{"user", "capabilities", "no-new-privileges", "readonly-rootfs", "tmpfs", "masked-paths", "readonly-paths", "devices", "pids-limit"} {
+		if !rules[r] {
+			t.Errorf("no audited change for rule %s", r)
+		}
+	}
+}
+
+func TestCapabilities(t *testing.T) {
 	cases := []struct {
 		name    string
-		in      bool
-		changes int
+		profile string
+		ann     map[string]string
+		spec    []string
+		uid     uint32
+		want    []string
+		ambient bool
+		refuse  string
 	}{
-		{"sets it when the client did not", false, 1},
-		{"keeps it when already set", true, 0},
+		{name: "runtime defaults clamped", spec: caps.RuntimeDefault, want: []string{"CAP_NET_BIND_SERVICE"}, ambient: true},
+		{name: "nothing asked, nothing given", want: nil},
+		{name: "annotation adds an allowed cap", ann: map[string]string{policy.AnnotationCapAdd: "NET_BIND_SERVICE"}, want: []string{"CAP_NET_BIND_SERVICE"}, ambient: true},
+		{name: "cap-add of SYS_ADMIN refused", spec: []string{"CAP_SYS_ADMIN"}, refuse: `capability CAP_SYS_ADMIN is not allowed by profile "restricted" (allowed: NET_BIND_SERVICE)`},
+		{name: "unknown cap in spec refused", spec: []string{"CAP_BOGUS"}, refuse: `unknown capability "CAP_BOGUS"`},
+		{name: "baseline root keeps its defaults minus the dangerous ones", profile: "baseline", uid: 0, spec: caps.RuntimeDefault,
+			want: []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID"}},
+		{name: "baseline IPC_LOCK on request", profile: "baseline", ann: map[string]string{policy.AnnotationCapAdd: "ipc_lock"}, want: []string{"CAP_IPC_LOCK"}},
+		{name: "baseline drops the runtime default NET_RAW", profile: "baseline", spec: []string{"CAP_NET_RAW"}, want: nil},
+		{name: "baseline NET_ADMIN refused", profile: "baseline", spec: []string{"CAP_NET_ADMIN"}, refuse: "capability CAP_NET_ADMIN is not allowed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s := &specs.Spec{Process: &specs.Process{NoNewPrivileges: c.in, Args: []string{"/bin/true"}}}
-			changes, err := Spec(req(), s)
+			req := request(t, c.profile, c.ann)
+			if c.profile == "" {
+				c.uid = 65534 // what the user step makes of root under restricted
+			}
+			p := &specs.Process{User: specs.User{UID: c.uid}, Capabilities: &specs.LinuxCapabilities{Bounding: c.spec, Effective: c.spec, Permitted: c.spec}}
+			r := &run{req: req, rule: "capabilities"}
+			err := capabilities(r, p)
+			if c.refuse != "" {
+				refusal(t, err, "capabilities", c.refuse)
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !s.Process.NoNewPrivileges {
-				t.Error("noNewPrivileges not set")
+			if !slices.Equal(p.Capabilities.Bounding, c.want) || !slices.Equal(p.Capabilities.Effective, c.want) || !slices.Equal(p.Capabilities.Permitted, c.want) {
+				t.Errorf("caps %+v, want %v", p.Capabilities, c.want)
 			}
-			if len(changes) != c.changes {
-				t.Errorf("changes = %+v, want %d", changes, c.changes)
-			}
-			if c.changes == 1 && (changes[0].Rule != "no-new-privileges" || changes[0].Before != false || changes[0].After != true) {
-				t.Errorf("change = %+v", changes[0])
+			if got := len(p.Capabilities.Ambient) > 0; got != (c.ambient && len(c.want) > 0) {
+				t.Errorf("ambient %v, want ambient=%v", p.Capabilities.Ambient, c.ambient)
 			}
 		})
 	}
 }
 
-func TestSpecWithoutProcessRefused(t *testing.T) {
-	_, err := Spec(req(), &specs.Spec{})
-	var r *Refusal
-	if !errors.As(err, &r) || r.Rule != "process-required" || r.Container != "ns/c1" || !errdefs.IsInvalidArgument(err) {
-		t.Fatalf("spec without process: %v", err)
+func TestUser(t *testing.T) {
+	cases := []struct {
+		name, profile string
+		in, want      specs.User
+	}{
+		{"root becomes nobody", "", specs.User{UID: 0, GID: 0, AdditionalGids: []uint32{0, 10}}, specs.User{UID: 65534, GID: 65534, AdditionalGids: []uint32{10}}},
+		{"non-root kept, root group dropped", "", specs.User{UID: 1000, GID: 0, AdditionalGids: []uint32{0}}, specs.User{UID: 1000, GID: 65534, AdditionalGids: []uint32{}}},
+		{"baseline allows root", "baseline", specs.User{UID: 0, GID: 0, AdditionalGids: []uint32{0}}, specs.User{UID: 0, GID: 0, AdditionalGids: []uint32{0}}},
 	}
-	want := "palisade: container ns/c1: the spec has no process [rule process-required]; the OCI spec must contain a process to run"
-	if err.Error() != want {
-		t.Errorf("message\n got %q\nwant %q", err.Error(), want)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := &specs.Process{User: c.in}
+			if err := user(&run{req: request(t, c.profile, nil)}, p); err != nil {
+				t.Fatal(err)
+			}
+			if p.User.UID != c.want.UID || p.User.GID != c.want.GID || !slices.Equal(p.User.AdditionalGids, c.want.AdditionalGids) {
+				t.Errorf("user %+v, want %+v", p.User, c.want)
+			}
+		})
 	}
 }
 
-func TestProcess(t *testing.T) {
-	p := &specs.Process{Args: []string{"sh"}}
-	changes, err := Process(req(), p)
-	if err != nil || !p.NoNewPrivileges || len(changes) != 1 {
-		t.Fatalf("exec process: %+v %v %+v", p, err, changes)
+func TestRefusals(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(*specs.Spec)
+		rule   string
+		want   string
+	}{
+		{"privileged", func(s *specs.Spec) {
+			all, _ := caps.Host()
+			s.Process.Capabilities = &specs.LinuxCapabilities{Bounding: all, Effective: all, Permitted: all}
+			s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
+		}, "privileged", "privileged containers are not allowed: the spec grants every capability and every device"},
+		{"host network", func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:4] }, "namespaces", "share the host's network namespace"},
+		{"host pid by path", func(s *specs.Spec) { s.Linux.Namespaces[0].Path = "/proc/self/ns/pid" }, "namespaces", "join the host's pid namespace"},
+		{"containerd socket", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/c.sock", Type: "bind", Source: "/run/containerd/containerd.sock", Options: []string{"rbind"}})
+		}, "mounts", "bind mount of /run/containerd/containerd.sock at /c.sock is not allowed"},
+		{"node's own containerd socket", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/c.sock", Type: "bind", Source: "/run/test-containerd/containerd.sock", Options: []string{"rbind"}})
+		}, "mounts", "/run/test-containerd/containerd.sock is a host system path"},
+		{"host root", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/host", Type: "bind", Source: "/", Options: []string{"rbind"}})
+		}, "mounts", "it contains /proc"},
+		{"host /var", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/v", Type: "none", Source: "/var", Options: []string{"bind"}})
+		}, "mounts", "it contains /var/run/containerd"},
+		{"block device filesystem", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/disk", Type: "ext4", Source: "/dev/vda"})
+		}, "mounts", `mount of type "ext4" at /disk is not allowed`},
+		{"hook", func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/usr/bin/evil"}}}
+		}, "hooks", "OCI hook /usr/bin/evil is not allowed"},
+		{"device", func(s *specs.Spec) {
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/sda", Type: "b", Major: 8}}
+		}, "devices", "device /dev/sda is not allowed"},
+		{"sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"kernel.core_pattern": "|/x"} }, "sysctls", "sysctl kernel.core_pattern is not allowed"},
 	}
-	if _, err := Process(req(), nil); err == nil {
-		t.Fatal("nil exec process accepted")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := ctrSpec()
+			c.mutate(s)
+			refusal(t, harden(t, request(t, "", nil), s), c.rule, c.want)
+		})
+	}
+}
+
+func TestBindMountsAllowedAndForcedNosuidNodev(t *testing.T) {
+	dir := t.TempDir()
+	s := ctrSpec()
+	s.Mounts = append(s.Mounts,
+		specs.Mount{Destination: "/data", Type: "bind", Source: dir, Options: []string{"rbind", "rw", "suid"}},
+		specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/var/lib/kubelet/pods/uid/etc-hosts", Options: []string{"rbind"}},
+		specs.Mount{Destination: "/tmp", Type: "bind", Source: dir, Options: []string{"rbind"}},
+	)
+	if err := harden(t, request(t, "", nil), s); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range s.Mounts {
+		if isBind(m) && (!slices.Contains(m.Options, "nosuid") || !slices.Contains(m.Options, "nodev") || slices.Contains(m.Options, "suid")) {
+			t.Errorf("bind %s options %v", m.Destination, m.Options)
+		}
+	}
+	if n := len(slices.DeleteFunc(slices.Clone(s.Mounts), func(m specs.Mount) bool { return m.Destination != "/tmp" })); n != 1 {
+		t.Errorf("the volume at /tmp was not kept alone: %d mounts at /tmp", n)
+	}
+}
+
+func TestPidsLimit(t *testing.T) {
+	lim := func(n int64) *int64 { return &n }
+	cases := []struct {
+		name string
+		ann  map[string]string
+		spec *int64
+		want int64
+	}{
+		{"profile limit", nil, nil, 256},
+		{"higher spec value clamped", nil, lim(100000), 256},
+		{"unlimited spec clamped", nil, lim(-1), 256},
+		{"lower spec value kept", nil, lim(32), 32},
+		{"annotation lowers", map[string]string{policy.AnnotationPidsLimit: "64"}, nil, 64},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := ctrSpec()
+			if c.spec != nil {
+				s.Linux.Resources.Pids = &specs.LinuxPids{Limit: c.spec}
+			}
+			if err := harden(t, request(t, "", c.ann), s); err != nil {
+				t.Fatal(err)
+			}
+			if got := *s.Linux.Resources.Pids.Limit; got != c.want {
+				t.Errorf("limit %d, want %d", got, c.want)
+			}
+		})
+	}
+}
+
+func TestResourcesUpdate(t *testing.T) {
+	req := request(t, "", nil)
+	for _, n := range []int64{257, 0, -1} {
+		if _, err := Resources(req, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &n}}); err == nil || !errdefs.IsFailedPrecondition(err) {
+			t.Errorf("update to %d: %v", n, err)
+		}
+	}
+	n := int64(100)
+	if _, err := Resources(req, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &n}}); err != nil {
+		t.Errorf("lowering: %v", err)
+	}
+	if _, err := Resources(req, &specs.LinuxResources{}); err != nil {
+		t.Errorf("no pids: %v", err)
+	}
+}
+
+func TestProcessForExec(t *testing.T) {
+	p := &specs.Process{Args: []string{"sh"}, Capabilities: &specs.LinuxCapabilities{Bounding: caps.RuntimeDefault, Effective: caps.RuntimeDefault, Permitted: caps.RuntimeDefault}}
+	if _, err := Process(request(t, "", nil), p); err != nil {
+		t.Fatal(err)
+	}
+	if !p.NoNewPrivileges || p.User.UID != 65534 || !slices.Equal(p.Capabilities.Ambient, []string{"CAP_NET_BIND_SERVICE"}) {
+		t.Errorf("exec process %+v caps %+v", p, p.Capabilities)
+	}
+	if _, err := Process(request(t, "", nil), nil); err == nil {
+		t.Error("nil exec process accepted")
+	}
+	sysAdmin := &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_SYS_ADMIN"}}}
+	if _, err := Process(request(t, "", nil), sysAdmin); err == nil {
+		t.Error("exec with CAP_SYS_ADMIN accepted")
 	}
 }
 
 // Verify is independent of the transforms: a spec that skipped the pipeline
 // fails it, naming each broken invariant.
 func TestVerifyCatchesUnhardenedSpec(t *testing.T) {
-	err := Verify(req(), &specs.Spec{Process: &specs.Process{}})
-	var r *Refusal
-	if !errors.As(err, &r) || r.Rule != "verify-no-new-privileges" || !errdefs.IsInternal(err) {
+	err := Verify(request(t, "", nil), ctrSpec())
+	if err == nil || !errdefs.IsInternal(err) {
 		t.Fatalf("verify: %v", err)
+	}
+	for _, rule := range []string{"verify-no-new-privileges", "verify-capabilities", "verify-user", "verify-readonly-rootfs", "verify-pids-limit", "verify-masked-paths", "verify-readonly-paths"} {
+		if !strings.Contains(err.Error(), "rule "+rule) {
+			t.Errorf("verification did not report %s: %v", rule, err)
+		}
 	}
 }
 
 // FuzzSpec checks the pipeline's invariants on arbitrary specs: it never
-// panics, a hardened spec always verifies, and hardening is idempotent.
+// panics, a hardened spec always verifies, hardening is idempotent, and it
+// is monotone: no capability appears that neither the spec nor the
+// annotation asked for.
 func FuzzSpec(f *testing.F) {
-	f.Add([]byte(`{"process":{"args":["/bin/sh"]}}`))
-	f.Add([]byte(`{"process":{"noNewPrivileges":true,"args":["x"],"user":{"uid":0,"gid":0}}}`))
-	f.Add([]byte(`{}`))
-	f.Add([]byte(`{"process":null,"root":{"path":"rootfs"}}`))
-	f.Fuzz(func(t *testing.T, data []byte) {
+	seed, _ := json.Marshal(ctrSpec())
+	f.Add(seed, "", "")
+	f.Add([]byte(`{"root":{"path":"r"},"process":{"args":["/bin/sh"],"user":{"uid":0}},"linux":{}}`), "baseline", "IPC_LOCK")
+	f.Add([]byte(`{"root":{"path":"r"},"process":{"noNewPrivileges":true,"capabilities":{"bounding":["CAP_NET_RAW"]}},"linux":{"resources":{"pids":{"limit":9}}}}`), "", "net_bind_service")
+	f.Add([]byte(`{}`), "", "")
+	f.Fuzz(func(t *testing.T, data []byte, profile, capAdd string) {
 		var s specs.Spec
 		if json.Unmarshal(data, &s) != nil {
 			return
 		}
-		if _, err := Spec(req(), &s); err != nil {
+		if profile != "" && profile != "baseline" && profile != "restricted" {
+			return
+		}
+		ann := map[string]string{}
+		if capAdd != "" {
+			ann[policy.AnnotationCapAdd] = capAdd
+		}
+		cfg := config.Default()
+		cfg.ProfilesDir = ""
+		cfg.SelectableProfiles = []string{"baseline"}
+		if profile != "" {
+			ann[policy.AnnotationProfile] = profile
+		}
+		pol, err := policy.Resolve("ns/c1", cfg, ann)
+		if err != nil {
+			return
+		}
+		req := &Request{Namespace: "ns", ID: "c1", Config: cfg, Policy: pol}
+		var asked []string
+		if s.Process != nil && s.Process.Capabilities != nil {
+			c := s.Process.Capabilities
+			for _, l := range [][]string{c.Bounding, c.Effective, c.Permitted, c.Inheritable, c.Ambient} {
+				asked = append(asked, l...)
+			}
+		}
+		if _, err := Spec(req, &s); err != nil {
 			return // refused: fine, as long as it did not panic
 		}
-		if err := Verify(req(), &s); err != nil {
+		if err := Verify(req, &s); err != nil {
 			t.Fatalf("hardened spec fails verification: %v", err)
 		}
+		for _, c := range s.Process.Capabilities.Bounding {
+			if !slices.Contains(asked, c) && !slices.Contains(pol.CapAdd, c) {
+				t.Fatalf("capability %s was granted but never asked for", c)
+			}
+		}
 		once, _ := json.Marshal(&s)
-		changes, err := Spec(req(), &s)
+		changes, err := Spec(req, &s)
 		if err != nil {
 			t.Fatalf("hardening a hardened spec failed: %v", err)
 		}

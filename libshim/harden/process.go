@@ -1,17 +1,169 @@
 package harden
 
 import (
-	"github.com/containerd/errdefs"
+	"fmt"
+	"slices"
+	"strings"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"palisade.dev/palisade/libshim/caps"
+	"palisade.dev/palisade/libshim/policy"
 )
 
-// requireProcess refuses a spec without a process: there is nothing to run
-// and nothing the other steps could harden.
+// requireProcess refuses a spec without a process or root: there is
+// nothing to run and nothing the other steps could harden.
 func requireProcess(r *run, s *specs.Spec) error {
 	if s.Process == nil {
-		return r.refuse(errdefs.ErrInvalidArgument, "the spec has no process", "the OCI spec must contain a process to run")
+		return r.refuse("the spec has no process", "the OCI spec must contain a process to run")
+	}
+	if s.Root == nil {
+		return r.refuse("the spec has no root filesystem", "the OCI spec must name a root")
+	}
+	if s.Linux == nil {
+		s.Linux = &specs.Linux{}
 	}
 	return nil
+}
+
+// refusePrivileged refuses what `--privileged` (or privileged: true)
+// produces: every capability of the host, or access to every device. No
+// profile can make such a container safe, so none allows it.
+func refusePrivileged(r *run, s *specs.Spec) error {
+	var why []string
+	host, err := caps.Host()
+	if err != nil {
+		return r.refuse(fmt.Sprintf("cannot read the host's capability set: %v", err), "check the shim's environment")
+	}
+	if c := s.Process.Capabilities; c != nil && containsAll(c.Bounding, host) {
+		why = append(why, "every capability")
+	}
+	if s.Linux.Resources != nil {
+		for _, d := range s.Linux.Resources.Devices {
+			if d.Allow && (d.Type == "" || d.Type == "a") && d.Major == nil && d.Minor == nil && strings.Contains(d.Access, "rw") {
+				why = append(why, "every device")
+				break
+			}
+		}
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return r.refuse("privileged containers are not allowed: the spec grants "+strings.Join(why, " and "),
+		"run it without --privileged (Kubernetes: securityContext.privileged: false) and ask only for the capabilities it needs with "+policy.AnnotationCapAdd)
+}
+
+func containsAll(have, want []string) bool {
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			return false
+		}
+	}
+	return len(want) > 0
+}
+
+// user replaces root with the profile's user when the profile does not
+// allow root, and removes the root group from the supplementary groups.
+func user(r *run, p *specs.Process) error {
+	prof := r.req.Policy.Profile
+	if prof.User.AllowRoot {
+		return nil
+	}
+	before := p.User
+	before.AdditionalGids = slices.Clone(p.User.AdditionalGids)
+	if p.User.UID == 0 {
+		p.User.UID = prof.User.UID
+	}
+	if p.User.GID == 0 {
+		p.User.GID = prof.User.GID
+	}
+	p.User.AdditionalGids = slices.DeleteFunc(p.User.AdditionalGids, func(g uint32) bool { return g == 0 })
+	if before.UID != p.User.UID || before.GID != p.User.GID || len(before.AdditionalGids) != len(p.User.AdditionalGids) {
+		r.record(userString(before), userString(p.User))
+	}
+	return nil
+}
+
+func userString(u specs.User) string {
+	return fmt.Sprintf("uid=%d gid=%d groups=%v", u.UID, u.GID, u.AdditionalGids)
+}
+
+// capabilities applies palisade's capability rule. The process keeps the
+// capabilities of its spec that the profile allows, plus those asked for
+// with palisade.dev/cap-add (already checked against the profile). Runtime
+// defaults outside the profile are dropped and recorded; any other
+// capability outside the profile refuses the container. All five sets are
+// set consistently; a non-root process gets its capabilities as ambient
+// (with inheritable) so it can use them after execve.
+func capabilities(r *run, p *specs.Process) error {
+	pol := r.req.Policy
+	allowed := pol.Profile.Capabilities.Allowed
+	var requested []string
+	if c := p.Capabilities; c != nil {
+		for _, l := range [][]string{c.Bounding, c.Effective, c.Permitted, c.Inheritable, c.Ambient} {
+			for _, name := range l {
+				canon, err := caps.Canonical(name)
+				if err != nil {
+					return r.refuse(fmt.Sprintf("the spec asks for %v", err), "remove it from the container's capabilities")
+				}
+				requested = append(requested, canon)
+			}
+		}
+	}
+	requested = caps.Set(requested)
+	var keep, dropped []string
+	for _, c := range requested {
+		switch {
+		case slices.Contains(allowed, c):
+			keep = append(keep, c)
+		case slices.Contains(caps.RuntimeDefault, c):
+			dropped = append(dropped, c)
+		default:
+			return r.refuse(fmt.Sprintf("capability %s is not allowed by profile %q (allowed: %s)", c, pol.Profile.Name, capList(allowed)),
+				"remove it from the container's capabilities (ctr --cap-add, Kubernetes securityContext.capabilities.add), or select a profile that allows it")
+		}
+	}
+	final := caps.Set(keep, pol.CapAdd)
+	want := &specs.LinuxCapabilities{Bounding: final, Effective: final, Permitted: final}
+	if p.User.UID != 0 {
+		want.Inheritable, want.Ambient = final, final
+	}
+	if !sameCaps(p.Capabilities, want) {
+		before := "none"
+		if len(requested) > 0 {
+			before = capList(requested)
+		}
+		after := capList(final)
+		if p.User.UID != 0 && len(final) > 0 {
+			after += " (ambient, for a non-root process)"
+		}
+		if len(dropped) > 0 {
+			after += "; dropped runtime defaults: " + capList(dropped)
+		}
+		r.record(before, after)
+	}
+	p.Capabilities = want
+	return nil
+}
+
+func sameCaps(a, b *specs.LinuxCapabilities) bool {
+	if a == nil {
+		a = &specs.LinuxCapabilities{}
+	}
+	eq := func(x, y []string) bool { return slices.Equal(caps.Set(x), caps.Set(y)) && len(x) == len(y) }
+	return eq(a.Bounding, b.Bounding) && eq(a.Effective, b.Effective) && eq(a.Permitted, b.Permitted) &&
+		eq(a.Inheritable, b.Inheritable) && eq(a.Ambient, b.Ambient)
+}
+
+func capList(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	out := make([]string, len(l))
+	for i, c := range l {
+		out[i] = strings.TrimPrefix(c, "CAP_")
+	}
+	return strings.Join(out, ", ")
 }
 
 // noNewPrivileges sets no_new_privs: no setuid binary, file capability or

@@ -2,49 +2,198 @@ package harden
 
 import (
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"palisade.dev/palisade/libshim/policy"
 )
 
-// check is one invariant of a finished spec, in runc's configs/validate
-// style. Checks re-read the spec; they never share code with the transforms
-// that produced it, so a transform bug is caught here rather than trusted.
-type check struct {
-	name string
-	ok   func(*specs.Spec) bool
-	msg  string
+// The verification pass, in runc's configs/validate style: one named check
+// per invariant, each re-reading the finished spec. The checks never call the
+// transforms, so a transform bug is caught here instead of trusted.
+
+type specCheck struct {
+	name  string
+	check func(*Request, *specs.Spec) string // "" when the invariant holds
 }
 
-var checks = []check{
-	{
-		name: "verify-process",
-		ok:   func(s *specs.Spec) bool { return s.Process != nil },
-		msg:  "the hardened spec has no process",
-	},
-	{
-		name: "verify-no-new-privileges",
-		ok:   func(s *specs.Spec) bool { return s.Process != nil && s.Process.NoNewPrivileges },
-		msg:  "the hardened spec does not set noNewPrivileges",
-	},
+type processCheck struct {
+	name  string
+	check func(*Request, *specs.Process) string
+}
+
+var processChecks = []processCheck{
+	{"verify-no-new-privileges", func(_ *Request, p *specs.Process) string {
+		if !p.NoNewPrivileges {
+			return "noNewPrivileges is not set"
+		}
+		return ""
+	}},
+	{"verify-capabilities", func(req *Request, p *specs.Process) string {
+		c := p.Capabilities
+		if c == nil {
+			return ""
+		}
+		allowed := req.Policy.Profile.Capabilities.Allowed
+		for set, l := range map[string][]string{"bounding": c.Bounding, "effective": c.Effective, "permitted": c.Permitted, "inheritable": c.Inheritable, "ambient": c.Ambient} {
+			for _, name := range l {
+				if !slices.Contains(allowed, name) {
+					return fmt.Sprintf("%s set holds %s, which the profile does not allow", set, name)
+				}
+			}
+		}
+		for _, a := range c.Ambient {
+			if !slices.Contains(c.Permitted, a) || !slices.Contains(c.Inheritable, a) {
+				return fmt.Sprintf("ambient %s is not also permitted and inheritable", a)
+			}
+		}
+		return ""
+	}},
+	{"verify-user", func(req *Request, p *specs.Process) string {
+		if req.Policy.Profile.User.AllowRoot {
+			return ""
+		}
+		if p.User.UID == 0 || p.User.GID == 0 || slices.Contains(p.User.AdditionalGids, 0) {
+			return fmt.Sprintf("the process runs as uid %d gid %d groups %v, but the profile does not allow root", p.User.UID, p.User.GID, p.User.AdditionalGids)
+		}
+		return ""
+	}},
+}
+
+var specChecks = []specCheck{
+	{"verify-readonly-rootfs", func(req *Request, s *specs.Spec) string {
+		if !req.Policy.Profile.Filesystem.WritableRootfs && (s.Root == nil || !s.Root.Readonly) {
+			return "the root filesystem is writable"
+		}
+		return ""
+	}},
+	{"verify-pids-limit", func(req *Request, s *specs.Spec) string {
+		l := s.Linux.Resources
+		if l == nil || l.Pids == nil || l.Pids.Limit == nil || *l.Pids.Limit <= 0 || *l.Pids.Limit > req.Policy.Profile.Pids.Limit {
+			return fmt.Sprintf("the PID limit is missing or above the profile's %d", req.Policy.Profile.Pids.Limit)
+		}
+		return ""
+	}},
+	{"verify-namespaces", func(req *Request, s *specs.Spec) string {
+		for _, typ := range requiredNamespaces {
+			if slices.Contains(req.Policy.Profile.Namespaces.HostAllowed, typ) {
+				continue
+			}
+			if !slices.ContainsFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return string(n.Type) == typ }) {
+				return "no private " + typ + " namespace"
+			}
+		}
+		return ""
+	}},
+	{"verify-masked-paths", func(_ *Request, s *specs.Spec) string {
+		return missing("masked", s.Linux.MaskedPaths, minimumMaskedPaths)
+	}},
+	{"verify-readonly-paths", func(_ *Request, s *specs.Spec) string {
+		return missing("read-only", s.Linux.ReadonlyPaths, minimumReadonlyPaths)
+	}},
+	{"verify-mounts", func(req *Request, s *specs.Spec) string {
+		for _, m := range s.Mounts {
+			bind := m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
+			switch {
+			case bind && (!slices.Contains(m.Options, "nosuid") || !slices.Contains(m.Options, "nodev")):
+				return "bind mount at " + m.Destination + " lacks nosuid,nodev"
+			case bind && sensitiveSource(m.Source, req.HostPaths) != "":
+				return "bind mount of sensitive host path " + m.Source
+			case !bind && !slices.Contains(kernelMountTypes, m.Type):
+				return "mount of type " + m.Type + " at " + m.Destination
+			case (m.Type == "sysfs" || m.Type == "cgroup" || m.Type == "cgroup2") && (!slices.Contains(m.Options, "ro") || slices.Contains(m.Options, "rw")):
+				return m.Type + " at " + m.Destination + " is writable"
+			}
+		}
+		return ""
+	}},
+	{"verify-hooks", func(req *Request, s *specs.Spec) string {
+		if s.Hooks == nil {
+			return ""
+		}
+		h := s.Hooks
+		for _, l := range [][]specs.Hook{h.Prestart, h.CreateRuntime, h.CreateContainer, h.StartContainer, h.Poststart, h.Poststop} { //nolint:staticcheck // Prestart is deprecated but still run by runc
+			for _, hook := range l {
+				if !slices.Contains(req.Policy.AllowedHooks, hook.Path) {
+					return "hook " + hook.Path + " is not allowed"
+				}
+			}
+		}
+		return ""
+	}},
+	{"verify-devices", func(_ *Request, s *specs.Spec) string {
+		l := s.Linux.Resources
+		if l == nil || len(l.Devices) == 0 || l.Devices[0].Allow || (l.Devices[0].Type != "" && l.Devices[0].Type != "a") || l.Devices[0].Major != nil {
+			return "the device cgroup does not start by denying every device"
+		}
+		for _, d := range l.Devices[1:] {
+			if d.Allow && (d.Major == nil || d.Type == "" || d.Type == "a") {
+				return "the device cgroup allows a whole class of devices"
+			}
+		}
+		return ""
+	}},
+	{"verify-sysctls", func(req *Request, s *specs.Spec) string {
+		for k := range s.Linux.Sysctl {
+			if !slices.Contains(safeSysctls, k) && !slices.Contains(req.Policy.Profile.Sysctls.Allowed, k) {
+				return "sysctl " + k + " is not allowed"
+			}
+		}
+		return ""
+	}},
+}
+
+func missing(what string, have, want []string) string {
+	var out []string
+	for _, w := range want {
+		if !slices.Contains(have, w) {
+			out = append(out, w)
+		}
+	}
+	if len(out) > 0 {
+		return fmt.Sprintf("%s paths lack %s", what, strings.Join(out, ", "))
+	}
+	return ""
 }
 
 // Verify checks every invariant over a finished spec and refuses with all
 // failures. A failure here means a transform is wrong: fail closed.
 func Verify(req *Request, s *specs.Spec) error {
+	if s.Process == nil || s.Linux == nil {
+		return verifyFailure(req, "verify-structure", "the spec has no process or no linux section")
+	}
 	var errs []error
-	for _, c := range checks {
-		if !c.ok(s) {
-			errs = append(errs, &Refusal{
-				Container: req.Container(), Rule: c.name, Reason: c.msg,
-				Fix:  "this is a palisade bug; report it with the audit record",
-				Kind: errdefs.ErrInternal,
-			})
+	if err := VerifyProcess(req, s.Process); err != nil {
+		errs = append(errs, err)
+	}
+	for _, c := range specChecks {
+		if msg := c.check(req, s); msg != "" {
+			errs = append(errs, verifyFailure(req, c.name, msg))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func verifyProcess(req *Request, p *specs.Process) error {
-	return Verify(req, &specs.Spec{Process: p})
+// VerifyProcess checks the process-level invariants.
+func VerifyProcess(req *Request, p *specs.Process) error {
+	var errs []error
+	for _, c := range processChecks {
+		if msg := c.check(req, p); msg != "" {
+			errs = append(errs, verifyFailure(req, c.name, msg))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func verifyFailure(req *Request, rule, msg string) error {
+	return &policy.Refusal{
+		Container: req.Container(), Rule: rule, Profile: req.Policy.Profile.Name,
+		Reason: "the hardened spec fails verification: " + msg,
+		Fix:    "this is a palisade bug; report it with the audit record",
+		Kind:   errdefs.ErrInternal,
+	}
 }

@@ -1,0 +1,70 @@
+package harden
+
+// The fixed data the pipeline and the verification pass share. Profiles add
+// to these lists; nothing removes from them.
+
+// requiredNamespaces must be private unless the profile lets the container
+// share the host's (mount never can).
+var requiredNamespaces = []string{"pid", "network", "ipc", "uts", "mount"}
+
+// minimumMaskedPaths are always masked: containerd's defaults (kernel memory,
+// keyrings, timers, scheduler and firmware data) — a spec that drops them
+// (e.g. --security-opt systempaths=unconfined) gets them back.
+var minimumMaskedPaths = []string{
+	"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+	"/proc/sched_debug", "/proc/scsi", "/proc/timer_list", "/proc/timer_stats",
+	"/sys/devices/virtual/powercap", "/sys/firmware",
+}
+
+// minimumReadonlyPaths are always read-only: containerd's defaults, so that
+// /proc/sys and friends cannot reconfigure the host kernel.
+var minimumReadonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+
+// sensitiveHostPaths may not be bind-mounted into a container, nor may any
+// path below them (but see bindCarveOuts) or above them (a bind of / or
+// /var exposes them too): the host's kernel interfaces and configuration,
+// and the container runtimes' sockets and state, through which a container
+// could take over the node.
+var sensitiveHostPaths = []string{
+	"/proc", "/sys", "/dev", "/etc", "/boot", "/root", "/lib/modules",
+	"/run/containerd", "/var/run/containerd", "/var/lib/containerd",
+	"/run/docker.sock", "/var/run/docker.sock", "/run/docker", "/var/run/docker", "/var/lib/docker",
+	"/run/crio", "/var/run/crio", "/var/lib/containers", "/run/runc",
+	"/var/lib/kubelet", "/etc/kubernetes", "/run/palisade", "/etc/palisade", "/var/log/palisade",
+}
+
+// bindCarveOuts are below sensitive paths but hold what the kubelet and CRI
+// mount into every pod: volumes, /etc/hosts, resolv.conf, /dev/shm,
+// termination logs. Bind mounts from here are allowed (nosuid,nodev).
+var bindCarveOuts = []string{
+	"/var/lib/kubelet/pods/",
+	"/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/",
+	"/run/containerd/io.containerd.grpc.v1.cri/sandboxes/",
+	"/var/run/containerd/io.containerd.grpc.v1.cri/sandboxes/",
+}
+
+// kernelMountTypes are the filesystems a container spec may mount besides
+// bind mounts: the pseudo filesystems every container has, and tmpfs.
+var kernelMountTypes = []string{"proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2"}
+
+// safeSysctls are namespaced and safe to set per container (Kubernetes' safe
+// set); others need the profile's allow-list.
+var safeSysctls = []string{
+	"kernel.shm_rmid_forced",
+	"net.ipv4.ip_local_port_range", "net.ipv4.ip_local_reserved_ports", "net.ipv4.ip_unprivileged_port_start",
+	"net.ipv4.ping_group_range", "net.ipv4.tcp_syncookies",
+	"net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes",
+	"net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem",
+}
+
+// standardDevices are the device nodes every container may use: runc's
+// default set (null, zero, full, random, urandom, tty, console, ptmx, pts).
+var standardDevices = []deviceRule{
+	{'c', 1, 3}, {'c', 1, 5}, {'c', 1, 7}, {'c', 1, 8}, {'c', 1, 9},
+	{'c', 5, 0}, {'c', 5, 1}, {'c', 5, 2}, {'c', 136, -1},
+}
+
+type deviceRule struct {
+	typ          byte
+	major, minor int64 // -1: any
+}
