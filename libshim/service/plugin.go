@@ -46,7 +46,7 @@ func Register() {
 			if err != nil {
 				return nil, err
 			}
-			return &served{New(inner)}, nil
+			return &served{New(inner, ic.Properties[plugins.PropertyGRPCAddress], ic.Properties[plugins.PropertyTTRPCAddress])}, nil
 		},
 	})
 }

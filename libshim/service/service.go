@@ -30,6 +30,7 @@ import (
 	"palisade.dev/palisade/libshim/bundle"
 	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/libshim/harden"
+	"palisade.dev/palisade/libshim/policy"
 )
 
 // maxProcessSize bounds an exec request's process spec.
@@ -45,15 +46,19 @@ type container struct {
 type Service struct {
 	taskAPI.TTRPCTaskService // the stock runc task service; un-overridden calls pass through
 
+	// addresses are containerd's sockets: no container may bind-mount them.
+	addresses []string
+
 	mu         sync.Mutex
 	containers map[string]*container
 }
 
 var _ taskAPI.TTRPCTaskService = (*Service)(nil)
 
-// New wraps the runc task service.
-func New(inner taskAPI.TTRPCTaskService) *Service {
-	return &Service{TTRPCTaskService: inner, containers: map[string]*container{}}
+// New wraps the runc task service. addresses are containerd's gRPC and
+// TTRPC socket addresses.
+func New(inner taskAPI.TTRPCTaskService, addresses ...string) *Service {
+	return &Service{TTRPCTaskService: inner, addresses: addresses, containers: map[string]*container{}}
 }
 
 // RegisterTTRPC registers the wrapper itself, not the inner service: were the
@@ -77,13 +82,18 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, s.refused(ctx, nil, rec, err)
 	}
 	rec.Config = cfg.Source
-	req := harden.Request{Namespace: ns, ID: r.ID, Config: cfg}
+	req := harden.Request{Namespace: ns, ID: r.ID, Config: cfg, HostPaths: harden.HostPaths(r.Bundle, s.addresses...)}
 
 	spec, err := bundle.ReadSpec(r.Bundle)
 	if err != nil {
 		return nil, s.refused(ctx, cfg, rec, fmt.Errorf("palisade: container %s refused: %w", req.Container(), err))
 	}
 	rec.SetCRI(spec.Annotations)
+	req.Policy, err = policy.Resolve(req.Container(), cfg, spec.Annotations)
+	if err != nil {
+		return nil, s.refused(ctx, cfg, rec, err)
+	}
+	rec.Profile = req.Policy.Profile.Name
 
 	changes, err := harden.Spec(&req, spec)
 	rec.Changes = changes
@@ -149,13 +159,29 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 	return s.TTRPCTaskService.Exec(ctx, r)
 }
 
-// Update is audited. The stock shim applies any resources it is sent.
+// Update checks new resources against the container's policy: the stock
+// shim would apply anything, e.g. raise the PID limit or lift it entirely.
 func (s *Service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*emptypb.Empty, error) {
 	c, ok := s.lookup(r.ID)
 	if !ok {
 		return s.TTRPCTaskService.Update(ctx, r)
 	}
-	if err := s.allowed(ctx, c.req.Config, s.record(audit.EventUpdate, c)); err != nil {
+	rec := s.record(audit.EventUpdate, c)
+	if r.Resources != nil {
+		if len(r.Resources.GetValue()) > maxProcessSize {
+			return nil, s.refused(ctx, c.req.Config, rec, fmt.Errorf("palisade: container %s: update: oversized resources: %w", c.req.Container(), errdefs.ErrInvalidArgument))
+		}
+		var res specs.LinuxResources
+		if err := json.Unmarshal(r.Resources.GetValue(), &res); err != nil {
+			return nil, s.refused(ctx, c.req.Config, rec, fmt.Errorf("palisade: container %s: update: invalid resources: %w: %w", c.req.Container(), err, errdefs.ErrInvalidArgument))
+		}
+		changes, err := harden.Resources(&c.req, &res)
+		rec.Changes = changes
+		if err != nil {
+			return nil, s.refused(ctx, c.req.Config, rec, err)
+		}
+	}
+	if err := s.allowed(ctx, c.req.Config, rec); err != nil {
 		return nil, err
 	}
 	return s.TTRPCTaskService.Update(ctx, r)
@@ -202,7 +228,7 @@ func (s *Service) lookup(id string) (*container, bool) {
 }
 
 func (s *Service) record(ev audit.Event, c *container) *audit.Record {
-	rec := &audit.Record{Event: ev, Namespace: c.req.Namespace, Container: c.req.ID, Config: c.req.Config.Source}
+	rec := &audit.Record{Event: ev, Namespace: c.req.Namespace, Container: c.req.ID, Config: c.req.Config.Source, Profile: c.req.Policy.Profile.Name}
 	rec.SetCRI(c.annotations)
 	return rec
 }

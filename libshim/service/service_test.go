@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,7 +64,9 @@ func setup(t *testing.T, adminConfig string) (ctx context.Context, dir, cfgPath,
 	if err := os.WriteFile(cfgPath, []byte(adminConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := bundle.WriteSpec(dir, &specs.Spec{Process: &specs.Process{Args: []string{"/bin/sh"}}}); err != nil {
+	if err := bundle.WriteSpec(dir, &specs.Spec{Root: &specs.Root{Path: "rootfs"}, Process: &specs.Process{Args: []string{"/bin/sh"}}, Linux: &specs.Linux{
+		Namespaces: []specs.LinuxNamespace{{Type: "pid"}, {Type: "network"}, {Type: "ipc"}, {Type: "uts"}, {Type: "mount"}},
+	}}); err != nil {
 		t.Fatal(err)
 	}
 	return namespaces.WithNamespace(context.Background(), "ns1"), dir, cfgPath, auditPath
@@ -109,8 +112,11 @@ func TestCreateHardensTranslatesAndAudits(t *testing.T) {
 	if err := json.Unmarshal(b, &rec); err != nil {
 		t.Fatal(err)
 	}
-	if rec.Event != audit.EventCreate || rec.Result != audit.ResultAllowed || rec.Namespace != "ns1" || rec.Container != "c1" || len(rec.Changes) != 1 {
+	if rec.Event != audit.EventCreate || rec.Result != audit.ResultAllowed || rec.Namespace != "ns1" || rec.Container != "c1" || rec.Profile != "restricted" {
 		t.Errorf("audit record %+v", rec)
+	}
+	if !slices.ContainsFunc(rec.Changes, func(c audit.Change) bool { return c.Rule == "no-new-privileges" }) {
+		t.Errorf("audit record lacks the no-new-privileges change: %+v", rec.Changes)
 	}
 	if st, err := os.Stat(auditPath); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("audit file mode: %v %v", st.Mode(), err)
@@ -122,8 +128,8 @@ func TestCreateHardensTranslatesAndAudits(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got specs.Process
-	if err := json.Unmarshal(inner.execed.Spec.GetValue(), &got); err != nil || !got.NoNewPrivileges {
-		t.Errorf("delegated exec process %+v (%v), want noNewPrivileges", got, err)
+	if err := json.Unmarshal(inner.execed.Spec.GetValue(), &got); err != nil || !got.NoNewPrivileges || got.User.UID != 65534 {
+		t.Errorf("delegated exec process %+v (%v), want noNewPrivileges as 65534", got, err)
 	}
 }
 
