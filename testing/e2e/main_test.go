@@ -88,7 +88,10 @@ func needEnv(t *testing.T) *harness.Env {
 
 // containerID is unique per test so tests never see each other's leftovers.
 func containerID(t *testing.T, suffix string) string {
-	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(strings.TrimPrefix(t.Name(), "Test")))
+	if len(name) > 40 {
+		name = name[:40]
+	}
 	return fmt.Sprintf("%s-%s-%d", name, suffix, time.Now().UnixNano()%1e6)
 }
 
@@ -96,6 +99,7 @@ func containerID(t *testing.T, suffix string) string {
 type report struct {
 	UID        int                 `json:"uid"`
 	GID        int                 `json:"gid"`
+	Groups     []int               `json:"groups"`
 	NoNewPrivs int                 `json:"no_new_privs"`
 	Seccomp    string              `json:"seccomp"`
 	Caps       map[string][]string `json:"caps"`
@@ -209,4 +213,37 @@ func startDetached(t *testing.T, e *harness.Env, id string, extra ...string) {
 	if r := e.Ctr(append(args, e.Image(), id, "/usr/bin/probe", "sleep", "300")...); r.Err != nil {
 		t.Fatalf("run -d: %v", r)
 	}
+}
+
+// outcome is the probe's `try` output.
+type outcome struct {
+	Action string `json:"action"`
+	OK     bool   `json:"ok"`
+	Errno  string `json:"errno"`
+	Detail string `json:"detail"`
+}
+
+// parseOutcomes reads one `probe try` result per line.
+func parseOutcomes(t *testing.T, r harness.Result) []outcome {
+	t.Helper()
+	var out []outcome
+	for _, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		var o outcome
+		if err := json.Unmarshal([]byte(line), &o); err != nil {
+			t.Fatalf("probe output line is not JSON: %q\n%s", line, r)
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// adminConfig writes an admin config for one test (see harness.Env.WriteAdminConfig).
+func adminConfig(t *testing.T, e *harness.Env, extra string) string {
+	t.Helper()
+	name := strings.NewReplacer("/", "-").Replace(t.Name()) + ".toml"
+	path, err := e.WriteAdminConfig(name, extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

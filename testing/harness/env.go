@@ -28,8 +28,8 @@ type Options struct {
 	Tools     *Tools
 	Build     *Build
 	Namespace string // containerd namespace for the test image and containers
-	// AdminConfig is the body of palisade's admin config; "" gives one that
-	// points runc and the audit log into the environment's directory.
+	// AdminConfig is added to the default admin config (see
+	// WriteAdminConfig).
 	AdminConfig string
 }
 
@@ -78,11 +78,7 @@ func Start(o Options) (_ *Env, retErr error) {
 			_ = e.Close()
 		}
 	}()
-	admin := o.AdminConfig
-	if admin == "" {
-		admin = fmt.Sprintf("version = 1\n\n[runc]\nroot = %q\n\n[audit]\nfile = %q\n", e.RuncRoot, e.AuditLog)
-	}
-	if err := os.WriteFile(e.AdminConfig, []byte(admin), 0o600); err != nil {
+	if _, err := e.WriteAdminConfig(filepath.Base(e.AdminConfig), o.AdminConfig); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "containerd.toml"), []byte(e.containerdConfig()), 0o600); err != nil {
@@ -95,6 +91,16 @@ func Start(o Options) (_ *Env, retErr error) {
 		return nil, fmt.Errorf("harness: import test image: %s", r)
 	}
 	return e, nil
+}
+
+// WriteAdminConfig writes an admin config named name into the environment's
+// directory and returns its path. It points runc's state and the audit log
+// into the environment (as top-level dotted keys) and then holds extra, which
+// may add top-level keys and tables.
+func (e *Env) WriteAdminConfig(name, extra string) (string, error) {
+	body := fmt.Sprintf("version = 1\nrunc.root = %q\naudit.file = %q\n%s\n", e.RuncRoot, e.AuditLog, extra)
+	path := filepath.Join(e.Dir, name)
+	return path, os.WriteFile(path, []byte(body), 0o600)
 }
 
 // Image is the test image's reference.

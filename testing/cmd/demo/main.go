@@ -60,7 +60,8 @@ func run() error {
 
 	id := "demo-web"
 	step("ctr run --runtime %s --allow-new-privs %s %s probe report", harness.Runtime, env.Image(), id)
-	fmt.Println("    (the client asks for new privileges; palisade's pipeline takes them away)")
+	fmt.Println("    (a plain ctr run: root, the runtime's 14 default capabilities, and new privileges allowed;")
+	fmt.Println("     palisade's default profile \"restricted\" decides what the container really gets)")
 	r := env.Run(id, []string{"--allow-new-privs"}, "/usr/bin/probe", "report", "-text")
 	if r.Err != nil {
 		return fmt.Errorf("%s", r)
@@ -76,26 +77,76 @@ func run() error {
 		if rec.Container != id || rec.Event != audit.EventCreate {
 			continue
 		}
-		fmt.Printf("    %s %s/%s: %s (admin config %s)\n", rec.Event, rec.Namespace, rec.Container, rec.Result, rec.Config)
+		fmt.Printf("    %s %s/%s: %s under profile %s (admin config %s)\n", rec.Event, rec.Namespace, rec.Container, rec.Result, rec.Profile, rec.Config)
 		for _, c := range rec.Changes {
-			fmt.Printf("      rule %-20s %v -> %v\n", c.Rule, c.Before, c.After)
+			fmt.Printf("      %-18s %v -> %v\n", c.Rule, c.Before, c.After)
 		}
 	}
 
-	step("a broken admin config: palisade refuses the container and leaves nothing behind")
+	step("attacks from inside the container")
+	attacks := []struct{ what, cmd string }{
+		{"write to the root filesystem", "probe try write /etc/evil"},
+		{"write to /tmp", "probe try write /tmp/scratch"},
+		{"run a program copied to /tmp", "probe try copyexec /usr/bin/probe /tmp/payload"},
+		{"fork 400 processes", "probe try fork 400"},
+		{"read /proc/interrupts (masked)", "probe try read /proc/interrupts"},
+		{"write /proc/sys", "probe try write /proc/sys/kernel/domainname"},
+		{"open a raw socket", "probe try rawsocket"},
+		{"unshare namespaces", "probe try unshare"},
+	}
+	var script []string
+	for _, a := range attacks {
+		script = append(script, a.cmd)
+	}
+	r = env.Run("demo-attacks", nil, "/bin/sh", "-c", strings.Join(script, "; "))
+	if r.Err != nil {
+		return fmt.Errorf("%s", r)
+	}
+	for i, line := range strings.Split(strings.TrimSpace(r.Stdout), "\n") {
+		var o struct {
+			OK     bool   `json:"ok"`
+			Errno  string `json:"errno"`
+			Detail string `json:"detail"`
+		}
+		if i >= len(attacks) || json.Unmarshal([]byte(line), &o) != nil {
+			return fmt.Errorf("unexpected probe output %q", line)
+		}
+		verdict := "allowed"
+		if !o.OK {
+			verdict = "refused by the kernel: " + o.Errno
+		}
+		if o.Detail != "" {
+			verdict += " (" + o.Detail + ")"
+		}
+		fmt.Printf("    %-32s %s\n", attacks[i].what, verdict)
+	}
+
+	step("what palisade refuses outright (nothing is created, nothing is left behind)")
 	bad := filepath.Join(dir, "broken.toml")
 	if err := os.WriteFile(bad, []byte("version = 1\n[runc]\nrooot = \"/run/x\"\n"), 0o600); err != nil {
 		return err
 	}
-	r = env.Ctr("run", "--rm", "--runtime", harness.Runtime, "--runtime-config-path", bad, env.Image(), "demo-refused", "/bin/true")
-	if r.Err == nil {
-		return fmt.Errorf("the container with a broken admin config was not refused")
+	refusals := []struct {
+		what string
+		args []string
+	}{
+		{"ctr run --privileged", append(env.RunArgs(), "--privileged")},
+		{"ctr run --cap-add CAP_SYS_ADMIN", append(env.RunArgs(), "--cap-add", "CAP_SYS_ADMIN")},
+		{"ctr run --net-host", append(env.RunArgs(), "--net-host")},
+		{"a broken admin config", []string{"--runtime", harness.Runtime, "--runtime-config-path", bad}},
 	}
-	fmt.Print(indent(lastLine(r.Stderr)))
-	if left := env.Leftovers("demo-refused"); len(left) > 0 {
-		return fmt.Errorf("the refused container left %v", left)
+	for i, rf := range refusals {
+		rid := fmt.Sprintf("demo-refused-%d", i)
+		args := append(append([]string{"run", "--rm"}, rf.args...), env.Image(), rid, "/bin/true")
+		r := env.Ctr(args...)
+		if r.Err == nil {
+			return fmt.Errorf("%s was not refused", rf.what)
+		}
+		if left := env.Leftovers(rid); len(left) > 0 {
+			return fmt.Errorf("the refused container left %v", left)
+		}
+		fmt.Printf("    %s:\n    %s", rf.what, indent(strings.TrimPrefix(lastLine(r.Stderr), "ctr: failed to create shim task: ")))
 	}
-	fmt.Println("    nothing left behind: no mount, bundle, runc state, cgroup or shim")
 	return nil
 }
 

@@ -8,7 +8,8 @@
 //	probe exit CODE          exit with CODE
 //	probe sleep SECONDS      sleep (a long-running container)
 //
-// Actions: write PATH, unshare, rawsocket, bind PORT, fork N.
+// Actions: write PATH, read PATH, unshare, rawsocket, bind PORT, fork N,
+// copyexec SRC DST (copy a program, then execute the copy).
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -171,6 +173,13 @@ func try(action string, args []string) {
 		err = tryBind(firstArg(args))
 	case "fork":
 		o.Detail, err = tryFork(firstArg(args))
+	case "read":
+		o.Detail, err = tryRead(firstArg(args))
+	case "copyexec":
+		if len(args) != 2 {
+			fail("usage: probe try copyexec SRC DST")
+		}
+		err = tryCopyExec(args[0], args[1])
 	default:
 		fail("unknown action " + action)
 	}
@@ -241,4 +250,38 @@ func tryFork(n string) (string, error) {
 		pids = append(pids, pid)
 	}
 	return fmt.Sprintf("started=%d", len(pids)), nil
+}
+
+// tryRead reads up to 64 KiB of path and reports how many bytes it got.
+func tryRead(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	n, err := f.Read(buf)
+	if errors.Is(err, io.EOF) {
+		err = nil
+	}
+	return fmt.Sprintf("bytes=%d", n), err
+}
+
+// tryCopyExec copies src to dst (mode 0755) and executes the copy with
+// "exit 0"; the outcome is the exec's.
+func tryCopyExec(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		return err
+	}
+	pid, err := syscall.ForkExec(dst, []string{dst, "exit", "0"}, &syscall.ProcAttr{})
+	if err != nil {
+		return err
+	}
+	var ws unix.WaitStatus
+	_, err = unix.Wait4(pid, &ws, 0, nil)
+	return err
 }
