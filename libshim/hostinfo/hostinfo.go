@@ -173,6 +173,9 @@ func runtimeCheck(name string) Check {
 }
 
 func containerdCheck(ctx context.Context, address string) Check {
+	if _, err := os.Stat(address); err != nil {
+		return Check{Name: "containerd", Status: Missing, Detail: "no socket at " + address}
+	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	c, err := client.New(address, client.WithTimeout(3*time.Second))

@@ -267,3 +267,15 @@ func (e *Env) removeAll() {
 		}
 	}
 }
+
+// Binary returns the path of a project binary built for the environment
+// (containerd-shim-palisade-v2, palisade).
+func (e *Env) Binary(name string) string { return filepath.Join(e.build.BinDir, name) }
+
+// Command returns a command for a project binary with containerd's PATH, so
+// that it finds runc as the shims do.
+func (e *Env) Command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(e.Binary(name), args...)
+	cmd.Env = append(os.Environ(), "PATH="+e.path())
+	return cmd
+}

@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	apitypes "github.com/containerd/containerd/api/types"
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
+	"github.com/containerd/typeurl/v2"
+	"google.golang.org/protobuf/proto"
+
+	"palisade.dev/palisade"
+	"palisade.dev/palisade/libshim/hostinfo"
+)
+
+// containerd asks a runtime for its info (`shim -info`) with the runtime's
+// options on stdin; for palisade those are runtimeoptions.v1.Options, which
+// the stock runc manager cannot read. The shim translates them.
+func TestShimInfoTranslatesRuntimeOptions(t *testing.T) {
+	e := needEnv(t)
+	opts, err := typeurl.MarshalAnyToProto(&runtimeoptions.Options{ConfigPath: e.AdminConfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := proto.Marshal(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := e.Command("containerd-shim-palisade-v2", "-info")
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("shim -info: %v: %s", err, stderr.String())
+	}
+	var info apitypes.RuntimeInfo
+	if err := proto.Unmarshal(out, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Name != "io.containerd.palisade.v2" || info.GetVersion().GetVersion() != palisade.Version {
+		t.Errorf("info names %q version %q", info.Name, info.GetVersion().GetVersion())
+	}
+	v, err := typeurl.UnmarshalAny(info.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := v.(*runcoptions.Options); !ok || o.Root != e.RuncRoot {
+		t.Errorf("info options %T %+v, want runc options with root %s", v, v, e.RuncRoot)
+	}
+	if info.Features == nil {
+		t.Error("no runtime features: runc was not asked")
+	}
+
+	// A broken config is an error, not a crash.
+	bad, _ := typeurl.MarshalAnyToProto(&runtimeoptions.Options{ConfigBody: []byte("bogus = 1\n")})
+	in, _ = proto.Marshal(bad)
+	cmd = e.Command("containerd-shim-palisade-v2", "-info")
+	cmd.Stdin = bytes.NewReader(in)
+	out, err = cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `invalid admin config <runtime options ConfigBody>:1: field "bogus"`) {
+		t.Errorf("shim -info with a broken config: %v: %s", err, out)
+	}
+}
+
+func TestShimAndCLIReportTheVersion(t *testing.T) {
+	e := needEnv(t)
+	out, err := e.Command("containerd-shim-palisade-v2", "-v").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), palisade.Version) {
+		t.Errorf("shim -v: %v: %s", err, out)
+	}
+	out, err = e.Command("palisade", "version").CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "palisade "+palisade.Version {
+		t.Errorf("palisade version: %v: %s", err, out)
+	}
+}
+
+// palisade doctor reaches the private containerd and finds runc with seccomp.
+func TestDoctor(t *testing.T) {
+	e := needEnv(t)
+	cmd := e.Command("palisade", "doctor", "--address", e.Address, "-o", "json")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("doctor: %v", err)
+	}
+	var checks []hostinfo.Check
+	if err := json.Unmarshal(out, &checks); err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]hostinfo.Check{}
+	for _, c := range checks {
+		status[c.Name] = c
+	}
+	if c := status["containerd"]; c.Status != hostinfo.OK || !strings.Contains(c.Detail, "2.4") {
+		t.Errorf("containerd: %+v", c)
+	}
+	if c := status["runc"]; c.Status != hostinfo.OK || !strings.Contains(c.Detail, "libseccomp") {
+		t.Errorf("runc: %+v", c)
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/pids"); err == nil && status["cgroups"].Status != hostinfo.OK {
+		t.Errorf("cgroups: %+v", status["cgroups"])
+	}
+}
