@@ -12,6 +12,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/docker/go-units"
 
@@ -47,6 +49,7 @@ type Profile struct {
 	Paths        Paths        `toml:"paths"`
 	Devices      Devices      `toml:"devices"`
 	Sysctls      Sysctls      `toml:"sysctls"`
+	Seccomp      Seccomp      `toml:"seccomp"`
 
 	// Source is the file the profile came from ("builtin:NAME.toml" for
 	// built-ins). Not read from the file.
@@ -109,6 +112,17 @@ type Devices struct {
 	Allowed []string `toml:"allowed"` // absolute paths under /dev
 }
 
+// Seccomp: the seccomp profile. Names are "palisade-default" (built in),
+// "unconfined" (only where the admin config allows it for this profile) or
+// NAME for PROFILES_DIR/seccomp/NAME.json.
+type Seccomp struct {
+	// Profile is the default; empty means "palisade-default".
+	Profile string `toml:"profile"`
+	// Selectable are other seccomp profiles a workload may choose with the
+	// annotation palisade.dev/seccomp-profile.
+	Selectable []string `toml:"selectable"`
+}
+
 // Sysctls: sysctls beyond the namespaced safe set.
 type Sysctls struct {
 	Allowed []string `toml:"allowed"`
@@ -134,6 +148,13 @@ func Parse(source string, data []byte) (*Profile, error) {
 }
 
 var nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// seccompNameRe keeps seccomp profile names to file-name-safe words: they
+// name files in the admin's directory and must not traverse out of it.
+var seccompNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+
+// DefaultSeccomp is the built-in seccomp profile's name.
+const DefaultSeccomp = "palisade-default"
 
 // hostNamespaces a profile may allow to be shared with the host.
 var hostNamespaces = []string{"pid", "network", "ipc", "uts"}
@@ -202,6 +223,18 @@ func (p *Profile) Normalize() error {
 			return bad(fmt.Sprintf("devices.allowed[%d]", i), "%q is not a path under /dev", d)
 		}
 	}
+	if p.Seccomp.Profile == "" {
+		p.Seccomp.Profile = DefaultSeccomp
+	}
+	for i, n := range append([]string{p.Seccomp.Profile}, p.Seccomp.Selectable...) {
+		if !seccompNameRe.MatchString(n) {
+			field := "seccomp.profile"
+			if i > 0 {
+				field = fmt.Sprintf("seccomp.selectable[%d]", i-1)
+			}
+			return bad(field, "%q is not a seccomp profile name (letters, digits, '.', '_', '-')", n)
+		}
+	}
 	for i, s := range p.Sysctls.Allowed {
 		if s == "" || strings.ContainsAny(s, " /=") {
 			return bad(fmt.Sprintf("sysctls.allowed[%d]", i), "%q is not a sysctl name such as net.ipv4.tcp_syncookies", s)
@@ -220,8 +253,18 @@ func absPath(p string) error {
 // Set is the profiles available on a node, by name.
 type Set map[string]*Profile
 
-// Builtin returns the embedded profiles.
+// Builtin returns the embedded profiles. They are parsed once; the map is
+// a fresh copy on each call, the profiles are shared and must not be
+// modified (Clone them).
 func Builtin() (Set, error) {
+	parsed, err := builtinSet()
+	if err != nil {
+		return nil, err
+	}
+	return maps.Clone(parsed), nil
+}
+
+var builtinSet = sync.OnceValues(func() (Set, error) {
 	set := Set{}
 	entries, err := fs.ReadDir(builtin, ".")
 	if err != nil {
@@ -237,7 +280,7 @@ func Builtin() (Set, error) {
 		}
 	}
 	return set, nil
-}
+})
 
 // Load returns the built-in profiles plus the *.toml files in dir. A missing
 // dir is not an error; a bad file, or one that redefines a name, is.
@@ -305,5 +348,6 @@ func (p *Profile) Clone() *Profile {
 	c.Paths.Readonly = slices.Clone(p.Paths.Readonly)
 	c.Devices.Allowed = slices.Clone(p.Devices.Allowed)
 	c.Sysctls.Allowed = slices.Clone(p.Sysctls.Allowed)
+	c.Seccomp.Selectable = slices.Clone(p.Seccomp.Selectable)
 	return &c
 }

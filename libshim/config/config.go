@@ -76,6 +76,9 @@ type Override struct {
 	PidsLimit int64 `toml:"pids_limit"`
 	// Tmpfs replaces the profile's tmpfs list.
 	Tmpfs *[]profiles.Tmpfs `toml:"tmpfs"`
+	// SeccompUnconfined lets containers of this profile run without a
+	// seccomp filter, when the profile or the workload asks for "unconfined".
+	SeccompUnconfined bool `toml:"seccomp_unconfined"`
 }
 
 // Runc holds the options palisade passes to containerd's runc shim. They live

@@ -50,7 +50,9 @@ type step struct {
 //   - privileged is judged on the spec as the client sent it, before any
 //     other step clamps the capabilities or devices it would look at;
 //   - user runs before capabilities, which grant ambient capabilities to a
-//     process only once it is known not to run as root.
+//     process only once it is known not to run as root;
+//   - seccomp runs after capabilities: its capability-conditional rules
+//     follow the final capability set.
 var pipeline = []step{
 	{name: "process-required", spec: requireProcess},
 	{name: "privileged", spec: refusePrivileged},
@@ -59,6 +61,7 @@ var pipeline = []step{
 	{name: "user", spec: onProcess(user), process: user},
 	{name: "capabilities", spec: onProcess(capabilities), process: capabilities},
 	{name: "no-new-privileges", spec: onProcess(noNewPrivileges), process: noNewPrivileges},
+	{name: "seccomp", spec: seccompFilter},
 	{name: "readonly-rootfs", spec: readonlyRootfs},
 	{name: "tmpfs", spec: tmpfs},
 	{name: "mounts", spec: mounts},

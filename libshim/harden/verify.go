@@ -3,6 +3,7 @@ package harden
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -137,6 +138,19 @@ var specChecks = []specCheck{
 		}
 		return ""
 	}},
+	{"verify-seccomp", func(req *Request, s *specs.Spec) string {
+		if req.Policy.Seccomp == nil {
+			return ""
+		}
+		sc := s.Linux.Seccomp
+		if sc == nil || sc.DefaultAction == specs.ActAllow || sc.DefaultAction == specs.ActLog {
+			return "no seccomp filter that denies by default"
+		}
+		if !slices.Contains(sc.Architectures, nativeArch[runtime.GOARCH]) {
+			return "the seccomp filter does not cover this architecture"
+		}
+		return ""
+	}},
 	{"verify-sysctls", func(req *Request, s *specs.Spec) string {
 		for k := range s.Linux.Sysctl {
 			if !slices.Contains(safeSysctls, k) && !slices.Contains(req.Policy.Profile.Sysctls.Allowed, k) {
@@ -146,6 +160,9 @@ var specChecks = []specCheck{
 		return ""
 	}},
 }
+
+// nativeArch is the OCI name of each Go architecture palisade runs on.
+var nativeArch = map[string]specs.Arch{"amd64": specs.ArchX86_64, "arm64": specs.ArchAARCH64}
 
 func missing(what string, have, want []string) string {
 	var out []string

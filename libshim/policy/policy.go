@@ -8,6 +8,7 @@ package policy
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"palisade.dev/palisade/libshim/caps"
 	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/profiles"
+	"palisade.dev/palisade/seccomp"
 )
 
 // Annotations a workload may set. Any other key under Prefix is refused, so
@@ -26,9 +28,10 @@ const (
 	AnnotationProfile   = Prefix + "profile"
 	AnnotationCapAdd    = Prefix + "cap-add"
 	AnnotationPidsLimit = Prefix + "pids-limit"
+	AnnotationSeccomp   = Prefix + "seccomp-profile"
 )
 
-var knownAnnotations = []string{AnnotationProfile, AnnotationCapAdd, AnnotationPidsLimit}
+var knownAnnotations = []string{AnnotationProfile, AnnotationCapAdd, AnnotationPidsLimit, AnnotationSeccomp}
 
 // maxAnnotationValue bounds a palisade annotation's value.
 const maxAnnotationValue = 4096
@@ -46,6 +49,11 @@ type Policy struct {
 	PidsLimit int64
 	// AllowedHooks are the OCI hook paths the admin allows.
 	AllowedHooks []string
+	// Seccomp is the seccomp profile; nil means unconfined, which only an
+	// admin override allows.
+	Seccomp *seccomp.Loaded
+	// SeccompName names it ("unconfined" when Seccomp is nil).
+	SeccompName string
 }
 
 // Resolve computes the policy of a container from the admin config and the
@@ -127,7 +135,52 @@ func Resolve(container string, cfg *config.Config, annotations map[string]string
 		}
 		pol.PidsLimit = n
 	}
+	if err := resolveSeccomp(pol, cfg, annotations, refuse); err != nil {
+		return nil, err
+	}
 	return pol, nil
+}
+
+// resolveSeccomp chooses the seccomp profile: the profile's, or one of its
+// selectable ones that the workload asked for. "unconfined" needs the
+// admin's override for this profile.
+func resolveSeccomp(pol *Policy, cfg *config.Config, annotations map[string]string, refuse func(rule, profile, reason, fix string) error) error {
+	prof := pol.Profile
+	name := prof.Seccomp.Profile
+	unconfinedOK := cfg.Overrides[prof.Name].SeccompUnconfined
+	if want, ok := annotations[AnnotationSeccomp]; ok {
+		choices := append([]string{prof.Seccomp.Profile}, prof.Seccomp.Selectable...)
+		if unconfinedOK {
+			choices = append(choices, seccomp.Unconfined)
+		}
+		if want == seccomp.Unconfined && !unconfinedOK {
+			return refuse("seccomp", prof.Name, fmt.Sprintf("running without seccomp is not allowed for profile %q on this node", prof.Name),
+				"use a seccomp profile, or ask the node administrator to set overrides."+prof.Name+".seccomp_unconfined = true in "+cfg.Source)
+		}
+		if !slices.Contains(choices, want) {
+			return refuse("seccomp", prof.Name, fmt.Sprintf("seccomp profile %q is not selectable under profile %q", want, prof.Name),
+				"choose one of "+strings.Join(choices, ", "))
+		}
+		name = want
+	}
+	pol.SeccompName = name
+	if name == seccomp.Unconfined {
+		if !unconfinedOK {
+			return refuse("seccomp", prof.Name, fmt.Sprintf("running without seccomp is not allowed for profile %q on this node", prof.Name),
+				"use a seccomp profile, or ask the node administrator to set overrides."+prof.Name+".seccomp_unconfined = true in "+cfg.Source)
+		}
+		return nil
+	}
+	dir := ""
+	if cfg.ProfilesDir != "" {
+		dir = filepath.Join(cfg.ProfilesDir, "seccomp")
+	}
+	l, err := seccomp.Load(name, dir)
+	if err != nil {
+		return refuse("seccomp", prof.Name, err.Error(), "fix or install the seccomp profile")
+	}
+	pol.Seccomp = l
+	return nil
 }
 
 // applyOverride returns a private copy of p with the admin's override for

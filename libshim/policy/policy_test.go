@@ -107,3 +107,22 @@ func TestAdminProfilesDir(t *testing.T) {
 		t.Fatalf("admin profile: %+v %v", pol, err)
 	}
 }
+
+func TestResolveSeccomp(t *testing.T) {
+	pol, err := Resolve("ns/c", cfg(t, ""), nil)
+	if err != nil || pol.Seccomp == nil || pol.SeccompName != "palisade-default" {
+		t.Fatalf("default seccomp: %+v %v", pol, err)
+	}
+	_, err = Resolve("ns/c", cfg(t, ""), map[string]string{AnnotationSeccomp: "unconfined"})
+	if err == nil || !strings.Contains(err.Error(), `running without seccomp is not allowed for profile "restricted"`) {
+		t.Errorf("unconfined without consent: %v", err)
+	}
+	_, err = Resolve("ns/c", cfg(t, ""), map[string]string{AnnotationSeccomp: "other"})
+	if err == nil || !strings.Contains(err.Error(), `seccomp profile "other" is not selectable under profile "restricted" [rule seccomp`) {
+		t.Errorf("unlisted seccomp profile: %v", err)
+	}
+	pol, err = Resolve("ns/c", cfg(t, "[overrides.restricted]\nseccomp_unconfined = true\n"), map[string]string{AnnotationSeccomp: "unconfined"})
+	if err != nil || pol.Seccomp != nil || pol.SeccompName != "unconfined" {
+		t.Errorf("unconfined with consent: %+v %v", pol, err)
+	}
+}

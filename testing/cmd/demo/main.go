@@ -93,6 +93,10 @@ func run() error {
 		{"write /proc/sys", "probe try write /proc/sys/kernel/domainname"},
 		{"open a raw socket", "probe try rawsocket"},
 		{"unshare namespaces", "probe try unshare"},
+		{"ptrace (seccomp)", "probe try syscall ptrace"},
+		{"io_uring_setup (seccomp)", "probe try syscall io_uring_setup"},
+		{"keyctl (seccomp)", "probe try syscall keyctl"},
+		{"clone a user namespace (seccomp)", "probe try syscall clone-newuser"},
 	}
 	var script []string
 	for _, a := range attacks {

@@ -9,7 +9,10 @@
 //	probe sleep SECONDS      sleep (a long-running container)
 //
 // Actions: write PATH, read PATH, unshare, rawsocket, bind PORT, fork N,
-// copyexec SRC DST (copy a program, then execute the copy).
+// copyexec SRC DST (copy a program, then execute the copy), threads N,
+// loopback (TCP over 127.0.0.1), syscall NAME (a raw call with harmless
+// arguments: mount, keyctl, bpf, ptrace, io_uring_setup, perf_event_open,
+// userfaultfd, unshare-user, clone-newuser).
 package main
 
 import (
@@ -18,11 +21,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/moby/sys/capability"
 	"golang.org/x/sys/unix"
@@ -175,6 +181,12 @@ func try(action string, args []string) {
 		o.Detail, err = tryFork(firstArg(args))
 	case "read":
 		o.Detail, err = tryRead(firstArg(args))
+	case "syscall":
+		err = trySyscall(firstArg(args))
+	case "threads":
+		o.Detail, err = tryThreads(firstArg(args))
+	case "loopback":
+		err = tryLoopback()
 	case "copyexec":
 		if len(args) != 2 {
 			fail("usage: probe try copyexec SRC DST")
@@ -284,4 +296,119 @@ func tryCopyExec(src, dst string) error {
 	var ws unix.WaitStatus
 	_, err = unix.Wait4(pid, &ws, 0, nil)
 	return err
+}
+
+// trySyscall makes one raw syscall that a seccomp profile may deny, with
+// arguments that would succeed (or fail harmlessly) without it.
+func trySyscall(name string) error {
+	var errno syscall.Errno
+	switch name {
+	case "mount":
+		// onto a fresh directory of its own, unmounted again at once
+		dir, err := os.MkdirTemp("", "probe-mnt-")
+		if err != nil {
+			return err
+		}
+		defer func() { _ = os.Remove(dir) }()
+		if err := unix.Mount("none", dir, "tmpfs", 0, ""); err != nil {
+			return err
+		}
+		return unix.Unmount(dir, unix.MNT_DETACH)
+	case "keyctl":
+		// KEYCTL_GET_KEYRING_ID of the process keyring, creating it
+		_, _, errno = unix.Syscall6(unix.SYS_KEYCTL, unix.KEYCTL_GET_KEYRING_ID, uintptr(0xfffffffe), 1, 0, 0, 0)
+	case "bpf":
+		_, _, errno = unix.Syscall(unix.SYS_BPF, 0, 0, 0)
+	case "ptrace":
+		_, _, errno = unix.Syscall(unix.SYS_PTRACE, unix.PTRACE_TRACEME, 0, 0)
+	case "io_uring_setup":
+		params := make([]byte, 120)
+		fd, _, e := unix.Syscall(unix.SYS_IO_URING_SETUP, 1, uintptr(unsafe.Pointer(&params[0])), 0)
+		if e == 0 {
+			unix.Close(int(fd))
+		}
+		errno = e
+	case "perf_event_open":
+		attr := unix.PerfEventAttr{Type: unix.PERF_TYPE_SOFTWARE, Config: unix.PERF_COUNT_SW_TASK_CLOCK, Bits: unix.PerfBitDisabled | unix.PerfBitExcludeKernel}
+		attr.Size = uint32(unsafe.Sizeof(attr))
+		fd, err := unix.PerfEventOpen(&attr, 0, -1, -1, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return err
+	case "userfaultfd":
+		fd, _, e := unix.Syscall(unix.SYS_USERFAULTFD, unix.O_CLOEXEC|1 /* UFFD_USER_MODE_ONLY */, 0, 0)
+		if e == 0 {
+			unix.Close(int(fd))
+		}
+		errno = e
+	case "unshare-user":
+		return unix.Unshare(unix.CLONE_NEWUSER)
+	case "clone-newuser":
+		// fork into a new user namespace; the child exits at once
+		pid, _, e := unix.RawSyscall6(unix.SYS_CLONE, uintptr(unix.CLONE_NEWUSER|unix.SIGCHLD), 0, 0, 0, 0, 0)
+		if e == 0 {
+			if pid == 0 {
+				_, _, _ = unix.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0) // the child: no Go runtime calls
+			}
+			var ws unix.WaitStatus
+			_, _ = unix.Wait4(int(pid), &ws, 0, nil)
+		}
+		errno = e
+	default:
+		fail("unknown syscall probe " + name)
+	}
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// tryThreads runs n goroutines locked to their own OS threads.
+func tryThreads(n string) (string, error) {
+	count, err := strconv.Atoi(n)
+	if err != nil {
+		fail("threads: " + err.Error())
+	}
+	done := make(chan int, count)
+	for i := 0; i < count; i++ {
+		go func() {
+			runtime.LockOSThread()
+			done <- unix.Gettid()
+		}()
+	}
+	tids := map[int]bool{}
+	for i := 0; i < count; i++ {
+		tids[<-done] = true
+	}
+	return fmt.Sprintf("threads=%d", len(tids)), nil
+}
+
+// tryLoopback listens on 127.0.0.1 and talks to itself over TCP.
+func tryLoopback() error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = l.Close() }()
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			_, _ = c.Write([]byte("pong"))
+			_ = c.Close()
+		}
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return err
+	}
+	if string(buf) != "pong" {
+		return fmt.Errorf("loopback answered %q", buf)
+	}
+	return nil
 }
