@@ -50,7 +50,7 @@ Exit codes: 0 success, 1 failure or problem found, 2 usage error, 3 refused by p
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(versionCmd(g), doctorCmd(g))
+	root.AddCommand(versionCmd(g), doctorCmd(g), seccompCmd(g))
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -63,5 +64,62 @@ func TestDoctorJSON(t *testing.T) {
 	}
 	if names["containerd"] {
 		t.Error("containerd checked although --address was empty")
+	}
+}
+
+func TestSeccompCheckBothArches(t *testing.T) {
+	code, out, errs := run("seccomp", "check", "-o", "json", "open", "mount", "read", "clone:0x10000011", "clone:0x11", "arch_prctl", "io_uring_setup")
+	if code != ExitOK {
+		t.Fatalf("check: %d %s", code, errs)
+	}
+	var vs []struct {
+		Syscall, Arch, Action string
+		Args                  []uint64
+	}
+	if err := json.Unmarshal([]byte(out), &vs); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, v := range vs {
+		key := v.Arch + " " + v.Syscall
+		if len(v.Args) > 0 {
+			key += fmt.Sprintf(":%#x", v.Args[0])
+		}
+		got[key] = v.Action
+	}
+	want := map[string]string{
+		"amd64 open": "allow", "arm64 open": "absent",
+		"amd64 mount": "errno EPERM", "arm64 mount": "errno EPERM",
+		"amd64 read": "allow", "arm64 read": "allow",
+		"amd64 clone:0x10000011": "errno EPERM", "arm64 clone:0x10000011": "errno EPERM",
+		"amd64 clone:0x11": "allow", "arm64 clone:0x11": "allow",
+		"amd64 arch_prctl": "allow", "arm64 arch_prctl": "absent",
+		"amd64 io_uring_setup": "errno EPERM", "arm64 io_uring_setup": "errno EPERM",
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s = %q, want %q", k, got[k], w)
+		}
+	}
+}
+
+func TestSeccompDiff(t *testing.T) {
+	code, out, errs := run("seccomp", "diff", "--arch", "amd64", "--cap", "SYS_ADMIN", "docker-default", "palisade-default")
+	if code != ExitOK {
+		t.Fatalf("diff: %d %s", code, errs)
+	}
+	for _, line := range []string{"mount", "unshare", "setns", "ptrace", "clone3"} {
+		if !strings.Contains(out, "amd64  "+line) {
+			t.Errorf("diff lacks %s:\n%s", line, out)
+		}
+	}
+	if strings.Contains(out, "amd64  read ") {
+		t.Errorf("diff reports read, which both allow:\n%s", out)
+	}
+	if code, _, _ := run("seccomp", "check", "--arch", "riscv64", "read"); code != ExitUsage {
+		t.Errorf("unsupported arch: exit %d", code)
+	}
+	if code, _, errs := run("seccomp", "check", "--profile", "nope", "read"); code != ExitFailed || !strings.Contains(errs, "unknown seccomp profile") {
+		t.Errorf("unknown profile: %d %s", code, errs)
 	}
 }
