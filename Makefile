@@ -8,7 +8,7 @@ GOLANGCI    := $(CACHE)/tools/golangci-lint-$(shell awk '$$1=="golangci-lint"{pr
 export PALISADE_CACHE := $(CACHE)
 
 .DEFAULT_GOAL := help
-.PHONY: help build deps demo test unit e2e lint fuzz install clean
+.PHONY: help build deps demo test unit e2e lint fuzz bench install clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -38,6 +38,9 @@ lint: deps ## gofmt, go vet and golangci-lint
 
 fuzz: ## fuzz the hardening pipeline for a minute
 	$(GO) test -run XXX -fuzz FuzzSpec -fuzztime 60s ./libshim/harden/
+
+bench: deps ## Go benchmarks of palisade's create path (pipeline, whole rewrite), medians of 6 runs
+	$(GO) test -run XXX -bench . -benchmem -count 6 ./libshim/harden ./libshim/service ./seccomp | tee $(BIN)/bench.txt | grep -E '^(Benchmark|ok|FAIL)'
 
 install: build ## install the binaries into $(PREFIX)/bin
 	install -m 0755 $(BIN)/containerd-shim-palisade-v2 $(BIN)/palisade $(PREFIX)/bin/

@@ -1,7 +1,9 @@
 // Package bundle reads and writes the OCI runtime spec (config.json) of a
-// container bundle. Reads are size-bounded and strict; writes are atomic
-// (a temporary file in the bundle, fsync, rename), so runc never sees a
-// half-written spec and a crash leaves either the old or the new one.
+// container bundle. Reads are size-bounded and strict; writes are atomic (a
+// temporary file in the bundle, then rename), so runc never sees a
+// half-written spec. There is no fsync: bundles live in containerd's state
+// directory, which does not survive a reboot, so durability buys nothing and
+// would cost a disk flush on every container start.
 package bundle
 
 import (
@@ -78,9 +80,6 @@ func WriteSpec(bundle string, s *specs.Spec) (retErr error) {
 	_, werr := tmp.Write(data)
 	if werr == nil {
 		werr = tmp.Chmod(mode)
-	}
-	if werr == nil {
-		werr = tmp.Sync()
 	}
 	if err := errors.Join(werr, tmp.Close()); err != nil {
 		return fmt.Errorf("write spec %s: %w", path, err)

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,9 +17,11 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
+	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
 	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/sirupsen/logrus"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -53,7 +56,7 @@ func (r *recorder) Connect(context.Context, *taskAPI.ConnectRequest) (*taskAPI.C
 	return &taskAPI.ConnectResponse{ShimPid: 7}, nil
 }
 
-func setup(t *testing.T, adminConfig string) (ctx context.Context, dir, cfgPath, auditPath string) {
+func setup(t testing.TB, adminConfig string) (ctx context.Context, dir, cfgPath, auditPath string) {
 	t.Helper()
 	dir = t.TempDir()
 	auditPath = filepath.Join(dir, "audit.jsonl")
@@ -69,10 +72,14 @@ func setup(t *testing.T, adminConfig string) (ctx context.Context, dir, cfgPath,
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	return namespaces.WithNamespace(context.Background(), "ns1"), dir, cfgPath, auditPath
+	// The shim log goes nowhere in tests: the records are read from the audit file.
+	logger := logrus.New()
+	logger.SetOutput(io.Discard)
+	ctx = log.WithLogger(context.Background(), logrus.NewEntry(logger))
+	return namespaces.WithNamespace(ctx, "ns1"), dir, cfgPath, auditPath
 }
 
-func options(t *testing.T, path string) *anypb.Any {
+func options(t testing.TB, path string) *anypb.Any {
 	a, err := typeurl.MarshalAnyToProto(&runtimeoptions.Options{ConfigPath: path})
 	if err != nil {
 		t.Fatal(err)
