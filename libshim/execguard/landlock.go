@@ -1,0 +1,107 @@
+package execguard
+
+import (
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/landlock-lsm/go-landlock/landlock"
+	llsyscall "github.com/landlock-lsm/go-landlock/landlock/syscall"
+)
+
+// Ruleset returns the paths to allow execute on for an allow-list, as seen
+// from inside the container: every entry, plus the ELF interpreter
+// (PT_INTERP, symlinks followed) of every file entry. Directory entries
+// allow their whole tree; the interpreters of programs in them must be
+// listed (or be inside them).
+func Ruleset(allow []string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	add := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	for _, a := range allow {
+		if strings.HasSuffix(a, "/") {
+			add(a)
+			continue
+		}
+		real, err := filepath.EvalSymlinks(a)
+		if err != nil {
+			return nil, fmt.Errorf("allow-list entry %s: %w", a, err)
+		}
+		add(real)
+		interp, err := interpreter(real)
+		if err != nil {
+			return nil, fmt.Errorf("allow-list entry %s: %w", a, err)
+		}
+		if interp != "" {
+			realInterp, err := filepath.EvalSymlinks(interp)
+			if err != nil {
+				return nil, fmt.Errorf("allow-list entry %s needs its ELF interpreter %s: %w", a, interp, err)
+			}
+			add(realInterp)
+		}
+	}
+	return out, nil
+}
+
+// interpreter returns the PT_INTERP of an ELF file, "" for a static program
+// or a file that is not ELF (a script: its interpreter must be listed).
+func interpreter(p string) (string, error) {
+	f, err := elf.Open(p)
+	if err != nil {
+		var fe *elf.FormatError
+		if errors.As(err, &fe) {
+			return "", nil
+		}
+		return "", err
+	}
+	defer func() { _ = f.Close() }()
+	for _, prog := range f.Progs {
+		if prog.Type != elf.PT_INTERP {
+			continue
+		}
+		buf := make([]byte, prog.Filesz)
+		if _, err := prog.ReadAt(buf, 0); err != nil {
+			return "", fmt.Errorf("read PT_INTERP: %w", err)
+		}
+		return strings.TrimRight(string(buf), "\x00"), nil
+	}
+	return "", nil
+}
+
+// Restrict confines the calling process, and every process it will start,
+// to executing only the given paths (files or directory trees). It handles
+// only the execute right, so reading and writing are not affected. It never
+// degrades: if the kernel cannot enforce it, it fails.
+func Restrict(paths []string) error {
+	cfg, err := landlock.NewConfig(landlock.AccessFSSet(llsyscall.AccessFSExecute))
+	if err != nil {
+		return err
+	}
+	return cfg.RestrictPaths(landlock.PathAccess(landlock.AccessFSSet(llsyscall.AccessFSExecute), paths...))
+}
+
+// Exec looks the command up in PATH (as the container runtime would) and
+// replaces the process with it.
+func Exec(args, env []string) error {
+	res, err := Resolve("/", args[0], env, mustGetwd())
+	if err != nil {
+		return err
+	}
+	return execve(res.Path, args, env)
+}
+
+func mustGetwd() string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "/"
+	}
+	return wd
+}
