@@ -50,6 +50,7 @@ type Profile struct {
 	Devices      Devices      `toml:"devices"`
 	Sysctls      Sysctls      `toml:"sysctls"`
 	Seccomp      Seccomp      `toml:"seccomp"`
+	Exec         Exec         `toml:"exec"`
 
 	// Source is the file the profile came from ("builtin:NAME.toml" for
 	// built-ins). Not read from the file.
@@ -121,6 +122,23 @@ type Seccomp struct {
 	// Selectable are other seccomp profiles a workload may choose with the
 	// annotation palisade.dev/seccomp-profile.
 	Selectable []string `toml:"selectable"`
+}
+
+// Exec modes.
+const (
+	ExecOff            = ""                // no allow-list
+	ExecEnforce        = "enforce"         // the kernel (Landlock) allows only the list
+	ExecAudit          = "audit"           // would-be refusals are recorded, nothing is blocked
+	ExecEntrypointOnly = "entrypoint-only" // enforce, with the container's own entrypoint as the list
+)
+
+// Exec: the executables a container may run.
+type Exec struct {
+	// Mode is "", "enforce", "audit" or "entrypoint-only".
+	Mode string `toml:"mode"`
+	// Allow lists absolute paths inside the container; an entry ending in
+	// "/" allows the whole directory tree.
+	Allow []string `toml:"allow"`
 }
 
 // Sysctls: sysctls beyond the namespaced safe set.
@@ -233,6 +251,23 @@ func (p *Profile) Normalize() error {
 				field = fmt.Sprintf("seccomp.selectable[%d]", i-1)
 			}
 			return bad(field, "%q is not a seccomp profile name (letters, digits, '.', '_', '-')", n)
+		}
+	}
+	switch p.Exec.Mode {
+	case ExecOff, ExecEntrypointOnly:
+		if len(p.Exec.Allow) > 0 {
+			return bad("exec.allow", "an allow-list needs mode \"enforce\" or \"audit\" (mode is %q)", p.Exec.Mode)
+		}
+	case ExecEnforce, ExecAudit:
+		if len(p.Exec.Allow) == 0 {
+			return bad("exec.allow", "mode %q needs a non-empty allow-list", p.Exec.Mode)
+		}
+	default:
+		return bad("exec.mode", "%q is not one of enforce, audit, entrypoint-only", p.Exec.Mode)
+	}
+	for i, a := range p.Exec.Allow {
+		if err := absPath(strings.TrimSuffix(a, "/")); err != nil || a == "/" {
+			return bad(fmt.Sprintf("exec.allow[%d]", i), "%q is not an absolute path (end it with / to allow a directory tree; / itself is not a list)", a)
 		}
 	}
 	for i, s := range p.Sysctls.Allowed {
@@ -349,5 +384,6 @@ func (p *Profile) Clone() *Profile {
 	c.Devices.Allowed = slices.Clone(p.Devices.Allowed)
 	c.Sysctls.Allowed = slices.Clone(p.Sysctls.Allowed)
 	c.Seccomp.Selectable = slices.Clone(p.Seccomp.Selectable)
+	c.Exec.Allow = slices.Clone(p.Exec.Allow)
 	return &c
 }

@@ -15,7 +15,7 @@ func TestBuiltins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(set.Names(), []string{"baseline", "restricted"}) {
+	if !slices.Equal(set.Names(), []string{"baseline", "locked", "restricted"}) {
 		t.Fatalf("built-ins %v", set.Names())
 	}
 	r := set["restricted"]

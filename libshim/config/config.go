@@ -55,6 +55,13 @@ type Config struct {
 	// AllowedHooks are the OCI hook binaries (absolute paths) a spec may
 	// carry; a spec with any other hook is refused.
 	AllowedHooks []string `toml:"allowed_hooks"`
+	// Landlock says what to do when a profile's exec allow-list needs
+	// Landlock and the kernel lacks it: "require" (refuse the container,
+	// the default) or "if-available" (check at the API only, and record it).
+	Landlock string `toml:"landlock"`
+	// ExecHelper is the host path of palisade-init, the static helper that
+	// applies Landlock inside containers. Default: next to the shim binary.
+	ExecHelper string `toml:"exec_helper"`
 	// Overrides adjust a profile on this node, by profile name.
 	Overrides map[string]Override `toml:"overrides"`
 	// Runc says how the wrapped runc shim runs runc.
@@ -66,6 +73,12 @@ type Config struct {
 	// SourceBuiltin. It is not read from the file.
 	Source string `toml:"-"`
 }
+
+// Landlock modes.
+const (
+	LandlockRequire     = "require"
+	LandlockIfAvailable = "if-available"
+)
 
 // Override replaces parts of a profile on this node. Absent fields keep the
 // profile's value.
@@ -108,6 +121,7 @@ func Default() *Config {
 		Version:        SchemaVersion,
 		DefaultProfile: profiles.Default,
 		ProfilesDir:    "/etc/palisade/profiles",
+		Landlock:       LandlockRequire,
 		Runc:           Runc{BinaryName: "runc"},
 		Audit:          Audit{File: "/var/log/palisade/audit.jsonl"},
 		Source:         SourceBuiltin,
@@ -177,6 +191,12 @@ func (c *Config) validate() error {
 	}
 	if c.Runc.Root != "" && !filepath.IsAbs(c.Runc.Root) {
 		return bad("runc.root", fmt.Sprintf("%q is not an absolute path", c.Runc.Root))
+	}
+	if c.Landlock != LandlockRequire && c.Landlock != LandlockIfAvailable {
+		return bad("landlock", fmt.Sprintf("%q is not %q or %q", c.Landlock, LandlockRequire, LandlockIfAvailable))
+	}
+	if c.ExecHelper != "" && !filepath.IsAbs(c.ExecHelper) {
+		return bad("exec_helper", fmt.Sprintf("%q is not an absolute path", c.ExecHelper))
 	}
 	if c.DefaultProfile == "" {
 		return bad("default_profile", "must name a profile")

@@ -31,6 +31,15 @@ type Request struct {
 	// HostPaths are host paths a bind mount must never expose, besides the
 	// built-in list: containerd's sockets and state on this node.
 	HostPaths []string
+	// Rootfs gives access to the container's root filesystem, for resolving
+	// commands against an exec allow-list (a temporary read-only mount at
+	// create, /proc/PID/root at exec). Nil when there is none to look in.
+	Rootfs func(func(root string) error) error
+	// Helper is the host path of palisade-init.
+	Helper string
+	// LandlockABI reports the kernel's Landlock ABI (an injected detector, so
+	// tests can simulate a kernel without it; nothing in a spec reaches it).
+	LandlockABI func() (int, error)
 }
 
 // Container is the name used in messages: namespace/id.
@@ -52,7 +61,9 @@ type step struct {
 //   - user runs before capabilities, which grant ambient capabilities to a
 //     process only once it is known not to run as root;
 //   - seccomp runs after capabilities: its capability-conditional rules
-//     follow the final capability set.
+//     follow the final capability set;
+//   - exec-allowlist runs before mounts, so the helper's bind mount gets the
+//     same treatment as every other.
 var pipeline = []step{
 	{name: "process-required", spec: requireProcess},
 	{name: "privileged", spec: refusePrivileged},
@@ -62,6 +73,7 @@ var pipeline = []step{
 	{name: "capabilities", spec: onProcess(capabilities), process: capabilities},
 	{name: "no-new-privileges", spec: onProcess(noNewPrivileges), process: noNewPrivileges},
 	{name: "seccomp", spec: seccompFilter},
+	{name: "exec-allowlist", spec: execAllowlistSpec, process: func(r *run, p *specs.Process) error { _, err := execAllowlist(r, p); return err }},
 	{name: "readonly-rootfs", spec: readonlyRootfs},
 	{name: "tmpfs", spec: tmpfs},
 	{name: "mounts", spec: mounts},

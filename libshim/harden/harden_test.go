@@ -3,14 +3,19 @@ package harden
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/libshim/caps"
 	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/libshim/policy"
@@ -410,6 +415,62 @@ func BenchmarkPipeline(b *testing.B) {
 		}
 		if _, err := Spec(&Request{Namespace: "ns", ID: "c1", Config: cfg, Policy: pol}, s); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// The exec allow-list needs Landlock: with the injected detector saying the
+// kernel lacks it, Create refuses unless the admin accepted API-only checks,
+// and the audit changes say which happened.
+func TestExecAllowlistWithoutLandlock(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin/app"), []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	helper := filepath.Join(t.TempDir(), "palisade-init")
+	if err := os.WriteFile(helper, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		landlock string
+		abi      func() (int, error)
+		refuse   string
+		wrapped  bool
+		note     string
+	}{
+		{config.LandlockRequire, func() (int, error) { return 0, syscall.EOPNOTSUPP }, "the exec allow-list needs Landlock, which this kernel does not provide", false, ""},
+		{config.LandlockIfAvailable, func() (int, error) { return 0, syscall.EOPNOTSUPP }, "", false, "Landlock unavailable"},
+		{config.LandlockRequire, func() (int, error) { return 7, nil }, "", true, ""},
+	} {
+		req := request(t, "", map[string]string{policy.AnnotationExecAllow: "/bin/app"})
+		req.Config.Landlock = c.landlock
+		req.LandlockABI = c.abi
+		req.Helper = helper
+		req.Rootfs = func(f func(string) error) error { return f(root) }
+		s := ctrSpec()
+		s.Process.Args = []string{"/bin/app"}
+		changes, err := Spec(req, s)
+		if c.refuse != "" {
+			refusal(t, err, "exec-allowlist", c.refuse)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", c.landlock, err)
+		}
+		if wrapped := s.Process.Args[0] == "/dev/.palisade-init"; wrapped != c.wrapped {
+			t.Errorf("%s: args %v, wrapped = %v, want %v", c.landlock, s.Process.Args, wrapped, c.wrapped)
+		}
+		if c.note != "" && !slices.ContainsFunc(changes, func(ch audit.Change) bool { return strings.Contains(fmt.Sprint(ch.After), c.note) }) {
+			t.Errorf("%s: no audited note %q in %+v", c.landlock, c.note, changes)
+		}
+		if c.wrapped {
+			again, err := Spec(req, s)
+			if err != nil || len(again) != 0 {
+				t.Errorf("hardening a wrapped spec again: %v %+v", err, again)
+			}
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/libshim/policy"
 )
 
@@ -51,6 +52,16 @@ var processChecks = []processCheck{
 			if !slices.Contains(c.Permitted, a) || !slices.Contains(c.Inheritable, a) {
 				return fmt.Sprintf("ambient %s is not also permitted and inheritable", a)
 			}
+		}
+		return ""
+	}},
+	{"verify-exec-allowlist", func(req *Request, p *specs.Process) string {
+		ex := req.Policy.Exec
+		if ex == nil || !ex.Enforced {
+			return ""
+		}
+		if len(p.Args) < 3 || p.Args[0] != execguard.HelperPath || p.Args[1] != "exec" {
+			return "the exec allow-list is to be enforced but the process does not start through " + execguard.HelperPath
 		}
 		return ""
 	}},
@@ -150,6 +161,17 @@ var specChecks = []specCheck{
 			return "the seccomp filter does not cover this architecture"
 		}
 		return ""
+	}},
+	{"verify-exec-helper", func(req *Request, s *specs.Spec) string {
+		if ex := req.Policy.Exec; ex == nil || !ex.Enforced {
+			return ""
+		}
+		for _, m := range s.Mounts {
+			if m.Destination == execguard.HelperPath && slices.Contains(m.Options, "ro") && m.Source == req.Helper {
+				return ""
+			}
+		}
+		return "the exec helper is not mounted read-only at " + execguard.HelperPath
 	}},
 	{"verify-sysctls", func(req *Request, s *specs.Spec) string {
 		for k := range s.Linux.Sysctl {

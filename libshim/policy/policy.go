@@ -17,6 +17,7 @@ import (
 
 	"palisade.dev/palisade/libshim/caps"
 	"palisade.dev/palisade/libshim/config"
+	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/profiles"
 	"palisade.dev/palisade/seccomp"
 )
@@ -29,9 +30,10 @@ const (
 	AnnotationCapAdd    = Prefix + "cap-add"
 	AnnotationPidsLimit = Prefix + "pids-limit"
 	AnnotationSeccomp   = Prefix + "seccomp-profile"
+	AnnotationExecAllow = Prefix + "exec-allow"
 )
 
-var knownAnnotations = []string{AnnotationProfile, AnnotationCapAdd, AnnotationPidsLimit, AnnotationSeccomp}
+var knownAnnotations = []string{AnnotationProfile, AnnotationCapAdd, AnnotationPidsLimit, AnnotationSeccomp, AnnotationExecAllow}
 
 // maxAnnotationValue bounds a palisade annotation's value.
 const maxAnnotationValue = 4096
@@ -54,6 +56,20 @@ type Policy struct {
 	Seccomp *seccomp.Loaded
 	// SeccompName names it ("unconfined" when Seccomp is nil).
 	SeccompName string
+	// Exec is the exec allow-list; nil when the container has none.
+	Exec *Exec
+}
+
+// Exec is a container's exec allow-list.
+type Exec struct {
+	Mode  string   // profiles.ExecEnforce, ExecAudit or ExecEntrypointOnly
+	Allow []string // for entrypoint-only, filled in once the entrypoint is resolved
+	// Source says where the list came from (the profile, or the annotation).
+	Source string
+	// Enforced is set by the pipeline when the kernel enforces the list
+	// (Landlock through palisade-init); false in audit mode or when Landlock
+	// is unavailable and the admin accepted API-only checks.
+	Enforced bool
 }
 
 // Resolve computes the policy of a container from the admin config and the
@@ -138,7 +154,50 @@ func Resolve(container string, cfg *config.Config, annotations map[string]string
 	if err := resolveSeccomp(pol, cfg, annotations, refuse); err != nil {
 		return nil, err
 	}
+	if err := resolveExec(pol, annotations, refuse); err != nil {
+		return nil, err
+	}
 	return pol, nil
+}
+
+// resolveExec takes the profile's exec allow-list, narrowed by the
+// workload's palisade.dev/exec-allow when it sets one.
+func resolveExec(pol *Policy, annotations map[string]string, refuse func(rule, profile, reason, fix string) error) error {
+	prof := pol.Profile
+	if prof.Exec.Mode != profiles.ExecOff {
+		pol.Exec = &Exec{Mode: prof.Exec.Mode, Allow: append([]string(nil), prof.Exec.Allow...), Source: "profile " + prof.Name}
+	}
+	v, ok := annotations[AnnotationExecAllow]
+	if !ok {
+		return nil
+	}
+	var list []string
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		clean := filepath.Clean(item)
+		if strings.HasSuffix(item, "/") && clean != "/" {
+			clean += "/"
+		}
+		if !filepath.IsAbs(item) || clean != item || item == "/" {
+			return refuse("exec-allowlist", prof.Name, fmt.Sprintf("%s entry %q is not a clean absolute path", AnnotationExecAllow, item),
+				"list absolute paths inside the container; end one with / to allow a directory tree")
+		}
+		list = append(list, item)
+	}
+	switch {
+	case pol.Exec == nil:
+		pol.Exec = &Exec{Mode: profiles.ExecEnforce, Allow: list, Source: AnnotationExecAllow}
+	case pol.Exec.Mode == profiles.ExecEntrypointOnly:
+		return refuse("exec-allowlist", prof.Name, fmt.Sprintf("profile %q already allows only the entrypoint; %s cannot narrow it further", prof.Name, AnnotationExecAllow),
+			"remove the annotation")
+	default:
+		if err := execguard.Narrows(list, pol.Exec.Allow); err != nil {
+			return refuse("exec-allowlist", prof.Name, fmt.Sprintf("%s does not narrow the profile's list: %v", AnnotationExecAllow, err),
+				"a workload may only remove entries from the profile's exec allow-list")
+		}
+		pol.Exec.Allow, pol.Exec.Source = list, AnnotationExecAllow
+	}
+	return nil
 }
 
 // resolveSeccomp chooses the seccomp profile: the profile's, or one of its

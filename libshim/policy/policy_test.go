@@ -126,3 +126,53 @@ func TestResolveSeccomp(t *testing.T) {
 		t.Errorf("unconfined with consent: %+v %v", pol, err)
 	}
 }
+
+func TestResolveExec(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bb.toml"), []byte("name = \"bb\"\n[pids]\nlimit = 9\n[exec]\nmode = \"enforce\"\nallow = [\"/bin/busybox\", \"/opt/app/\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Parse("admin.toml", []byte("profiles_dir = \""+dir+"\"\nselectable_profiles = [\"bb\", \"locked\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		ann    map[string]string
+		mode   string
+		allow  string
+		refuse string
+	}{
+		{"profile list", map[string]string{AnnotationProfile: "bb"}, "enforce", "/bin/busybox,/opt/app/", ""},
+		{"narrowed", map[string]string{AnnotationProfile: "bb", AnnotationExecAllow: "/opt/app/bin/server"}, "enforce", "/opt/app/bin/server", ""},
+		{"widened", map[string]string{AnnotationProfile: "bb", AnnotationExecAllow: "/usr/bin/python3"}, "", "", "does not narrow the profile's list: /usr/bin/python3 is not within"},
+		{"no profile list: annotation enforces", map[string]string{AnnotationExecAllow: "/usr/bin/probe"}, "enforce", "/usr/bin/probe", ""},
+		{"relative", map[string]string{AnnotationExecAllow: "bin/sh"}, "", "", `entry "bin/sh" is not a clean absolute path`},
+		{"entrypoint-only cannot narrow", map[string]string{AnnotationProfile: "locked", AnnotationExecAllow: "/bin/sh"}, "", "", "already allows only the entrypoint"},
+		{"entrypoint-only", map[string]string{AnnotationProfile: "locked"}, "entrypoint-only", "", ""},
+		{"none", nil, "", "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pol, err := Resolve("ns/c", c, tc.ann)
+			if tc.refuse != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.refuse) {
+					t.Fatalf("got %v, want %q", err, tc.refuse)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.mode == "" {
+				if pol.Exec != nil {
+					t.Errorf("unexpected exec policy %+v", pol.Exec)
+				}
+				return
+			}
+			if pol.Exec == nil || pol.Exec.Mode != tc.mode || strings.Join(pol.Exec.Allow, ",") != tc.allow {
+				t.Errorf("exec policy %+v, want %s %s", pol.Exec, tc.mode, tc.allow)
+			}
+		})
+	}
+}

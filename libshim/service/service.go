@@ -12,11 +12,18 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
@@ -30,6 +37,7 @@ import (
 	"palisade.dev/palisade/libshim/bundle"
 	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/libshim/harden"
+	"palisade.dev/palisade/libshim/hostinfo"
 	"palisade.dev/palisade/libshim/policy"
 )
 
@@ -48,6 +56,8 @@ type Service struct {
 
 	// addresses are containerd's sockets: no container may bind-mount them.
 	addresses []string
+	// landlockABI detects the kernel's Landlock support.
+	landlockABI func() (int, error)
 
 	mu         sync.Mutex
 	containers map[string]*container
@@ -58,7 +68,7 @@ var _ taskAPI.TTRPCTaskService = (*Service)(nil)
 // New wraps the runc task service. addresses are containerd's gRPC and
 // TTRPC socket addresses.
 func New(inner taskAPI.TTRPCTaskService, addresses ...string) *Service {
-	return &Service{TTRPCTaskService: inner, addresses: addresses, containers: map[string]*container{}}
+	return &Service{TTRPCTaskService: inner, addresses: addresses, landlockABI: hostinfo.LandlockABI, containers: map[string]*container{}}
 }
 
 // RegisterTTRPC registers the wrapper itself, not the inner service: were the
@@ -82,7 +92,12 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, s.refused(ctx, nil, rec, err)
 	}
 	rec.Config = cfg.Source
-	req := harden.Request{Namespace: ns, ID: r.ID, Config: cfg, HostPaths: harden.HostPaths(r.Bundle, s.addresses...)}
+	req := harden.Request{
+		Namespace: ns, ID: r.ID, Config: cfg,
+		HostPaths:   harden.HostPaths(r.Bundle, s.addresses...),
+		Helper:      helperPath(cfg),
+		LandlockABI: s.landlockABI,
+	}
 
 	spec, err := bundle.ReadSpec(r.Bundle)
 	if err != nil {
@@ -94,6 +109,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, s.refused(ctx, cfg, rec, err)
 	}
 	rec.Profile = req.Policy.Profile.Name
+	req.Rootfs = rootfsAccess(ctx, r, spec)
 
 	changes, err := harden.Spec(&req, spec)
 	rec.Changes = changes
@@ -119,6 +135,21 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		log.G(ctx).WithError(err).WithField("container", req.Container()).Warn("palisade: runc failed to create the hardened container")
 		return nil, err
 	}
+	if ex := req.Policy.Exec; ex != nil && ex.Enforced {
+		// Landlock does not mediate memfds: make them non-executable in the
+		// container's PID namespace before its process starts.
+		out, err := exec.CommandContext(ctx, req.Helper, "memfd-noexec", strconv.Itoa(int(resp.Pid))).CombinedOutput()
+		if err != nil {
+			_, derr := s.TTRPCTaskService.Delete(ctx, &taskAPI.DeleteRequest{ID: r.ID})
+			rec := &audit.Record{Event: audit.EventCreate, Namespace: ns, Container: r.ID, Config: cfg.Source, Profile: req.Policy.Profile.Name}
+			rec.SetCRI(spec.Annotations)
+			return nil, s.refused(ctx, cfg, rec, errors.Join(&policy.Refusal{
+				Container: req.Container(), Rule: "exec-allowlist", Profile: req.Policy.Profile.Name, Kind: errdefs.ErrFailedPrecondition,
+				Reason: fmt.Sprintf("cannot make memfds non-executable (vm.memfd_noexec): %v: %s", err, strings.TrimSpace(string(out))),
+				Fix:    "run on a kernel with vm.memfd_noexec (Linux 6.3 or later)",
+			}, derr))
+		}
+	}
 	s.mu.Lock()
 	s.containers[r.ID] = &container{req: req, annotations: spec.Annotations}
 	s.mu.Unlock()
@@ -143,7 +174,9 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 		return nil, s.refused(ctx, cfg, rec, fmt.Errorf("palisade: container %s: exec %s: invalid process spec: %w: %w",
 			c.req.Container(), r.ExecID, err, errdefs.ErrInvalidArgument))
 	}
-	changes, err := harden.Process(&c.req, &p)
+	req := c.req
+	req.Rootfs = s.runningRootfs(ctx, r.ID)
+	changes, err := harden.Process(&req, &p)
 	rec.Changes = changes
 	if err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
@@ -272,4 +305,48 @@ func (s *Service) refused(ctx context.Context, cfg *config.Config, rec *audit.Re
 		log.G(ctx).WithError(aerr).Error("palisade: cannot write the audit record of a refusal")
 	}
 	return errgrpc.ToGRPC(err)
+}
+
+// helperPath is palisade-init's host path: the admin's choice, else next to
+// the shim binary.
+func helperPath(cfg *config.Config) string {
+	if cfg.ExecHelper != "" {
+		return cfg.ExecHelper
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "palisade-init"
+	}
+	return filepath.Join(filepath.Dir(self), "palisade-init")
+}
+
+// rootfsAccess gives the pipeline a read-only view of the container's root
+// filesystem before runc has mounted it: the snapshot's mounts on a
+// temporary read-only mount point, or the spec's root directory when the
+// client mounted it itself.
+func rootfsAccess(ctx context.Context, r *taskAPI.CreateTaskRequest, spec *specs.Spec) func(func(string) error) error {
+	if len(r.Rootfs) > 0 {
+		mounts := mount.FromProto(r.Rootfs)
+		return func(f func(string) error) error { return mount.WithReadonlyTempMount(ctx, mounts, f) }
+	}
+	root := spec.Root.Path
+	if !filepath.IsAbs(root) {
+		root = filepath.Join(r.Bundle, root)
+	}
+	return func(f func(string) error) error { return f(root) }
+}
+
+// runningRootfs gives the pipeline the root of a running container, as its
+// init process sees it (with the container's own mounts).
+func (s *Service) runningRootfs(ctx context.Context, id string) func(func(string) error) error {
+	return func(f func(string) error) error {
+		st, err := s.TTRPCTaskService.State(ctx, &taskAPI.StateRequest{ID: id}) //nolint:staticcheck // the runc service, named on purpose
+		if err != nil {
+			return fmt.Errorf("find the container's init process: %w", err)
+		}
+		if st.Pid == 0 {
+			return fmt.Errorf("the container is not running")
+		}
+		return f(fmt.Sprintf("/proc/%d/root", st.Pid))
+	}
 }

@@ -1,0 +1,119 @@
+package harden
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"palisade.dev/palisade/libshim/config"
+	"palisade.dev/palisade/libshim/execguard"
+	"palisade.dev/palisade/libshim/policy"
+	"palisade.dev/palisade/profiles"
+)
+
+// execAllowlistSpec applies the exec allow-list to the container's init
+// process and mounts the helper that enforces it.
+func execAllowlistSpec(r *run, s *specs.Spec) error {
+	wrapped, err := execAllowlist(r, s.Process)
+	if err != nil || !wrapped {
+		return err
+	}
+	helper := specs.Mount{Destination: execguard.HelperPath, Type: "bind", Source: r.req.Helper, Options: []string{"bind", "ro", "nosuid", "nodev"}}
+	if !slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == execguard.HelperPath }) {
+		s.Mounts = append(s.Mounts, helper)
+		r.record(nil, mountString(helper))
+	}
+	return nil
+}
+
+// execAllowlist checks the process's command against the allow-list and,
+// when the list is enforced, makes the process start through palisade-init,
+// which confines it with Landlock before executing the command. It reports
+// whether the process is wrapped.
+func execAllowlist(r *run, p *specs.Process) (bool, error) {
+	ex := r.req.Policy.Exec
+	if ex == nil {
+		return false, nil
+	}
+	args := unwrap(p.Args)
+	if len(args) == 0 {
+		return false, r.refuse("the process has no command", "give the container a command")
+	}
+	if r.req.Rootfs == nil {
+		return false, r.refuse("cannot resolve the command for the exec allow-list: no root filesystem to look in", "")
+	}
+	var res *execguard.Resolution
+	err := r.req.Rootfs(func(root string) error {
+		var err error
+		res, err = execguard.Resolve(root, args[0], p.Env, p.Cwd)
+		return err
+	})
+	if err != nil {
+		return false, r.denied(fmt.Sprintf("command cannot be resolved for the exec allow-list: %v", err), "give the command as an absolute path that exists in the image")
+	}
+	if ex.Mode == profiles.ExecEntrypointOnly && len(ex.Allow) == 0 {
+		ex.Allow = []string{res.Path} // the container's own entrypoint, fixed at create
+	}
+	if !execguard.Allowed(res.Path, ex.Allow) {
+		why := fmt.Sprintf("%q resolves to %s, which is not on the exec allow-list (%s; from %s)", res.Command, res.Path, strings.Join(ex.Allow, ", "), ex.Source)
+		if ex.Mode == profiles.ExecAudit {
+			r.record(nil, "audit mode, would refuse: "+why)
+			return false, nil
+		}
+		return false, r.denied(why, "run an allowed program, or change the allow-list")
+	}
+	if ex.Mode == profiles.ExecAudit {
+		return false, nil
+	}
+	if r.req.LandlockABI == nil {
+		return false, r.refuse("cannot tell whether the kernel supports Landlock", "")
+	}
+	if abi, err := r.req.LandlockABI(); err != nil || abi < 1 {
+		if r.req.Config.Landlock == config.LandlockIfAvailable {
+			r.record(nil, fmt.Sprintf("Landlock unavailable (%v): the exec allow-list is checked at create and exec only, not enforced by the kernel (landlock = %q)", err, config.LandlockIfAvailable))
+			return false, nil
+		}
+		return false, r.refuse(fmt.Sprintf("the exec allow-list needs Landlock, which this kernel does not provide (%v)", err),
+			fmt.Sprintf("run on a kernel with Landlock enabled, or set landlock = %q in %s to accept checks at the API only", config.LandlockIfAvailable, r.req.Config.Source))
+	}
+	if st, err := os.Stat(r.req.Helper); err != nil || !st.Mode().IsRegular() {
+		return false, r.refuse(fmt.Sprintf("the exec helper %s is missing (%v)", r.req.Helper, err), "install palisade-init next to the shim, or set exec_helper in "+r.req.Config.Source)
+	}
+	ex.Enforced = true
+	want := wrap(ex.Allow, args)
+	if !slices.Equal(p.Args, want) {
+		r.record(p.Args, want)
+		p.Args = want
+	}
+	return true, nil
+}
+
+// denied is a refusal for a command that may not run.
+func (r *run) denied(reason, fix string) error {
+	return &policy.Refusal{Container: r.req.Container(), Rule: r.rule, Profile: r.profile(), Reason: "permission denied: " + reason, Fix: fix, Kind: errdefs.ErrPermissionDenied}
+}
+
+// wrap makes args start through palisade-init with the allow-list.
+func wrap(allow, args []string) []string {
+	out := []string{execguard.HelperPath, "exec"}
+	for _, a := range allow {
+		out = append(out, "--allow", a)
+	}
+	out = append(out, "--")
+	return append(out, args...)
+}
+
+// unwrap returns the workload's own command of a possibly wrapped process.
+func unwrap(args []string) []string {
+	if len(args) < 2 || args[0] != execguard.HelperPath || args[1] != "exec" {
+		return args
+	}
+	if i := slices.Index(args, "--"); i >= 0 {
+		return args[i+1:]
+	}
+	return nil
+}
