@@ -13,7 +13,7 @@ import (
 
 // Build is what the project builds for the end-to-end environment.
 type Build struct {
-	BinDir string // holds containerd-shim-palisade-v2 and palisade
+	BinDir string // holds containerd-shim-palisade-v2, palisade-init and palisade
 	Probe  string
 	Image  string // the OCI archive of the test image
 }
@@ -41,6 +41,7 @@ func BuildAll(dir string) (*Build, error) {
 	}{
 		{filepath.Join(b.BinDir, "containerd-shim-palisade-v2"), "./cmd/containerd-shim-palisade-v2", false},
 		{filepath.Join(b.BinDir, "palisade"), "./cmd/palisade", false},
+		{filepath.Join(b.BinDir, "palisade-init"), "./cmd/palisade-init", true},
 		{b.Probe, "./testing/cmd/probe", true},
 	}
 	for _, s := range steps {

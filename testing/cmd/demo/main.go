@@ -125,6 +125,18 @@ func run() error {
 		fmt.Printf("    %-32s %s\n", attacks[i].what, verdict)
 	}
 
+	step("profile \"locked\": only the entrypoint may be executed, enforced by the kernel (Landlock)")
+	locked, err := env.WriteAdminConfig("locked.toml", `selectable_profiles = ["locked"]`)
+	if err != nil {
+		return err
+	}
+	r = env.Ctr("run", "--rm", "--runtime", harness.Runtime, "--runtime-config-path", locked, "--annotation", "palisade.dev/profile=locked",
+		env.Image(), "demo-locked", "/bin/sh", "-c", "echo 'the entrypoint (sh) runs'; /usr/bin/probe report; echo \"probe exit code: $?\"")
+	if r.Err != nil {
+		return fmt.Errorf("%s", r)
+	}
+	fmt.Print(indent(strings.TrimSpace(r.Stdout + "\n" + withoutLogLines(r.Stderr))))
+
 	step("what palisade refuses outright (nothing is created, nothing is left behind)")
 	bad := filepath.Join(dir, "broken.toml")
 	if err := os.WriteFile(bad, []byte("version = 1\n[runc]\nrooot = \"/run/x\"\n"), 0o600); err != nil {
@@ -183,4 +195,15 @@ func indent(s string) string {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1] + "\n"
+}
+
+// withoutLogLines drops ctr's own log lines (time="..." level=...).
+func withoutLogLines(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(l, "time=") && strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -9,7 +9,9 @@
 //	probe sleep SECONDS      sleep (a long-running container)
 //
 // Actions: write PATH, read PATH, unshare, rawsocket, bind PORT, fork N,
-// copyexec SRC DST (copy a program, then execute the copy), threads N,
+// copyexec SRC DST (copy a program, then execute the copy), memfdexec SRC
+// ARGV0 [ARG...] (copy a program into a memfd and execute that; it must exit
+// 0), threads N,
 // loopback (TCP over 127.0.0.1), syscall NAME (a raw call with harmless
 // arguments: mount, keyctl, bpf, ptrace, io_uring_setup, perf_event_open,
 // userfaultfd, unshare-user, clone-newuser).
@@ -187,6 +189,11 @@ func try(action string, args []string) {
 		o.Detail, err = tryThreads(firstArg(args))
 	case "loopback":
 		err = tryLoopback()
+	case "memfdexec":
+		if len(args) < 2 {
+			fail("usage: probe try memfdexec SRC ARGV0 [ARG...]")
+		}
+		err = tryMemfdExec(args[0], args[1:])
 	case "copyexec":
 		if len(args) != 2 {
 			fail("usage: probe try copyexec SRC DST")
@@ -411,4 +418,56 @@ func tryLoopback() error {
 		return fmt.Errorf("loopback answered %q", buf)
 	}
 	return nil
+}
+
+// tryMemfdExec copies src into a memfd and executes it with execveat
+// (AT_EMPTY_PATH) in a child with argv; the program must exit 0.
+func tryMemfdExec(src string, argv []string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	fd, err := unix.MemfdCreate("probe", unix.MFD_CLOEXEC)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = unix.Close(fd) }()
+	if _, err := unix.Write(fd, data); err != nil {
+		return err
+	}
+	empty, _ := unix.BytePtrFromString("")
+	argp := make([]*byte, 0, len(argv)+1)
+	for _, a := range argv {
+		argp = append(argp, mustBytePtr(a))
+	}
+	argp = append(argp, nil)
+	envv := []*byte{nil}
+	pid, _, errno := unix.RawSyscall6(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0)
+	if errno != 0 {
+		return errno
+	}
+	if pid == 0 {
+		_, _, e := unix.RawSyscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(empty)),
+			uintptr(unsafe.Pointer(&argp[0])), uintptr(unsafe.Pointer(&envv[0])), unix.AT_EMPTY_PATH, 0)
+		_, _, _ = unix.RawSyscall(unix.SYS_EXIT_GROUP, uintptr(100+e), 0, 0) // report the errno as the exit code
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(int(pid), &ws, 0, nil); err != nil {
+		return err
+	}
+	switch code := ws.ExitStatus(); {
+	case code >= 100:
+		return syscall.Errno(code - 100)
+	case code != 0:
+		return fmt.Errorf("the memfd program ran and exited %d", code)
+	}
+	return nil
+}
+
+func mustBytePtr(s string) *byte {
+	p, err := unix.BytePtrFromString(s)
+	if err != nil {
+		fail(err.Error())
+	}
+	return p
 }
