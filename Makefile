@@ -13,8 +13,9 @@ export PALISADE_CACHE := $(CACHE)
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build containerd-shim-palisade-v2 and palisade into bin/
+build: ## build containerd-shim-palisade-v2, palisade-init (static) and palisade into bin/
 	$(GO) build -trimpath -o $(BIN)/ ./cmd/containerd-shim-palisade-v2 ./cmd/palisade
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/palisade-init
 
 deps: ## install what tests and demo need (apt packages; containerd, runc, golangci-lint cached by version)
 	bash testing/setup.sh
@@ -39,11 +40,12 @@ lint: deps ## gofmt, go vet and golangci-lint
 fuzz: ## fuzz the hardening pipeline for a minute
 	$(GO) test -run XXX -fuzz FuzzSpec -fuzztime 60s ./libshim/harden/
 
-bench: deps ## Go benchmarks of palisade's create path (pipeline, whole rewrite), medians of 6 runs
-	$(GO) test -run XXX -bench . -benchmem -count 6 ./libshim/harden ./libshim/service ./seccomp | tee $(BIN)/bench.txt | grep -E '^(Benchmark|ok|FAIL)'
+bench: deps ## Go benchmarks of palisade's create path (pipeline, whole rewrite, exec helper), 6 runs each
+	@mkdir -p $(BIN)
+	$(GO) test -run XXX -bench . -benchmem -count 6 ./libshim/harden ./libshim/service ./seccomp ./cmd/palisade-init | tee $(BIN)/bench.txt | grep -E '^(Benchmark|ok|FAIL)'
 
 install: build ## install the binaries into $(PREFIX)/bin
-	install -m 0755 $(BIN)/containerd-shim-palisade-v2 $(BIN)/palisade $(PREFIX)/bin/
+	install -m 0755 $(BIN)/containerd-shim-palisade-v2 $(BIN)/palisade-init $(BIN)/palisade $(PREFIX)/bin/
 
 clean: ## remove build output
 	rm -rf $(BIN)
