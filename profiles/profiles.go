@@ -51,6 +51,7 @@ type Profile struct {
 	Sysctls      Sysctls      `toml:"sysctls"`
 	Seccomp      Seccomp      `toml:"seccomp"`
 	Exec         Exec         `toml:"exec"`
+	Secrets      Secrets      `toml:"secrets"`
 
 	// Source is the file the profile came from ("builtin:NAME.toml" for
 	// built-ins). Not read from the file.
@@ -139,6 +140,23 @@ type Exec struct {
 	// Allow lists absolute paths inside the container; an entry ending in
 	// "/" allows the whole directory tree.
 	Allow []string `toml:"allow"`
+}
+
+// Env policies for variables whose names look like secrets.
+const (
+	EnvAllow  = "allow"
+	EnvAudit  = "audit"
+	EnvRefuse = "refuse"
+)
+
+// Secrets: where secrets appear and what happens to secret-looking env vars.
+type Secrets struct {
+	// Target is the directory secrets appear in. Default /run/secrets.
+	Target string `toml:"target"`
+	// Env is what happens to environment variables whose names match the
+	// admin's patterns and that were not moved into files: "allow",
+	// "audit" (default: recorded by name) or "refuse".
+	Env string `toml:"env"`
 }
 
 // Sysctls: sysctls beyond the namespaced safe set.
@@ -269,6 +287,18 @@ func (p *Profile) Normalize() error {
 		if err := absPath(strings.TrimSuffix(a, "/")); err != nil || a == "/" {
 			return bad(fmt.Sprintf("exec.allow[%d]", i), "%q is not an absolute path (end it with / to allow a directory tree; / itself is not a list)", a)
 		}
+	}
+	if p.Secrets.Target == "" {
+		p.Secrets.Target = "/run/secrets"
+	}
+	if err := absPath(p.Secrets.Target); err != nil || p.Secrets.Target == "/" {
+		return bad("secrets.target", "%q is not a clean absolute path", p.Secrets.Target)
+	}
+	if p.Secrets.Env == "" {
+		p.Secrets.Env = EnvAudit
+	}
+	if p.Secrets.Env != EnvAllow && p.Secrets.Env != EnvAudit && p.Secrets.Env != EnvRefuse {
+		return bad("secrets.env", "%q is not one of allow, audit, refuse", p.Secrets.Env)
 	}
 	for i, s := range p.Sysctls.Allowed {
 		if s == "" || strings.ContainsAny(s, " /=") {

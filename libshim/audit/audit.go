@@ -47,6 +47,9 @@ type Change struct {
 	Rule   string `json:"rule"`
 	Before any    `json:"before"`
 	After  any    `json:"after"`
+	// Note marks an observation that changed nothing (a would-be refusal in
+	// audit mode, a secret-looking variable left alone).
+	Note bool `json:"note,omitempty"`
 }
 
 // Record is one audit entry.

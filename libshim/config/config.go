@@ -68,6 +68,8 @@ type Config struct {
 	Runc Runc `toml:"runc"`
 	// Audit says where decision records go besides the shim log.
 	Audit Audit `toml:"audit"`
+	// Secrets configures secret delivery.
+	Secrets Secrets `toml:"secrets"`
 
 	// Source is where this config came from: a file path, SourceBody or
 	// SourceBuiltin. It is not read from the file.
@@ -108,6 +110,23 @@ type Runc struct {
 	SystemdCgroup bool `toml:"systemd_cgroup"`
 }
 
+// Secrets configures where secrets come from and how they are delivered.
+type Secrets struct {
+	// Store is a root-owned directory (0700) with one subdirectory per
+	// scope (the Kubernetes namespace, else the containerd namespace) and
+	// one file per secret. Empty disables secrets: requests are refused.
+	Store string `toml:"store"`
+	// MountRoot is where per-container tmpfs mounts are made on the host.
+	MountRoot string `toml:"mount_root"`
+	// EnvPatterns are names of environment variables that look like
+	// secrets (shell globs, case-insensitive); profiles say what to do
+	// with them.
+	EnvPatterns []string `toml:"env_patterns"`
+	// MaxSize bounds one secret, MaxTotal all of a container's, in bytes.
+	MaxSize  int64 `toml:"max_size"`
+	MaxTotal int64 `toml:"max_total"`
+}
+
 // Audit configures the audit sinks. Records always go to the shim log too.
 type Audit struct {
 	// File is an append-only JSON-lines file (created 0600). Empty disables
@@ -124,7 +143,13 @@ func Default() *Config {
 		Landlock:       LandlockRequire,
 		Runc:           Runc{BinaryName: "runc"},
 		Audit:          Audit{File: "/var/log/palisade/audit.jsonl"},
-		Source:         SourceBuiltin,
+		Secrets: Secrets{
+			MountRoot:   "/run/palisade/secrets",
+			EnvPatterns: []string{"*PASSWORD*", "*PASSWD*", "*TOKEN*", "*SECRET*", "*API_KEY*", "*PRIVATE_KEY*", "*CREDENTIAL*"},
+			MaxSize:     64 << 10,
+			MaxTotal:    1 << 20,
+		},
+		Source: SourceBuiltin,
 	}
 }
 
@@ -213,6 +238,17 @@ func (c *Config) validate() error {
 		if o.PidsLimit < 0 {
 			return bad("overrides."+name+".pids_limit", fmt.Sprintf("must be positive, not %d", o.PidsLimit))
 		}
+	}
+	for field, p := range map[string]string{"secrets.store": c.Secrets.Store, "secrets.mount_root": c.Secrets.MountRoot} {
+		if p != "" && !filepath.IsAbs(p) {
+			return bad(field, fmt.Sprintf("%q is not an absolute path", p))
+		}
+	}
+	if c.Secrets.MountRoot == "" {
+		return bad("secrets.mount_root", "must not be empty")
+	}
+	if c.Secrets.MaxSize <= 0 || c.Secrets.MaxTotal < c.Secrets.MaxSize {
+		return bad("secrets.max_size", fmt.Sprintf("max_size (%d) must be positive and not above max_total (%d)", c.Secrets.MaxSize, c.Secrets.MaxTotal))
 	}
 	if c.Audit.File != "" && !filepath.IsAbs(c.Audit.File) {
 		return bad("audit.file", fmt.Sprintf("%q is not an absolute path", c.Audit.File))

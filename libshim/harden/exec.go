@@ -61,7 +61,7 @@ func execAllowlist(r *run, p *specs.Process) (bool, error) {
 	if !execguard.Allowed(res.Path, ex.Allow) {
 		why := fmt.Sprintf("%q resolves to %s, which is not on the exec allow-list (%s; from %s)", res.Command, res.Path, strings.Join(ex.Allow, ", "), ex.Source)
 		if ex.Mode == profiles.ExecAudit {
-			r.record(nil, "audit mode, would refuse: "+why)
+			r.note("audit mode, would refuse: " + why)
 			return false, nil
 		}
 		return false, r.denied(why, "run an allowed program, or change the allow-list")

@@ -19,6 +19,7 @@ import (
 	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/libshim/policy"
+	"palisade.dev/palisade/libshim/secrets"
 )
 
 // Request identifies the container being hardened and the policy that
@@ -40,6 +41,19 @@ type Request struct {
 	// LandlockABI reports the kernel's Landlock ABI (an injected detector, so
 	// tests can simulate a kernel without it; nothing in a spec reaches it).
 	LandlockABI func() (int, error)
+	// Bundle is the container's bundle directory.
+	Bundle string
+	// SecretsDir is the host mount point of the container's secrets tmpfs,
+	// SecretScope the store scope its secrets come from.
+	SecretsDir, SecretScope string
+
+	// SecretNames are the secrets delivered at create (for exec processes).
+	SecretNames []string
+
+	// SecretPlan is set by the pipeline when the container gets secrets:
+	// the shim mounts it before runc runs. It may hold values moved out of
+	// the environment and must never be logged.
+	SecretPlan *secrets.Plan
 }
 
 // Container is the name used in messages: namespace/id.
@@ -62,8 +76,9 @@ type step struct {
 //     process only once it is known not to run as root;
 //   - seccomp runs after capabilities: its capability-conditional rules
 //     follow the final capability set;
-//   - exec-allowlist runs before mounts, so the helper's bind mount gets the
-//     same treatment as every other.
+//   - secrets runs after user (files belong to the final user) and, like
+//     exec-allowlist, before mounts, so their bind mounts get the same
+//     treatment as every other.
 var pipeline = []step{
 	{name: "process-required", spec: requireProcess},
 	{name: "privileged", spec: refusePrivileged},
@@ -73,6 +88,7 @@ var pipeline = []step{
 	{name: "capabilities", spec: onProcess(capabilities), process: capabilities},
 	{name: "no-new-privileges", spec: onProcess(noNewPrivileges), process: noNewPrivileges},
 	{name: "seccomp", spec: seccompFilter},
+	{name: "secrets", spec: secretsStep, process: secretsProcess},
 	{name: "exec-allowlist", spec: execAllowlistSpec, process: func(r *run, p *specs.Process) error { _, err := execAllowlist(r, p); return err }},
 	{name: "readonly-rootfs", spec: readonlyRootfs},
 	{name: "tmpfs", spec: tmpfs},
@@ -93,6 +109,11 @@ type run struct {
 
 func (r *run) record(before, after any) {
 	r.changes = append(r.changes, audit.Change{Rule: r.rule, Before: before, After: after})
+}
+
+// note records an observation that changes nothing.
+func (r *run) note(msg string) {
+	r.changes = append(r.changes, audit.Change{Rule: r.rule, After: msg, Note: true})
 }
 
 func (r *run) profile() string { return r.req.Policy.Profile.Name }

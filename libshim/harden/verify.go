@@ -12,6 +12,7 @@ import (
 
 	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/libshim/policy"
+	"palisade.dev/palisade/libshim/secrets"
 )
 
 // The verification pass, in runc's configs/validate style: one named check
@@ -62,6 +63,18 @@ var processChecks = []processCheck{
 		}
 		if len(p.Args) < 3 || p.Args[0] != execguard.HelperPath || p.Args[1] != "exec" {
 			return "the exec allow-list is to be enforced but the process does not start through " + execguard.HelperPath
+		}
+		return ""
+	}},
+	{"verify-secrets-env", func(req *Request, p *specs.Process) string {
+		for _, kv := range p.Env {
+			k, v, _ := strings.Cut(kv, "=")
+			if strings.HasPrefix(v, secrets.EnvReference) {
+				return "environment variable " + k + " still holds a secret reference"
+			}
+			if slices.Contains(req.Policy.SecretEnv, k) {
+				return "environment variable " + k + " was to be moved into a secret file"
+			}
 		}
 		return ""
 	}},
@@ -172,6 +185,22 @@ var specChecks = []specCheck{
 			}
 		}
 		return "the exec helper is not mounted read-only at " + execguard.HelperPath
+	}},
+	{"verify-secrets-mount", func(req *Request, s *specs.Spec) string {
+		if req.SecretPlan == nil {
+			return ""
+		}
+		for _, m := range s.Mounts {
+			if m.Source == req.SecretPlan.Dir {
+				for _, o := range []string{"ro", "nosuid", "nodev", "noexec"} {
+					if !slices.Contains(m.Options, o) {
+						return "the secrets mount lacks " + o
+					}
+				}
+				return ""
+			}
+		}
+		return "the secrets are planned but not mounted"
 	}},
 	{"verify-sysctls", func(req *Request, s *specs.Spec) string {
 		for k := range s.Linux.Sysctl {

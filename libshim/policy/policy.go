@@ -9,6 +9,7 @@ package policy
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"palisade.dev/palisade/libshim/caps"
 	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/libshim/execguard"
+	"palisade.dev/palisade/libshim/secrets"
 	"palisade.dev/palisade/profiles"
 	"palisade.dev/palisade/seccomp"
 )
@@ -31,9 +33,11 @@ const (
 	AnnotationPidsLimit = Prefix + "pids-limit"
 	AnnotationSeccomp   = Prefix + "seccomp-profile"
 	AnnotationExecAllow = Prefix + "exec-allow"
+	AnnotationSecrets   = Prefix + "secrets"
+	AnnotationSecretEnv = Prefix + "secret-env"
 )
 
-var knownAnnotations = []string{AnnotationProfile, AnnotationCapAdd, AnnotationPidsLimit, AnnotationSeccomp, AnnotationExecAllow}
+var knownAnnotations = []string{AnnotationProfile, AnnotationCapAdd, AnnotationPidsLimit, AnnotationSeccomp, AnnotationExecAllow, AnnotationSecrets, AnnotationSecretEnv}
 
 // maxAnnotationValue bounds a palisade annotation's value.
 const maxAnnotationValue = 4096
@@ -58,6 +62,18 @@ type Policy struct {
 	SeccompName string
 	// Exec is the exec allow-list; nil when the container has none.
 	Exec *Exec
+	// Secrets are the secrets the workload asked for with palisade.dev/secrets.
+	Secrets []SecretRequest
+	// SecretEnv are environment variables whose values move into secret
+	// files (palisade.dev/secret-env).
+	SecretEnv []string
+}
+
+// SecretRequest is one requested secret: a name in the container's scope,
+// and where it appears ("" for the profile's directory).
+type SecretRequest struct {
+	Name   string
+	Target string
 }
 
 // Exec is a container's exec allow-list.
@@ -157,7 +173,50 @@ func Resolve(container string, cfg *config.Config, annotations map[string]string
 	if err := resolveExec(pol, annotations, refuse); err != nil {
 		return nil, err
 	}
+	if err := resolveSecrets(pol, cfg, annotations, refuse); err != nil {
+		return nil, err
+	}
 	return pol, nil
+}
+
+var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+// resolveSecrets reads palisade.dev/secrets ("name" or "name=/target/path",
+// comma-separated) and palisade.dev/secret-env (variable names).
+func resolveSecrets(pol *Policy, cfg *config.Config, annotations map[string]string, refuse func(rule, profile, reason, fix string) error) error {
+	prof := pol.Profile.Name
+	if v, ok := annotations[AnnotationSecrets]; ok {
+		seen := map[string]bool{}
+		for _, item := range strings.Split(v, ",") {
+			name, target, _ := strings.Cut(strings.TrimSpace(item), "=")
+			if err := secrets.ValidName(name); err != nil {
+				return refuse("secrets", prof, fmt.Sprintf("%s: %v", AnnotationSecrets, err), "name secrets by their file name in the store")
+			}
+			if target != "" {
+				if err := secrets.ValidTarget(target); err != nil {
+					return refuse("secrets", prof, fmt.Sprintf("%s: %v", AnnotationSecrets, err), "give an absolute path outside /proc, /sys and /dev")
+				}
+			}
+			if seen[name] {
+				return refuse("secrets", prof, fmt.Sprintf("%s names secret %q twice", AnnotationSecrets, name), "list each secret once")
+			}
+			seen[name] = true
+			pol.Secrets = append(pol.Secrets, SecretRequest{Name: name, Target: target})
+		}
+		if cfg.Secrets.Store == "" {
+			return refuse("secrets", prof, "this node has no secret store (secrets.store is not set in "+cfg.Source+")", "ask the node administrator to configure one")
+		}
+	}
+	if v, ok := annotations[AnnotationSecretEnv]; ok {
+		for _, name := range strings.Split(v, ",") {
+			name = strings.TrimSpace(name)
+			if !envNameRe.MatchString(name) {
+				return refuse("secrets", prof, fmt.Sprintf("%s: %q is not an environment variable name", AnnotationSecretEnv, name), "list variable names such as DB_PASSWORD")
+			}
+			pol.SecretEnv = append(pol.SecretEnv, name)
+		}
+	}
+	return nil
 }
 
 // resolveExec takes the profile's exec allow-list, narrowed by the

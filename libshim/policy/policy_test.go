@@ -176,3 +176,30 @@ func TestResolveExec(t *testing.T) {
 		})
 	}
 }
+
+func TestResolveSecrets(t *testing.T) {
+	withStore := cfg(t, "secrets.store = \"/etc/palisade/secrets\"\n")
+	pol, err := Resolve("ns/c", withStore, map[string]string{AnnotationSecrets: "db, tls.key=/etc/app/tls.key", AnnotationSecretEnv: "API_TOKEN"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pol.Secrets) != 2 || pol.Secrets[1] != (SecretRequest{Name: "tls.key", Target: "/etc/app/tls.key"}) || pol.SecretEnv[0] != "API_TOKEN" {
+		t.Errorf("secrets %+v env %v", pol.Secrets, pol.SecretEnv)
+	}
+	for ann, want := range map[string]string{
+		"../x":         "is not allowed",
+		"a=/proc/self": "is under /proc",
+		"a=rel/path":   "not a clean absolute path",
+		"a,a":          "names secret \"a\" twice",
+	} {
+		if _, err := Resolve("ns/c", withStore, map[string]string{AnnotationSecrets: ann}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", ann, err, want)
+		}
+	}
+	if _, err := Resolve("ns/c", cfg(t, ""), map[string]string{AnnotationSecrets: "db"}); err == nil || !strings.Contains(err.Error(), "no secret store") {
+		t.Errorf("no store: %v", err)
+	}
+	if _, err := Resolve("ns/c", withStore, map[string]string{AnnotationSecretEnv: "1BAD"}); err == nil {
+		t.Error("bad variable name accepted")
+	}
+}

@@ -5,14 +5,18 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	apitypes "github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
 	"github.com/containerd/containerd/v2/pkg/shim"
+	"github.com/containerd/log"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"palisade.dev/palisade/libshim/config"
+	"palisade.dev/palisade/libshim/secrets"
 )
 
 // maxInfoOptions bounds the runtime options read from stdin by Info.
@@ -28,6 +32,19 @@ type Manager struct {
 // NewManager returns the shim manager for io.containerd.palisade.v2.
 func NewManager() *Manager {
 	return &Manager{Shim: manager.NewShimManager(RuntimeName)}
+}
+
+// Stop is containerd's cleanup of a container whose shim is gone (shim
+// delete): the stock cleanup (runc delete, rootfs unmount), then the
+// container's secrets tmpfs, which the dead shim could not remove.
+func (m *Manager) Stop(ctx context.Context, id string) (shim.StopStatus, error) {
+	st, err := m.Shim.Stop(ctx, id)
+	if cwd, cerr := os.Getwd(); cerr == nil {
+		for _, rerr := range secrets.ReleaseFor(filepath.Join(filepath.Dir(cwd), id)) {
+			log.G(ctx).WithError(rerr).Error("palisade: cannot remove a dead container's secrets")
+		}
+	}
+	return st, err
 }
 
 // Info answers containerd's runtime introspection. containerd sends the

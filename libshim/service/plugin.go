@@ -15,6 +15,8 @@ import (
 	"github.com/containerd/ttrpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"palisade.dev/palisade/libshim/secrets"
 )
 
 // RuntimeName is palisade's containerd runtime type. containerd maps it to
@@ -41,6 +43,10 @@ func Register() {
 			ss, err := ic.GetByID(plugins.InternalPlugin, "shutdown")
 			if err != nil {
 				return nil, err
+			}
+			// Secrets tmpfs left by shims that were killed: their bundles are gone.
+			for _, err := range secrets.Sweep() {
+				log.G(ic.Context).WithError(err).Error("palisade: cannot remove leftover secrets")
 			}
 			inner, err := task.NewTaskService(ic.Context, pp.(shim.Publisher), ss.(shutdown.Service))
 			if err != nil {

@@ -39,6 +39,7 @@ import (
 	"palisade.dev/palisade/libshim/harden"
 	"palisade.dev/palisade/libshim/hostinfo"
 	"palisade.dev/palisade/libshim/policy"
+	"palisade.dev/palisade/libshim/secrets"
 )
 
 // maxProcessSize bounds an exec request's process spec.
@@ -48,6 +49,7 @@ const maxProcessSize = 1 << 20
 type container struct {
 	req         harden.Request
 	annotations map[string]string
+	secretsDir  string // the host mount of its secrets, "" without
 }
 
 // Service is the palisade task service.
@@ -93,10 +95,11 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	}
 	rec.Config = cfg.Source
 	req := harden.Request{
-		Namespace: ns, ID: r.ID, Config: cfg,
+		Namespace: ns, ID: r.ID, Config: cfg, Bundle: r.Bundle,
 		HostPaths:   harden.HostPaths(r.Bundle, s.addresses...),
 		Helper:      helperPath(cfg),
 		LandlockABI: s.landlockABI,
+		SecretsDir:  filepath.Join(cfg.Secrets.MountRoot, ns, r.ID),
 	}
 
 	spec, err := bundle.ReadSpec(r.Bundle)
@@ -110,11 +113,29 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	}
 	rec.Profile = req.Policy.Profile.Name
 	req.Rootfs = rootfsAccess(ctx, r, spec)
+	req.SecretScope = secrets.Scope(ns, spec.Annotations)
 
 	changes, err := harden.Spec(&req, spec)
 	rec.Changes = changes
 	if err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
+	}
+	created := false
+	if plan := req.SecretPlan; plan != nil {
+		if err := secrets.Mount(plan, secrets.DirSource{Root: cfg.Secrets.Store}); err != nil {
+			return nil, s.refused(ctx, cfg, rec, &policy.Refusal{
+				Container: req.Container(), Rule: "secrets", Profile: req.Policy.Profile.Name, Kind: errdefs.ErrFailedPrecondition,
+				Reason: "cannot deliver the container's secrets: " + err.Error(),
+				Fix:    "check that each secret exists in the store under scope " + strconv.Quote(plan.Scope) + " as a plain file within the size limits",
+			})
+		}
+		defer func() {
+			if !created {
+				if err := secrets.Release(plan.Dir); err != nil {
+					log.G(ctx).WithError(err).Error("palisade: cannot remove the secrets of a refused container")
+				}
+			}
+		}()
 	}
 	if err := bundle.WriteSpec(r.Bundle, spec); err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
@@ -150,8 +171,15 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 			}, derr))
 		}
 	}
+	created = true
+	c := &container{req: req, annotations: spec.Annotations}
+	if req.SecretPlan != nil {
+		c.secretsDir = req.SecretPlan.Dir
+		c.req.SecretNames = req.SecretPlan.Names()
+		c.req.SecretPlan = nil // moved values must not outlive the mount
+	}
 	s.mu.Lock()
-	s.containers[r.ID] = &container{req: req, annotations: spec.Annotations}
+	s.containers[r.ID] = c
 	s.mu.Unlock()
 	return resp, nil
 }
@@ -243,6 +271,11 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	c, ok := s.containers[r.ID]
 	delete(s.containers, r.ID)
 	s.mu.Unlock()
+	if ok && c.secretsDir != "" {
+		if err := secrets.Release(c.secretsDir); err != nil {
+			log.G(ctx).WithError(err).WithField("container", c.req.Container()).Error("palisade: cannot remove the container's secrets")
+		}
+	}
 	if ok {
 		rec := s.record(audit.EventDelete, c)
 		rec.Result = audit.ResultAllowed
