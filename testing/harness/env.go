@@ -41,6 +41,8 @@ type Env struct {
 	AdminConfig string // path of palisade's admin config
 	AuditLog    string // palisade's audit file (per the default admin config)
 	RuncRoot    string // runc state root given to palisade
+	SecretStore string // palisade's secret store (one directory per scope)
+	SecretMount string // where palisade mounts per-container secrets
 
 	tools *Tools
 	build *Build
@@ -67,6 +69,8 @@ func Start(o Options) (_ *Env, retErr error) {
 		AdminConfig: filepath.Join(dir, "palisade.toml"),
 		AuditLog:    filepath.Join(dir, "audit.jsonl"),
 		RuncRoot:    filepath.Join(dir, "runc"),
+		SecretStore: filepath.Join(dir, "secret-store"),
+		SecretMount: filepath.Join(dir, "secrets"),
 		tools:       o.Tools,
 		build:       o.Build,
 	}
@@ -79,6 +83,9 @@ func Start(o Options) (_ *Env, retErr error) {
 		}
 	}()
 	if _, err := e.WriteAdminConfig(filepath.Base(e.AdminConfig), o.AdminConfig); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(e.SecretStore, e.Namespace), 0o700); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "containerd.toml"), []byte(e.containerdConfig()), 0o600); err != nil {
@@ -94,11 +101,12 @@ func Start(o Options) (_ *Env, retErr error) {
 }
 
 // WriteAdminConfig writes an admin config named name into the environment's
-// directory and returns its path. It points runc's state and the audit log
-// into the environment (as top-level dotted keys) and then holds extra, which
-// may add top-level keys and tables.
+// directory and returns its path. It points runc's state, the audit log and
+// the secret store and mounts into the environment (as top-level dotted
+// keys) and then holds extra, which may add top-level keys and tables.
 func (e *Env) WriteAdminConfig(name, extra string) (string, error) {
-	body := fmt.Sprintf("version = 1\nrunc.root = %q\naudit.file = %q\n%s\n", e.RuncRoot, e.AuditLog, extra)
+	body := fmt.Sprintf("version = 1\nrunc.root = %q\naudit.file = %q\nsecrets.store = %q\nsecrets.mount_root = %q\n%s\n",
+		e.RuncRoot, e.AuditLog, e.SecretStore, e.SecretMount, extra)
 	path := filepath.Join(e.Dir, name)
 	return path, os.WriteFile(path, []byte(body), 0o600)
 }

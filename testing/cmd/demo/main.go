@@ -137,6 +137,20 @@ func run() error {
 	}
 	fmt.Print(indent(strings.TrimSpace(r.Stdout + "\n" + withoutLogLines(r.Stderr))))
 
+	step("a secret, delivered as a file on a read-only tmpfs, never through the environment")
+	if err := os.MkdirAll(filepath.Join(env.SecretStore, env.Namespace), 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(env.SecretStore, env.Namespace, "db-password"), []byte("correct horse battery staple"), 0o600); err != nil {
+		return err
+	}
+	r = env.Run("demo-secret", []string{"--env", "DB_PASSWORD=palisade-secret:db-password"}, "/bin/sh", "-c",
+		`echo "DB_PASSWORD_FILE=$DB_PASSWORD_FILE"; ls -ln /run/secrets; echo "env has the value: $(env | grep -c 'correct horse' || true)"; grep ' /run/secrets ' /proc/self/mountinfo | cut -d' ' -f5,6,9-`)
+	if r.Err != nil {
+		return fmt.Errorf("%s", r)
+	}
+	fmt.Print(indent(r.Stdout))
+
 	step("what palisade refuses outright (nothing is created, nothing is left behind)")
 	bad := filepath.Join(dir, "broken.toml")
 	if err := os.WriteFile(bad, []byte("version = 1\n[runc]\nrooot = \"/run/x\"\n"), 0o600); err != nil {
