@@ -1,14 +1,13 @@
 package secrets
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -112,40 +111,17 @@ func Unmount(dir string) error {
 
 // Mounted lists palisade's secrets tmpfs mounts on the host.
 func Mounted() ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	infos, err := mountinfo.GetMounts(func(i *mountinfo.Info) (skip, stop bool) {
+		return i.FSType != "tmpfs" || i.Source != fsSource, false
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPER
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		fields, tail := strings.Fields(pre), strings.Fields(post)
-		if len(fields) >= 5 && len(tail) >= 2 && tail[0] == "tmpfs" && tail[1] == fsSource {
-			out = append(out, unescapeOctal(fields[4]))
-		}
+	out := make([]string, len(infos))
+	for i, m := range infos {
+		out[i] = m.Mountpoint
 	}
-	return out, sc.Err()
-}
-
-func unescapeOctal(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return out, nil
 }
 
 // ownerSuffix names the host-side file next to a mount point that records
@@ -168,32 +144,27 @@ func Release(dir string) error {
 
 // Sweep removes every palisade secrets mount whose container's bundle is
 // gone: what a killed shim left behind. Mounts of other containerd
-// instances are left alone as long as their bundles exist.
+// instances are left alone as long as their bundles exist; a mount whose
+// owner cannot be read for another reason is left alone too.
 func Sweep() []error {
-	mounts, err := Mounted()
-	if err != nil {
-		return []error{err}
-	}
-	var errs []error
-	for _, m := range mounts {
-		owner, err := os.ReadFile(m + ownerSuffix)
-		if err == nil {
-			if _, err := os.Stat(strings.TrimSpace(string(owner))); err == nil {
-				continue // the container still exists
-			}
-		} else if !errors.Is(err, os.ErrNotExist) {
-			continue // cannot tell: leave it
+	return releaseWhere(func(owner string, err error) bool {
+		if err != nil {
+			return errors.Is(err, os.ErrNotExist)
 		}
-		if err := Release(m); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errs
+		_, serr := os.Stat(owner)
+		return errors.Is(serr, os.ErrNotExist)
+	})
 }
 
 // ReleaseFor releases every secrets mount owned by bundle (containerd's
 // cleanup of a container whose shim died).
 func ReleaseFor(bundle string) []error {
+	return releaseWhere(func(owner string, err error) bool { return err == nil && owner == bundle })
+}
+
+// releaseWhere releases the secrets mounts whose recorded owner (or the
+// error reading it) satisfies release.
+func releaseWhere(release func(owner string, err error) bool) []error {
 	mounts, err := Mounted()
 	if err != nil {
 		return []error{err}
@@ -201,10 +172,11 @@ func ReleaseFor(bundle string) []error {
 	var errs []error
 	for _, m := range mounts {
 		owner, err := os.ReadFile(m + ownerSuffix)
-		if err == nil && strings.TrimSpace(string(owner)) == bundle {
-			if err := Release(m); err != nil {
-				errs = append(errs, err)
-			}
+		if !release(strings.TrimSpace(string(owner)), err) {
+			continue
+		}
+		if err := Release(m); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errs
