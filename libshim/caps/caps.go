@@ -97,3 +97,16 @@ func Set(names ...[]string) []string {
 	sort.Strings(out)
 	return slices.Compact(out)
 }
+
+// Short lists capabilities for people: without the CAP_ prefix, comma
+// separated, "none" for an empty list.
+func Short(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	out := make([]string, len(l))
+	for i, c := range l {
+		out[i] = strings.TrimPrefix(c, "CAP_")
+	}
+	return strings.Join(out, ", ")
+}

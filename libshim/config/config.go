@@ -255,3 +255,16 @@ func (c *Config) validate() error {
 	}
 	return nil
 }
+
+// HelperPath is palisade-init's host path: exec_helper, else the file next to
+// the running binary (the shim or the CLI, installed side by side).
+func (c *Config) HelperPath() string {
+	if c.ExecHelper != "" {
+		return c.ExecHelper
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "palisade-init"
+	}
+	return filepath.Join(filepath.Dir(self), "palisade-init")
+}

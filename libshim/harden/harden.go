@@ -12,6 +12,7 @@ package harden
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -54,6 +55,35 @@ type Request struct {
 	// the shim mounts it before runc runs. It may hold values moved out of
 	// the environment and must never be logged.
 	SecretPlan *secrets.Plan
+}
+
+// Node is what the pipeline needs to know about where a container runs.
+type Node struct {
+	Bundle      string   // the bundle directory
+	Addresses   []string // containerd's sockets, never to be bind-mounted
+	Rootfs      func(func(root string) error) error
+	LandlockABI func() (int, error)
+}
+
+// Prepare resolves a container's policy from the admin config and the
+// spec's annotations and builds its Request. The shim and the CLI both
+// start here, so they can never disagree.
+func Prepare(ns, id string, cfg *config.Config, spec *specs.Spec, node Node) (*Request, error) {
+	req := &Request{
+		Namespace: ns, ID: id, Config: cfg, Bundle: node.Bundle,
+		HostPaths:   HostPaths(node.Bundle, node.Addresses...),
+		Helper:      cfg.HelperPath(),
+		Rootfs:      node.Rootfs,
+		LandlockABI: node.LandlockABI,
+		SecretsDir:  filepath.Join(cfg.Secrets.MountRoot, ns, id),
+		SecretScope: secrets.Scope(ns, spec.Annotations),
+	}
+	pol, err := policy.Resolve(req.Container(), cfg, spec.Annotations)
+	if err != nil {
+		return nil, err
+	}
+	req.Policy = pol
+	return req, nil
 }
 
 // Container is the name used in messages: namespace/id.

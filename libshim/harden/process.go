@@ -119,7 +119,7 @@ func capabilities(r *run, p *specs.Process) error {
 		case slices.Contains(caps.RuntimeDefault, c):
 			dropped = append(dropped, c)
 		default:
-			return r.refuse(fmt.Sprintf("capability %s is not allowed by profile %q (allowed: %s)", c, pol.Profile.Name, capList(allowed)),
+			return r.refuse(fmt.Sprintf("capability %s is not allowed by profile %q (allowed: %s)", c, pol.Profile.Name, caps.Short(allowed)),
 				"remove it from the container's capabilities (ctr --cap-add, Kubernetes securityContext.capabilities.add), or select a profile that allows it")
 		}
 	}
@@ -131,14 +131,14 @@ func capabilities(r *run, p *specs.Process) error {
 	if !sameCaps(p.Capabilities, want) {
 		before := "none"
 		if len(requested) > 0 {
-			before = capList(requested)
+			before = caps.Short(requested)
 		}
-		after := capList(final)
+		after := caps.Short(final)
 		if p.User.UID != 0 && len(final) > 0 {
 			after += " (ambient, for a non-root process)"
 		}
 		if len(dropped) > 0 {
-			after += "; dropped runtime defaults: " + capList(dropped)
+			after += "; dropped runtime defaults: " + caps.Short(dropped)
 		}
 		r.record(before, after)
 	}
@@ -153,17 +153,6 @@ func sameCaps(a, b *specs.LinuxCapabilities) bool {
 	eq := func(x, y []string) bool { return slices.Equal(caps.Set(x), caps.Set(y)) && len(x) == len(y) }
 	return eq(a.Bounding, b.Bounding) && eq(a.Effective, b.Effective) && eq(a.Permitted, b.Permitted) &&
 		eq(a.Inheritable, b.Inheritable) && eq(a.Ambient, b.Ambient)
-}
-
-func capList(l []string) string {
-	if len(l) == 0 {
-		return "none"
-	}
-	out := make([]string, len(l))
-	for i, c := range l {
-		out[i] = strings.TrimPrefix(c, "CAP_")
-	}
-	return strings.Join(out, ", ")
 }
 
 // noNewPrivileges sets no_new_privs: no setuid binary, file capability or

@@ -144,7 +144,7 @@ func mounts(r *run, s *specs.Spec) error {
 		before := mountString(*m)
 		switch {
 		case isBind(*m):
-			if why := sensitiveSource(m.Source, r.req.HostPaths); why != "" {
+			if why := r.req.sensitiveSource(m.Source); why != "" {
 				return r.refuse(fmt.Sprintf("bind mount of %s at %s is not allowed: %s", m.Source, m.Destination, why),
 					"mount a dedicated directory or volume instead of host system paths or container runtime state")
 			}
@@ -175,6 +175,17 @@ func setOptions(m *specs.Mount, add, remove []string) {
 			m.Options = append(m.Options, a)
 		}
 	}
+}
+
+// sensitiveSource says why a bind source may not be mounted, or "" when it
+// may. The pipeline's own mounts (the container's secrets tmpfs, the exec
+// helper) are the exceptions: they are palisade's, below palisade's paths.
+func (req *Request) sensitiveSource(src string) string {
+	clean := filepath.Clean(src)
+	if (req.SecretsDir != "" && (clean == req.SecretsDir || strings.HasPrefix(clean, req.SecretsDir+"/"))) || (req.Helper != "" && clean == req.Helper) {
+		return ""
+	}
+	return sensitiveSource(src, req.HostPaths)
 }
 
 // sensitiveSource says why a bind source may not be mounted, or "" when it

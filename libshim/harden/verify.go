@@ -126,7 +126,7 @@ var specChecks = []specCheck{
 			switch {
 			case bind && (!slices.Contains(m.Options, "nosuid") || !slices.Contains(m.Options, "nodev")):
 				return "bind mount at " + m.Destination + " lacks nosuid,nodev"
-			case bind && sensitiveSource(m.Source, req.HostPaths) != "":
+			case bind && req.sensitiveSource(m.Source) != "":
 				return "bind mount of sensitive host path " + m.Source
 			case !bind && !slices.Contains(kernelMountTypes, m.Type):
 				return "mount of type " + m.Type + " at " + m.Destination

@@ -146,7 +146,7 @@ func Resolve(container string, cfg *config.Config, annotations map[string]string
 				return nil, refuse("capabilities", prof.Name, fmt.Sprintf("%s: %v", AnnotationCapAdd, err), "use capability names such as NET_BIND_SERVICE")
 			}
 			if !slices.Contains(prof.Capabilities.Allowed, c) {
-				return nil, refuse("capabilities", prof.Name, fmt.Sprintf("capability %s is not allowed by profile %q (allowed: %s)", c, prof.Name, list(prof.Capabilities.Allowed)),
+				return nil, refuse("capabilities", prof.Name, fmt.Sprintf("capability %s is not allowed by profile %q (allowed: %s)", c, prof.Name, caps.Short(prof.Capabilities.Allowed)),
 					"remove it from "+AnnotationCapAdd+", or select a profile that allows it")
 			}
 			if !caps.Supported(c) {
@@ -323,19 +323,4 @@ func applyOverride(cfg *config.Config, p *profiles.Profile) (*profiles.Profile, 
 		return nil, config.Invalid(cfg.Source, "overrides."+p.Name, err.Error())
 	}
 	return prof, nil
-}
-
-func list(l []string) string {
-	if len(l) == 0 {
-		return "none"
-	}
-	return strings.Join(trimCap(l), ", ")
-}
-
-func trimCap(l []string) []string {
-	out := make([]string, len(l))
-	for i, c := range l {
-		out[i] = strings.TrimPrefix(c, "CAP_")
-	}
-	return out
 }

@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -94,28 +93,20 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, s.refused(ctx, nil, rec, err)
 	}
 	rec.Config = cfg.Source
-	req := harden.Request{
-		Namespace: ns, ID: r.ID, Config: cfg, Bundle: r.Bundle,
-		HostPaths:   harden.HostPaths(r.Bundle, s.addresses...),
-		Helper:      helperPath(cfg),
-		LandlockABI: s.landlockABI,
-		SecretsDir:  filepath.Join(cfg.Secrets.MountRoot, ns, r.ID),
-	}
-
 	spec, err := bundle.ReadSpec(r.Bundle)
 	if err != nil {
-		return nil, s.refused(ctx, cfg, rec, fmt.Errorf("palisade: container %s refused: %w", req.Container(), err))
+		return nil, s.refused(ctx, cfg, rec, fmt.Errorf("palisade: container %s/%s refused: %w", ns, r.ID, err))
 	}
 	rec.SetCRI(spec.Annotations)
-	req.Policy, err = policy.Resolve(req.Container(), cfg, spec.Annotations)
+	req, err := harden.Prepare(ns, r.ID, cfg, spec, harden.Node{
+		Bundle: r.Bundle, Addresses: s.addresses, Rootfs: rootfsAccess(ctx, r, spec), LandlockABI: s.landlockABI,
+	})
 	if err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
 	}
 	rec.Profile = req.Policy.Profile.Name
-	req.Rootfs = rootfsAccess(ctx, r, spec)
-	req.SecretScope = secrets.Scope(ns, spec.Annotations)
 
-	changes, err := harden.Spec(&req, spec)
+	changes, err := harden.Spec(req, spec)
 	rec.Changes = changes
 	if err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
@@ -172,7 +163,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		}
 	}
 	created = true
-	c := &container{req: req, annotations: spec.Annotations}
+	c := &container{req: *req, annotations: spec.Annotations}
 	if req.SecretPlan != nil {
 		c.secretsDir = req.SecretPlan.Dir
 		c.req.SecretNames = req.SecretPlan.Names()
@@ -338,19 +329,6 @@ func (s *Service) refused(ctx context.Context, cfg *config.Config, rec *audit.Re
 		log.G(ctx).WithError(aerr).Error("palisade: cannot write the audit record of a refusal")
 	}
 	return errgrpc.ToGRPC(err)
-}
-
-// helperPath is palisade-init's host path: the admin's choice, else next to
-// the shim binary.
-func helperPath(cfg *config.Config) string {
-	if cfg.ExecHelper != "" {
-		return cfg.ExecHelper
-	}
-	self, err := os.Executable()
-	if err != nil {
-		return "palisade-init"
-	}
-	return filepath.Join(filepath.Dir(self), "palisade-init")
 }
 
 // rootfsAccess gives the pipeline a read-only view of the container's root
