@@ -417,3 +417,38 @@ func (p *Profile) Clone() *Profile {
 	c.Exec.Allow = slices.Clone(p.Exec.Allow)
 	return &c
 }
+
+// Warning is a setting that is legal but probably not what the author meant.
+type Warning struct {
+	Field string
+	Msg   string
+}
+
+// interpreters are programs that run arbitrary code given to them: on an
+// exec allow-list they allow whatever they can be told to do.
+var interpreters = []string{"/bin/sh", "/bin/bash", "/bin/busybox", "/usr/bin/python3", "/usr/bin/perl", "/usr/bin/node", "/bin/dash", "/usr/bin/env"}
+
+// Lint returns the warnings for a valid profile.
+func Lint(p *Profile) []Warning {
+	var w []Warning
+	if p.Filesystem.WritableRootfs && len(p.Filesystem.Tmpfs) > 0 {
+		w = append(w, Warning{"filesystem.tmpfs", "tmpfs on a writable root filesystem: the image itself can be changed anyway"})
+	}
+	for _, c := range p.Capabilities.Allowed {
+		if c == "CAP_SYS_ADMIN" || c == "CAP_SYS_MODULE" || c == "CAP_SYS_PTRACE" || c == "CAP_DAC_READ_SEARCH" {
+			w = append(w, Warning{"capabilities.allowed", c + " gives container escapes an easy start; is it really needed?"})
+		}
+	}
+	if p.User.AllowRoot && (p.User.UID != 65534 || p.User.GID != 65534) {
+		w = append(w, Warning{"user.uid", "uid and gid are used only when root is not allowed (allow_root = true here)"})
+	}
+	for i, a := range p.Exec.Allow {
+		if slices.Contains(interpreters, a) || strings.HasSuffix(a, "/") && (a == "/bin/" || a == "/usr/bin/") {
+			w = append(w, Warning{fmt.Sprintf("exec.allow[%d]", i), a + " can run arbitrary code or programs; the allow-list allows all of it"})
+		}
+	}
+	if len(p.Namespaces.HostAllowed) > 0 {
+		w = append(w, Warning{"namespaces.host_allowed", "sharing host namespaces (" + strings.Join(p.Namespaces.HostAllowed, ", ") + ") weakens isolation"})
+	}
+	return w
+}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -29,7 +30,12 @@ type exitError struct {
 	err  error
 }
 
-func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
 func (e *exitError) Unwrap() error { return e.err }
 
 type globals struct {
@@ -50,7 +56,7 @@ Exit codes: 0 success, 1 failure or problem found, 2 usage error, 3 refused by p
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(versionCmd(g), doctorCmd(g), seccompCmd(g))
+	root.AddCommand(versionCmd(g), doctorCmd(g), seccompCmd(g), profileCmd(g), renderCmd(g), explainCmd(g), execCmd(g), runCmd(g))
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -58,7 +64,15 @@ Exit codes: 0 success, 1 failure or problem found, 2 usage error, 3 refused by p
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(stderr, "palisade:", err)
+	var silent *exitError
+	if errors.As(err, &silent) && silent.err == nil {
+		return silent.code // e.g. the exit code of a container: nothing to add
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "palisade:") {
+		msg = "palisade: " + msg
+	}
+	fmt.Fprintln(stderr, msg)
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code

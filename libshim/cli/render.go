@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/spf13/cobra"
+
+	"palisade.dev/palisade/libshim/audit"
+	"palisade.dev/palisade/libshim/bundle"
+	"palisade.dev/palisade/libshim/config"
+	"palisade.dev/palisade/libshim/harden"
+	"palisade.dev/palisade/libshim/hostinfo"
+	"palisade.dev/palisade/libshim/policy"
+)
+
+// resolvePolicy resolves the policy a container with the flags'
+// annotations would get.
+func resolvePolicy(f *policyFlags, _ *specs.Spec) (*policy.Policy, *config.Config, error) {
+	cfg, err := f.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	ann, err := f.annotationMap(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	pol, err := policy.Resolve("palisade-cli/explain", cfg, ann)
+	if err != nil {
+		return nil, nil, refusalOrFailure(err)
+	}
+	return pol, cfg, nil
+}
+
+type renderFlags struct {
+	policyFlags
+	namespace, id, rootfs string
+	diff                  bool
+}
+
+// hardenInput runs the shim's pipeline on a spec, exactly as Create would
+// (without touching a bundle or mounting anything).
+func (f *renderFlags) harden(spec *specs.Spec, bundleDir string) (*harden.Request, []audit.Change, error) {
+	cfg, err := f.load()
+	if err != nil {
+		return nil, nil, err
+	}
+	if spec.Annotations, err = f.annotationMap(spec.Annotations); err != nil {
+		return nil, nil, err
+	}
+	node := harden.Node{Bundle: bundleDir, LandlockABI: hostinfo.LandlockABI}
+	root := f.rootfs
+	if root == "" && bundleDir != "" && spec.Root != nil {
+		root = spec.Root.Path
+		if !filepath.IsAbs(root) {
+			root = filepath.Join(bundleDir, root)
+		}
+	}
+	if root != "" {
+		if _, err := os.Stat(root); err == nil {
+			node.Rootfs = func(fn func(string) error) error { return fn(root) }
+		}
+	}
+	req, err := harden.Prepare(f.namespace, f.id, cfg, spec, node)
+	if err != nil {
+		return nil, nil, refusalOrFailure(err)
+	}
+	changes, err := harden.Spec(req, spec)
+	if err != nil {
+		return req, changes, refusalOrFailure(err)
+	}
+	return req, changes, nil
+}
+
+func (f *renderFlags) add(cmd *cobra.Command) {
+	f.policyFlags.add(cmd)
+	cmd.Flags().StringVarP(&f.namespace, "namespace", "n", "default", "containerd namespace the container would be in")
+	cmd.Flags().StringVar(&f.id, "id", "render", "container id")
+	cmd.Flags().StringVar(&f.rootfs, "rootfs", "", "root filesystem to resolve commands in (default: the bundle's)")
+}
+
+func renderCmd(g *globals) *cobra.Command {
+	var f renderFlags
+	cmd := &cobra.Command{
+		Use:   "render [flags] (BUNDLE_DIR | config.json | -)",
+		Short: "Print the spec the shim would hand to runc, or what it would change and why",
+		Long: `render runs the shim's own hardening pipeline on an OCI spec and prints the result.
+A refusal prints the message the shim would give and exits 3.`,
+		Example: `  ctr oci spec > config.json
+  palisade render --profile restricted config.json
+  palisade render --diff --annotation palisade.dev/cap-add=NET_BIND_SERVICE config.json
+  palisade render --profile locked --rootfs ./rootfs - < config.json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.validate(); err != nil {
+				return err
+			}
+			in, bundleDir := args[0], ""
+			if st, err := os.Stat(in); err == nil && st.IsDir() {
+				bundleDir, in = in, filepath.Join(in, bundle.ConfigName)
+			}
+			data, err := readInput(cmd, in)
+			if err != nil {
+				return &exitError{ExitFailed, err}
+			}
+			spec, err := bundle.DecodeSpec(in, data)
+			if err != nil {
+				return &exitError{ExitFailed, err}
+			}
+			req, changes, err := f.harden(spec, bundleDir)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			switch {
+			case f.diff && g.output == "json":
+				return g.json(out, map[string]any{"profile": req.Policy.Profile.Name, "changes": changes})
+			case f.diff:
+				return changeTable(out, req.Policy.Profile.Name, changes)
+			default:
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(spec)
+			}
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVar(&f.diff, "diff", false, "show what changed, rule by rule, instead of the spec")
+	return cmd
+}
+
+func changeTable(w interface{ Write([]byte) (int, error) }, profile string, changes []audit.Change) error {
+	fmt.Fprintf(w, "profile %s: %d change(s)\n", profile, len(changes))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RULE\tBEFORE\tAFTER")
+	for _, c := range changes {
+		before := fmt.Sprint(c.Before)
+		if c.Before == nil {
+			before = "-"
+		}
+		after := fmt.Sprint(c.After)
+		if c.Note {
+			before, after = "(note)", fmt.Sprint(c.After)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.Rule, before, after)
+	}
+	return tw.Flush()
+}
