@@ -105,3 +105,27 @@ func TestDoctor(t *testing.T) {
 		t.Errorf("cgroups: %+v", status["cgroups"])
 	}
 }
+
+// explain --container shows a container's audit receipt, found through
+// containerd (its runtime options name the admin config, and so the audit file).
+func TestExplainContainer(t *testing.T) {
+	e := needEnv(t)
+	id := containerID(t, "refused")
+	r := e.Run(id, []string{"--cap-add", "CAP_SYS_ADMIN"}, "/bin/true")
+	if r.Err == nil {
+		t.Fatalf("not refused: %v", r)
+	}
+	out, err := e.Command("palisade", "explain", "--config", e.AdminConfig, "--container", id, "-n", e.Namespace).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "create "+e.Namespace+"/"+id+": refused under profile restricted") ||
+		!strings.Contains(string(out), "capability CAP_SYS_ADMIN is not allowed") {
+		t.Errorf("explain of a refused container: %v\n%s", err, out)
+	}
+
+	id = containerID(t, "kept")
+	startDetached(t, e, id)
+	defer removeContainer(t, e, id)
+	out, err = e.Command("palisade", "explain", "--address", e.Address, "--container", id, "-n", e.Namespace).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), ": allowed under profile restricted") || !strings.Contains(string(out), "capabilities") {
+		t.Errorf("explain through containerd: %v\n%s", err, out)
+	}
+}

@@ -16,6 +16,7 @@ type Build struct {
 	BinDir string // holds containerd-shim-palisade-v2, palisade-init and palisade
 	Probe  string
 	Image  string // the OCI archive of the test image
+	Rootfs string // the same image as a directory (palisade run --rootfs)
 }
 
 // ModuleRoot is the palisade source tree.
@@ -34,7 +35,7 @@ func BuildAll(dir string) (*Build, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Build{BinDir: filepath.Join(dir, "bin"), Probe: filepath.Join(dir, "programs", "probe"), Image: filepath.Join(dir, "image.tar")}
+	b := &Build{BinDir: filepath.Join(dir, "bin"), Probe: filepath.Join(dir, "programs", "probe"), Image: filepath.Join(dir, "image.tar"), Rootfs: filepath.Join(dir, "rootfs")}
 	steps := []struct {
 		out, pkg string
 		static   bool
@@ -62,11 +63,14 @@ func BuildAll(dir string) (*Build, error) {
 		return nil, err
 	}
 	defer f.Close()
-	err = image.Build(f, image.Options{
+	opts := image.Options{
 		Busybox:  "/bin/busybox",
 		Programs: map[string]string{"/usr/bin/probe": b.Probe},
-	})
-	if err != nil {
+	}
+	if err := image.Build(f, opts); err != nil {
+		return nil, err
+	}
+	if err := image.Extract(b.Rootfs, opts); err != nil {
 		return nil, err
 	}
 	return b, f.Close()

@@ -276,6 +276,9 @@ func (e *Env) removeAll() {
 	}
 }
 
+// Rootfs is the test image as a directory.
+func (e *Env) Rootfs() string { return e.build.Rootfs }
+
 // Binary returns the path of a project binary built for the environment
 // (containerd-shim-palisade-v2, palisade).
 func (e *Env) Binary(name string) string { return filepath.Join(e.build.BinDir, name) }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
@@ -215,4 +216,38 @@ func symlink(name, target string) entry {
 	h := header(name, tar.TypeSymlink, 0o777)
 	h.Linkname = target
 	return entry{hdr: h}
+}
+
+// Extract writes the image's root filesystem into dir (for palisade run
+// --rootfs), with the same content as the archive's layer.
+func Extract(dir string, o Options) error {
+	entries, err := rootfs(o)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.hdr.Name)
+		mode := os.FileMode(e.hdr.Mode & 0o777)
+		if e.hdr.Mode&0o1000 != 0 {
+			mode |= os.ModeSticky
+		}
+		switch e.hdr.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return err
+			}
+			if err := os.Chmod(p, mode); err != nil {
+				return err
+			}
+		case tar.TypeReg:
+			if err := os.WriteFile(p, e.body, mode); err != nil {
+				return err
+			}
+		case tar.TypeSymlink:
+			if err := os.Symlink(e.hdr.Linkname, p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
