@@ -6,14 +6,14 @@ import (
 	"path/filepath"
 	"testing"
 
-	"palisade.dev/palisade/libshim/hostinfo"
+	"palisade.dev/palisade/libshim/execguard"
 )
 
 // BenchmarkHelperStart is what palisade-init adds to a process start: one
 // more exec, reading the allowed programs' ELF headers, and the Landlock
 // ruleset. Compare helper/true with direct/true.
 func BenchmarkHelperStart(b *testing.B) {
-	if _, err := hostinfo.LandlockABI(); err != nil {
+	if _, err := execguard.LandlockABI(); err != nil {
 		b.Skipf("Landlock is not available here (%v): the helper cannot run", err)
 	}
 	helper := filepath.Join(b.TempDir(), "palisade-init")

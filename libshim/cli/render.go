@@ -13,8 +13,8 @@ import (
 	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/libshim/bundle"
 	"palisade.dev/palisade/libshim/config"
+	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/libshim/harden"
-	"palisade.dev/palisade/libshim/hostinfo"
 	"palisade.dev/palisade/libshim/policy"
 )
 
@@ -52,7 +52,7 @@ func (f *renderFlags) harden(spec *specs.Spec, bundleDir string) (*harden.Reques
 	if spec.Annotations, err = f.annotationMap(spec.Annotations); err != nil {
 		return nil, nil, err
 	}
-	node := harden.Node{Bundle: bundleDir, LandlockABI: hostinfo.LandlockABI}
+	node := harden.Node{Bundle: bundleDir, LandlockABI: execguard.LandlockABI}
 	root := f.rootfs
 	if root == "" && bundleDir != "" && spec.Root != nil {
 		root = spec.Root.Path

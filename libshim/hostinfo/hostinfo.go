@@ -19,6 +19,8 @@ import (
 	"github.com/opencontainers/selinux/go-selinux"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
+
+	"palisade.dev/palisade/libshim/execguard"
 )
 
 // Status of one check.
@@ -110,19 +112,9 @@ func seccompCheck() Check {
 	return Check{Name: "seccomp", Status: OK, Detail: fmt.Sprintf("kernel filters supported; libseccomp %d.%d.%d, API level %d", maj, minor, micro, api)}
 }
 
-// LandlockABI returns the kernel's Landlock ABI version, or an error when
-// Landlock is not available (not built in, or not in the active LSMs).
-func LandlockABI() (int, error) {
-	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
-	if errno != 0 {
-		return 0, errno
-	}
-	return int(abi), nil
-}
-
 // LandlockCheck reports Landlock availability.
 func LandlockCheck() Check {
-	abi, err := LandlockABI()
+	abi, err := execguard.LandlockABI()
 	if err != nil {
 		return Check{Name: "landlock", Status: Missing, Detail: "not available (" + err.Error() + "): exec allow-lists cannot be enforced by the kernel"}
 	}

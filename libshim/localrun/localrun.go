@@ -28,8 +28,8 @@ import (
 	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/libshim/bundle"
 	"palisade.dev/palisade/libshim/config"
+	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/libshim/harden"
-	"palisade.dev/palisade/libshim/hostinfo"
 	"palisade.dev/palisade/libshim/policy"
 	"palisade.dev/palisade/libshim/secrets"
 )
@@ -125,7 +125,7 @@ func Run(ctx context.Context, o Options) (code int, retErr error) {
 	spec.Linux.CgroupsPath = "/" + Namespace + "/" + id
 
 	req, err := harden.Prepare(Namespace, id, &cfg, spec, harden.Node{
-		Bundle: bundleDir, LandlockABI: hostinfo.LandlockABI,
+		Bundle: bundleDir, LandlockABI: execguard.LandlockABI,
 		Rootfs: func(f func(string) error) error { return f(root) },
 	})
 	if err != nil {

@@ -10,6 +10,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +25,7 @@ import (
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/sys/reaper"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/errdefs/pkg/errgrpc"
 	"github.com/containerd/log"
@@ -35,8 +37,8 @@ import (
 	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/libshim/bundle"
 	"palisade.dev/palisade/libshim/config"
+	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/libshim/harden"
-	"palisade.dev/palisade/libshim/hostinfo"
 	"palisade.dev/palisade/libshim/policy"
 	"palisade.dev/palisade/libshim/secrets"
 )
@@ -69,7 +71,7 @@ var _ taskAPI.TTRPCTaskService = (*Service)(nil)
 // New wraps the runc task service. addresses are containerd's gRPC and
 // TTRPC socket addresses.
 func New(inner taskAPI.TTRPCTaskService, addresses ...string) *Service {
-	return &Service{TTRPCTaskService: inner, addresses: addresses, landlockABI: hostinfo.LandlockABI, containers: map[string]*container{}}
+	return &Service{TTRPCTaskService: inner, addresses: addresses, landlockABI: execguard.LandlockABI, containers: map[string]*container{}}
 }
 
 // RegisterTTRPC registers the wrapper itself, not the inner service: were the
@@ -150,7 +152,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if ex := req.Policy.Exec; ex != nil && ex.Enforced {
 		// Landlock does not mediate memfds: make them non-executable in the
 		// container's PID namespace before its process starts.
-		out, err := exec.CommandContext(ctx, req.Helper, "memfd-noexec", strconv.Itoa(int(resp.Pid))).CombinedOutput()
+		out, err := runReaped(exec.CommandContext(ctx, req.Helper, "memfd-noexec", strconv.Itoa(int(resp.Pid))))
 		if err != nil {
 			_, derr := s.TTRPCTaskService.Delete(ctx, &taskAPI.DeleteRequest{ID: r.ID})
 			rec := &audit.Record{Event: audit.EventCreate, Namespace: ns, Container: r.ID, Config: cfg.Source, Profile: req.Policy.Profile.Name}
@@ -360,4 +362,21 @@ func (s *Service) runningRootfs(ctx context.Context, id string) func(func(string
 		}
 		return f(fmt.Sprintf("/proc/%d/root", st.Pid))
 	}
+}
+
+// runReaped runs a command in the shim. The shim is a subreaper whose
+// reaper collects every child, so exec.Cmd's own Wait would race it (and
+// fail with ECHILD); the reaper's monitor hands the exit status over instead.
+func runReaped(cmd *exec.Cmd) ([]byte, error) {
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	ec, err := reaper.Default.Start(cmd)
+	if err != nil {
+		return nil, err
+	}
+	status, err := reaper.Default.Wait(cmd, ec)
+	if err == nil && status != 0 {
+		err = fmt.Errorf("%s exited with status %d", cmd.Path, status)
+	}
+	return out.Bytes(), err
 }
