@@ -1,0 +1,306 @@
+// Package bench measures what palisade costs against the stock runc shim,
+// on the same machine, in the same run, with interleaved A/B pairs (these
+// machines are noisy; only ratios measured side by side mean anything). It
+// drives a private containerd from the harness with containerd's Go client.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	runcoptions "github.com/containerd/containerd/api/types/runc/options"
+	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/contrib/seccomp"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+
+	"palisade.dev/palisade/testing/harness"
+)
+
+// Variant is one way of running a container.
+type Variant struct {
+	Name        string
+	Runtime     string
+	Options     any
+	Annotations map[string]string
+	Seccomp     bool // containerd's default seccomp profile in the client's spec
+	Args        []string
+}
+
+// Bench holds a connected client and the environment.
+type Bench struct {
+	Env    *harness.Env
+	Client *containerd.Client
+	image  containerd.Image
+	seq    int
+	mu     sync.Mutex
+}
+
+// New connects to the environment's containerd.
+func New(ctx context.Context, env *harness.Env) (*Bench, error) {
+	c, err := containerd.New(env.Address, containerd.WithDefaultNamespace(env.Namespace))
+	if err != nil {
+		return nil, err
+	}
+	img, err := c.GetImage(ctx, env.Image())
+	if err != nil {
+		return nil, err
+	}
+	return &Bench{Env: env, Client: c, image: img}, nil
+}
+
+// Stock is the stock runc shim; Palisade the palisade shim with an admin config.
+func Stock(root string, withSeccomp bool) Variant {
+	return Variant{Name: "stock runc shim", Runtime: "io.containerd.runc.v2", Options: &runcoptions.Options{Root: root}, Seccomp: withSeccomp}
+}
+
+// Palisade runs under palisade with the admin config at cfg.
+func Palisade(name, cfg string, ann map[string]string) Variant {
+	return Variant{Name: name, Runtime: harness.Runtime, Options: &runtimeoptions.Options{ConfigPath: cfg}, Annotations: ann}
+}
+
+func (b *Bench) id(prefix string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seq++
+	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid(), b.seq)
+}
+
+func (b *Bench) newContainer(ctx context.Context, v Variant, args ...string) (containerd.Container, error) {
+	id := b.id("bench")
+	opts := []oci.SpecOpts{oci.WithImageConfig(b.image), oci.WithProcessArgs(args...)}
+	if v.Seccomp {
+		opts = append(opts, seccomp.WithDefaultProfile())
+	}
+	if len(v.Annotations) > 0 {
+		opts = append(opts, oci.WithAnnotations(v.Annotations))
+	}
+	return b.Client.NewContainer(ctx, id,
+		containerd.WithNewSnapshot(id, b.image),
+		containerd.WithRuntime(v.Runtime, v.Options),
+		containerd.WithNewSpec(opts...))
+}
+
+// StartToExit runs /bin/true once: create, start, wait for exit, delete.
+func (b *Bench) StartToExit(ctx context.Context, v Variant) (time.Duration, error) {
+	t0 := time.Now()
+	c, err := b.newContainer(ctx, v, "/bin/true")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = c.Delete(context.WithoutCancel(ctx), containerd.WithSnapshotCleanup) }()
+	task, err := c.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", v.Name, err)
+	}
+	exit, err := task.Wait(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := task.Start(ctx); err != nil {
+		return 0, err
+	}
+	st := <-exit
+	if code, _, err := st.Result(); err != nil || code != 0 {
+		return 0, fmt.Errorf("%s: /bin/true exited %d: %w", v.Name, code, err)
+	}
+	if _, err := task.Delete(ctx); err != nil {
+		return 0, err
+	}
+	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil {
+		return 0, err
+	}
+	return time.Since(t0), nil
+}
+
+// Running is a long-running container for exec and memory measurements.
+type Running struct {
+	C    containerd.Container
+	Task containerd.Task
+}
+
+// Start starts a sleeping container.
+func (b *Bench) Start(ctx context.Context, v Variant) (*Running, error) {
+	c, err := b.newContainer(ctx, v, "/bin/sleep", "3600")
+	if err != nil {
+		return nil, err
+	}
+	task, err := c.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		_ = c.Delete(ctx, containerd.WithSnapshotCleanup)
+		return nil, err
+	}
+	if err := task.Start(ctx); err != nil {
+		return nil, err
+	}
+	return &Running{C: c, Task: task}, nil
+}
+
+// Stop kills and removes it.
+func (r *Running) Stop(ctx context.Context) {
+	exit, err := r.Task.Wait(ctx)
+	if err == nil {
+		_ = r.Task.Kill(ctx, syscall.SIGKILL)
+		<-exit
+	}
+	_, _ = r.Task.Delete(ctx)
+	_ = r.C.Delete(ctx, containerd.WithSnapshotCleanup)
+}
+
+// Exec runs /bin/true in it once.
+func (b *Bench) Exec(ctx context.Context, r *Running) (time.Duration, error) {
+	spec, err := r.C.Spec(ctx)
+	if err != nil {
+		return 0, err
+	}
+	p := *spec.Process
+	p.Args = []string{"/bin/true"}
+	t0 := time.Now()
+	proc, err := r.Task.Exec(ctx, b.id("exec"), &p, cio.NullIO)
+	if err != nil {
+		return 0, err
+	}
+	exit, err := proc.Wait(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := proc.Start(ctx); err != nil {
+		return 0, err
+	}
+	st := <-exit
+	if code, _, err := st.Result(); err != nil || code != 0 {
+		return 0, fmt.Errorf("exec exited %d: %w", code, err)
+	}
+	if _, err := proc.Delete(ctx); err != nil {
+		return 0, err
+	}
+	return time.Since(t0), nil
+}
+
+// Memory reads the RSS and PSS (kB) of the shim serving a container.
+func (b *Bench) Memory(r *Running) (rss, pss int, err error) {
+	for _, pid := range harness.ProcessesMentioning(b.Env.Address) {
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if !strings.Contains(string(cmd), "\x00-id\x00"+r.C.ID()+"\x00") {
+			continue
+		}
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 2 && f[0] == "Rss:" {
+				rss, _ = strconv.Atoi(f[1])
+			}
+			if len(f) >= 2 && f[0] == "Pss:" {
+				pss, _ = strconv.Atoi(f[1])
+			}
+		}
+		return rss, pss, nil
+	}
+	return 0, 0, fmt.Errorf("no shim found for %s", r.C.ID())
+}
+
+// Pairs measures f for A and B n times each, interleaved, alternating which
+// goes first.
+func Pairs(n int, a, b func() (time.Duration, error)) (as, bs []time.Duration, err error) {
+	for i := 0; i < n; i++ {
+		first, second := a, b
+		if i%2 == 1 {
+			first, second = b, a
+		}
+		x, err := first()
+		if err != nil {
+			return nil, nil, err
+		}
+		y, err := second()
+		if err != nil {
+			return nil, nil, err
+		}
+		if i%2 == 1 {
+			x, y = y, x
+		}
+		as, bs = append(as, x), append(bs, y)
+	}
+	return as, bs, nil
+}
+
+// Stats summarises durations.
+type Stats struct {
+	Median, P90, P99 time.Duration
+	N                int
+}
+
+// Summarize computes order statistics.
+func Summarize(d []time.Duration) Stats {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	q := func(p float64) time.Duration { return s[min(len(s)-1, int(p*float64(len(s))))] }
+	return Stats{Median: q(0.5), P90: q(0.9), P99: q(0.99), N: len(s)}
+}
+
+// RatioCI is the ratio of medians B/A with a 95% bootstrap interval over
+// the pairs.
+func RatioCI(a, b []time.Duration) (ratio, lo, hi float64) {
+	med := func(d []time.Duration) float64 { return float64(Summarize(d).Median) }
+	ratio = med(b) / med(a)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var rs []float64
+	for k := 0; k < 2000; k++ {
+		var ra, rb []time.Duration
+		for range a {
+			j := rng.IntN(len(a))
+			ra, rb = append(ra, a[j]), append(rb, b[j])
+		}
+		rs = append(rs, med(rb)/med(ra))
+	}
+	slices.Sort(rs)
+	return ratio, rs[len(rs)*25/1000], rs[len(rs)*975/1000]
+}
+
+// Concurrent starts n containers at once and returns each one's start-to-exit.
+func (b *Bench) Concurrent(ctx context.Context, v Variant, n int) ([]time.Duration, error) {
+	out := make([]time.Duration, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i], errs[i] = b.StartToExit(ctx, v)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// WriteBetween replaces the text between two marker lines in a file.
+func WriteBetween(path, begin, end, body string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(data)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s lacks the markers %q and %q", filepath.Base(path), begin, end)
+	}
+	s = s[:i+len(begin)] + "\n" + body + s[j:]
+	return os.WriteFile(path, []byte(s), 0o644)
+}

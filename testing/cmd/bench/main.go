@@ -1,0 +1,224 @@
+// Command bench is the containerd half of `make bench`: a private
+// containerd, the stock runc shim and palisade side by side, interleaved
+// A/B pairs, ratios with bootstrap confidence intervals. It prints a
+// Markdown report and writes it into docs/benchmarks.md between markers.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"palisade.dev/palisade/testing/bench"
+	"palisade.dev/palisade/testing/harness"
+)
+
+const (
+	begin = "<!-- BEGIN make bench -->"
+	end   = "<!-- END make bench -->"
+)
+
+func main() {
+	pairs := flag.Int("pairs", 30, "interleaved A/B pairs per comparison")
+	doc := flag.String("doc", "docs/benchmarks.md", "Markdown file to write the report into (between markers); empty: print only")
+	flag.Parse()
+	if err := run(*pairs, *doc); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(pairs int, doc string) error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("run as root: this starts containerd and runc")
+	}
+	ctx := context.Background()
+	tools, err := harness.FindTools()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "palisade-build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	build, err := harness.BuildAll(dir)
+	if err != nil {
+		return err
+	}
+	env, err := harness.Start(harness.Options{Tools: tools, Build: build})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = env.Close() }()
+	b, err := bench.New(ctx, env)
+	if err != nil {
+		return err
+	}
+
+	// An admin profile with an exec allow-list, a secret, and a config
+	// that lets a workload drop seccomp (for the no-seccomp comparison).
+	profDir := filepath.Join(env.Dir, "bench-profiles")
+	if err := os.MkdirAll(profDir, 0o700); err != nil {
+		return err
+	}
+	prof := "name = \"bench-exec\"\n[pids]\nlimit = 256\n[[filesystem.tmpfs]]\npath = \"/tmp\"\nsize = \"64m\"\n[exec]\nmode = \"enforce\"\nallow = [\"/bin/busybox\"]\n"
+	if err := os.WriteFile(filepath.Join(profDir, "bench-exec.toml"), []byte(prof), 0o600); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(env.SecretStore, env.Namespace), 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(env.SecretStore, env.Namespace, "bench"), []byte("bench-secret-value"), 0o600); err != nil {
+		return err
+	}
+	cfg, err := env.WriteAdminConfig("bench.toml", fmt.Sprintf("profiles_dir = %q\nselectable_profiles = [\"bench-exec\"]\n[overrides.restricted]\nseccomp_unconfined = true\n", profDir))
+	if err != nil {
+		return err
+	}
+	stockRoot := filepath.Join(env.Dir, "runc-stock")
+	stockSeccomp := bench.Stock(stockRoot, true)
+	stockSeccomp.Name = "stock runc shim + containerd's default seccomp"
+	stockPlain := bench.Stock(stockRoot, false)
+	stockPlain.Name = "stock runc shim, no seccomp"
+	restricted := bench.Palisade("palisade, restricted (seccomp palisade-default)", cfg, nil)
+	full := bench.Palisade("palisade, restricted + exec allow-list (Landlock helper) + 1 secret", cfg,
+		map[string]string{"palisade.dev/profile": "bench-exec", "palisade.dev/secrets": "bench"})
+	unconfined := bench.Palisade("palisade, restricted, seccomp unconfined", cfg, map[string]string{"palisade.dev/seccomp-profile": "unconfined"})
+
+	var report strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&report, format, a...) }
+	w("Measured by `make bench` on %s. Machine: %s, %d vCPUs, %s. containerd %s, runc %s (libseccomp), Go %s.\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), cpuModel(), runtime.NumCPU(), kernel(), tools.Versions["containerd"], tools.Versions["runc"], strings.TrimPrefix(runtime.Version(), "go"))
+	w("Method: one private containerd; containers of the test image created, started, waited for and deleted with containerd's Go client; A and B alternate, which goes first alternates too; %d pairs per row after 3 warm-up runs each; ratio = median(B)/median(A) with a 95%% bootstrap interval over the pairs.\n\n", pairs)
+
+	for _, v := range []bench.Variant{stockSeccomp, stockPlain, restricted, full, unconfined} {
+		for i := 0; i < 3; i++ {
+			if _, err := b.StartToExit(ctx, v); err != nil {
+				return fmt.Errorf("warm-up: %w", err)
+			}
+		}
+	}
+
+	w("### Start-to-exit of `/bin/true`\n\n| A | B | A median | A p90 | B median | B p90 | ratio B/A (95%% CI) |\n|---|---|---|---|---|---|---|\n")
+	for _, cmp := range [][2]bench.Variant{{stockSeccomp, restricted}, {stockSeccomp, full}, {stockPlain, unconfined}} {
+		a, c := cmp[0], cmp[1]
+		as, bs, err := bench.Pairs(pairs, func() (time.Duration, error) { return b.StartToExit(ctx, a) }, func() (time.Duration, error) { return b.StartToExit(ctx, c) })
+		if err != nil {
+			return err
+		}
+		sa, sb := bench.Summarize(as), bench.Summarize(bs)
+		r, lo, hi := bench.RatioCI(as, bs)
+		w("| %s | %s | %s | %s | %s | %s | **%.3f** (%.3f–%.3f) |\n", a.Name, c.Name, ms(sa.Median), ms(sa.P90), ms(sb.Median), ms(sb.P90), r, lo, hi)
+	}
+
+	w("\n### 20 containers started at once (3 rounds each, alternating)\n\n| variant | p50 | p99 |\n|---|---|---|\n")
+	conc := map[string][]time.Duration{}
+	for round := 0; round < 3; round++ {
+		order := []bench.Variant{stockSeccomp, restricted}
+		if round%2 == 1 {
+			order = []bench.Variant{restricted, stockSeccomp}
+		}
+		for _, v := range order {
+			d, err := b.Concurrent(ctx, v, 20)
+			if err != nil {
+				return err
+			}
+			conc[v.Name] = append(conc[v.Name], d...)
+		}
+	}
+	sa, sb := bench.Summarize(conc[stockSeccomp.Name]), bench.Summarize(conc[restricted.Name])
+	w("| %s | %s | %s |\n| %s | %s | %s |\n", stockSeccomp.Name, ms(sa.Median), ms(sa.P99), restricted.Name, ms(sb.Median), ms(sb.P99))
+	w("\nRatios: p50 **%.3f**, p99 **%.3f**.\n", float64(sb.Median)/float64(sa.Median), float64(sb.P99)/float64(sa.P99))
+
+	w("\n### Exec of `/bin/true` in a running container\n\n")
+	ra, err := b.Start(ctx, stockSeccomp)
+	if err != nil {
+		return err
+	}
+	defer ra.Stop(ctx)
+	rb, err := b.Start(ctx, restricted)
+	if err != nil {
+		return err
+	}
+	defer rb.Stop(ctx)
+	rc, err := b.Start(ctx, full)
+	if err != nil {
+		return err
+	}
+	defer rc.Stop(ctx)
+	w("| A | B | A median | B median | B − A | ratio (95%% CI) |\n|---|---|---|---|---|---|\n")
+	for _, cmp := range []struct {
+		va, vb bench.Variant
+		a, b   *bench.Running
+	}{{stockSeccomp, restricted, ra, rb}, {stockSeccomp, full, ra, rc}} {
+		as, bs, err := bench.Pairs(pairs, func() (time.Duration, error) { return b.Exec(ctx, cmp.a) }, func() (time.Duration, error) { return b.Exec(ctx, cmp.b) })
+		if err != nil {
+			return err
+		}
+		sa, sb := bench.Summarize(as), bench.Summarize(bs)
+		r, lo, hi := bench.RatioCI(as, bs)
+		w("| %s | %s | %s | %s | %s | %.3f (%.3f–%.3f) |\n", cmp.va.Name, cmp.vb.Name, ms(sa.Median), ms(sb.Median), ms(sb.Median-sa.Median), r, lo, hi)
+	}
+
+	w("\n### Shim memory with one sleeping container\n\n| variant | RSS | PSS |\n|---|---|---|\n")
+	for _, x := range []struct {
+		v bench.Variant
+		r *bench.Running
+	}{{stockSeccomp, ra}, {restricted, rb}, {full, rc}} {
+		rss, pss, err := b.Memory(x.r)
+		if err != nil {
+			return err
+		}
+		w("| %s | %.1f MB | %.1f MB |\n", x.v.Name, float64(rss)/1024, float64(pss)/1024)
+	}
+
+	w("\n### crun as the OCI runtime\n\n%s\n", crunReport(ctx, b, env))
+
+	out := report.String()
+	fmt.Print(out)
+	if doc != "" {
+		return bench.WriteBetween(doc, begin, end, out)
+	}
+	return nil
+}
+
+func crunReport(ctx context.Context, b *bench.Bench, env *harness.Env) string {
+	path, err := exec.LookPath("crun")
+	if err != nil {
+		return "Not measured: crun is not installed on this machine (`apt-get install crun` gives crun 1.8.1 on Debian 12)."
+	}
+	ver, _ := exec.Command(path, "--version").Output()
+	cfg, err := env.WriteAdminConfig("bench-crun.toml", "runc.binary_name = \""+path+"\"\n")
+	if err != nil {
+		return err.Error()
+	}
+	v := bench.Palisade("palisade with crun", cfg, nil)
+	if _, err := b.StartToExit(ctx, v); err != nil {
+		return fmt.Sprintf("Not measured: %s (%s) fails here: `%v`.", path, strings.SplitN(string(ver), "\n", 2)[0], err)
+	}
+	return fmt.Sprintf("%s (%s) works as palisade's backend here; see the start-to-exit method above to compare it.", path, strings.SplitN(string(ver), "\n", 2)[0])
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func cpuModel() string {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func kernel() string {
+	data, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	return "Linux " + strings.TrimSpace(string(data))
+}
