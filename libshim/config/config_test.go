@@ -84,6 +84,7 @@ func TestLoadFileMissing(t *testing.T) {
 
 func TestFromRuntimeOptions(t *testing.T) {
 	dir := t.TempDir()
+	t.Setenv(DirsEnv, dir)
 	path := filepath.Join(dir, "c.toml")
 	if err := os.WriteFile(path, []byte("[runc]\nroot = \"/run/p\"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -100,13 +101,25 @@ func TestFromRuntimeOptions(t *testing.T) {
 	if err != nil || cfg.Runc.Root != "/run/p" || cfg.Source != path {
 		t.Fatalf("ConfigPath: %+v, %v", cfg, err)
 	}
-	cfg, err = FromRuntimeOptions(pack(&runtimeoptions.Options{ConfigBody: []byte("[runc]\nroot = \"/run/b\"\n")}))
-	if err != nil || cfg.Runc.Root != "/run/b" || cfg.Source != SourceBody {
-		t.Fatalf("ConfigBody: %+v, %v", cfg, err)
+	// A client may not hand the shim a config of its own, nor point it at one.
+	_, err = FromRuntimeOptions(pack(&runtimeoptions.Options{ConfigBody: []byte("[runc]\nbinary_name = \"/tmp/x\"\n")}))
+	if err == nil || !errdefs.IsPermissionDenied(err) || !strings.Contains(err.Error(), "config body are not accepted") {
+		t.Fatalf("ConfigBody: %v", err)
 	}
-	_, err = FromRuntimeOptions(pack(&runtimeoptions.Options{ConfigBody: []byte("bogus = 1\n")}))
-	if err == nil || !strings.Contains(err.Error(), SourceBody) {
-		t.Fatalf("bad ConfigBody: %v", err)
+	elsewhere := filepath.Join(t.TempDir(), "mine.toml")
+	if err := os.WriteFile(elsewhere, []byte("[runc]\nbinary_name = \"/tmp/x\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = FromRuntimeOptions(pack(&runtimeoptions.Options{ConfigPath: elsewhere}))
+	if err == nil || !errdefs.IsPermissionDenied(err) || !strings.Contains(err.Error(), "not in a directory the node administrator trusts") {
+		t.Fatalf("untrusted ConfigPath: %v", err)
+	}
+	link := filepath.Join(dir, "link.toml")
+	if err := os.Symlink(elsewhere, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FromRuntimeOptions(pack(&runtimeoptions.Options{ConfigPath: link})); err == nil {
+		t.Fatal("a symlink out of the trusted directory was followed")
 	}
 	// runc's own options would let a client pick the runtime binary.
 	_, err = FromRuntimeOptions(pack(&runcoptions.Options{BinaryName: "/tmp/fake-runc"}))

@@ -11,6 +11,7 @@ import (
 
 	"palisade.dev/palisade/libshim/bundle"
 	"palisade.dev/palisade/libshim/caps"
+	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/seccomp"
 )
 
@@ -104,6 +105,7 @@ func BenchmarkCreateRewrite(b *testing.B) {
 	} else {
 		b.Logf("no tmpfs at /dev/shm (%v): the bundle is on %s", err, disk)
 	}
+	b.Setenv(config.DirsEnv, disk)
 	audit := filepath.Join(disk, "audit.jsonl")
 	cfgPath := filepath.Join(disk, "palisade.toml")
 	if err := os.WriteFile(cfgPath, []byte("profiles_dir = \"\"\n[audit]\nfile = \""+audit+"\"\n"), 0o600); err != nil {

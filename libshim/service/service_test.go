@@ -27,6 +27,7 @@ import (
 
 	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/libshim/bundle"
+	"palisade.dev/palisade/libshim/config"
 )
 
 // recorder stands in for the runc task service: it records what palisade
@@ -59,6 +60,7 @@ func (r *recorder) Connect(context.Context, *taskAPI.ConnectRequest) (*taskAPI.C
 func setup(t testing.TB, adminConfig string) (ctx context.Context, dir, cfgPath, auditPath string) {
 	t.Helper()
 	dir = t.TempDir()
+	t.Setenv(config.DirsEnv, dir)
 	auditPath = filepath.Join(dir, "audit.jsonl")
 	cfgPath = filepath.Join(dir, "palisade.toml")
 	if adminConfig == "" {

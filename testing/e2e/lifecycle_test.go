@@ -103,7 +103,7 @@ func TestSurvivesContainerdRestart(t *testing.T) {
 // file, the line and the field, and leaves nothing behind.
 func TestBrokenAdminConfigRefuses(t *testing.T) {
 	e := needEnv(t)
-	bad := filepath.Join(t.TempDir(), "broken.toml")
+	bad := filepath.Join(e.Dir, "broken.toml")
 	if err := os.WriteFile(bad, []byte("version = 1\n[runc]\nrooot = \"/run/x\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestSharedShimKeepsServingAfterRefusal(t *testing.T) {
 	a := containerID(t, "a")
 	label := "io.containerd.runc.v2.group=" + group
 	startDetached(t, e, a, "--annotation", label)
-	bad := filepath.Join(t.TempDir(), "broken.toml")
+	bad := filepath.Join(e.Dir, "broken-version.toml")
 	if err := os.WriteFile(bad, []byte("version = 99\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -149,4 +149,20 @@ func TestSharedShimKeepsServingAfterRefusal(t *testing.T) {
 	assertClean(t, e, b)
 	removeContainer(t, e, a)
 	assertClean(t, e, group) // the group's shim exits with its last container
+}
+
+// A client cannot point the shim at an admin config of its own: only the
+// directories the node administrator named are trusted.
+func TestUntrustedAdminConfigRefused(t *testing.T) {
+	e := needEnv(t)
+	mine := filepath.Join(t.TempDir(), "mine.toml")
+	if err := os.WriteFile(mine, []byte("[overrides.restricted]\ncapabilities_allowed = [\"SYS_ADMIN\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := containerID(t, "mine")
+	r := e.Ctr("run", "--rm", "--runtime", "io.containerd.palisade.v2", "--runtime-config-path", mine, "--cap-add", "CAP_SYS_ADMIN", e.Image(), id, "/bin/true")
+	if r.Err == nil || !strings.Contains(r.Stderr, "admin config "+mine+" is not in a directory the node administrator trusts") {
+		t.Errorf("client-chosen config: %v", r)
+	}
+	assertClean(t, e, id)
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/testing/image"
 )
 
@@ -85,7 +86,7 @@ func Start(o Options) (_ *Env, retErr error) {
 	if _, err := e.WriteAdminConfig(filepath.Base(e.AdminConfig), o.AdminConfig); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Join(e.SecretStore, e.Namespace), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(e.SecretStore, "containerd", e.Namespace), 0o700); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "containerd.toml"), []byte(e.containerdConfig()), 0o600); err != nil {
@@ -133,7 +134,9 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime",
   address = ""
 [plugins.'io.containerd.shim.v1.manager']
   socket_dir = %q
-`, filepath.Join(e.Dir, "root"), filepath.Join(e.Dir, "state"), e.Address, e.Address+".ttrpc", filepath.Join(e.Dir, "s"))
+  # the admin configs palisade may be pointed at: the environment's own
+  env = [%q]
+`, filepath.Join(e.Dir, "root"), filepath.Join(e.Dir, "state"), e.Address, e.Address+".ttrpc", filepath.Join(e.Dir, "s"), config.DirsEnv+"="+e.Dir)
 }
 
 func (e *Env) path() string {
@@ -287,6 +290,6 @@ func (e *Env) Binary(name string) string { return filepath.Join(e.build.BinDir, 
 // that it finds runc as the shims do.
 func (e *Env) Command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(e.Binary(name), args...)
-	cmd.Env = append(os.Environ(), "PATH="+e.path())
+	cmd.Env = append(os.Environ(), "PATH="+e.path(), config.DirsEnv+"="+e.Dir)
 	return cmd
 }
