@@ -27,6 +27,8 @@ var minimumReadonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc
 // could take over the node.
 var sensitiveHostPaths = []string{
 	"/proc", "/sys", "/dev", "/etc", "/boot", "/root", "/lib/modules",
+	"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+	"/run/systemd", "/var/run/systemd", "/run/dbus", "/var/run/dbus", "/var/spool/cron",
 	"/run/containerd", "/var/run/containerd", "/var/lib/containerd",
 	"/run/docker.sock", "/var/run/docker.sock", "/run/docker", "/var/run/docker", "/var/lib/docker",
 	"/run/crio", "/var/run/crio", "/var/lib/containers", "/run/runc",
@@ -46,6 +48,13 @@ var bindCarveOuts = []string{
 // kernelMountTypes are the filesystems a container spec may mount besides
 // bind mounts: the pseudo filesystems every container has, and tmpfs.
 var kernelMountTypes = []string{"proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2"}
+
+// kernelMountPlace is where each pseudo filesystem may be mounted: a second
+// procfs or sysfs elsewhere would escape the masked and read-only paths.
+var kernelMountPlace = map[string]string{
+	"proc": "/proc", "sysfs": "/sys", "devpts": "/dev/pts", "mqueue": "/dev/mqueue",
+	"cgroup": "/sys/fs/cgroup", "cgroup2": "/sys/fs/cgroup",
+}
 
 // safeSysctls are namespaced and safe to set per container (Kubernetes' safe
 // set); others need the profile's allow-list.

@@ -3,6 +3,7 @@ package harden
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -18,14 +19,30 @@ import (
 // execAllowlistSpec applies the exec allow-list to the container's init
 // process and mounts the helper that enforces it.
 func execAllowlistSpec(r *run, s *specs.Spec) error {
-	wrapped, err := execAllowlist(r, s.Process)
+	if ex := r.req.Policy.Exec; ex != nil && ex.Mode != profiles.ExecAudit &&
+		!slices.ContainsFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.PIDNamespace && n.Path == "" }) {
+		// vm.memfd_noexec is set per PID namespace: in a shared one it
+		// would change the host's (or another pod's) setting.
+		return r.refuse("an enforced exec allow-list needs the container's own PID namespace", "do not share the host's or a pod's PID namespace with this container")
+	}
+	wrapped, err := execAllowlist(r, s.Process, true)
 	if err != nil || !wrapped {
 		return err
 	}
+	// Only palisade's helper may sit at its path: any mount a client put
+	// there (or below it) goes, and the helper is mounted last.
 	helper := specs.Mount{Destination: execguard.HelperPath, Type: "bind", Source: r.req.Helper, Options: []string{"bind", "ro", "nosuid", "nodev"}}
-	if !slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == execguard.HelperPath }) {
-		s.Mounts = append(s.Mounts, helper)
+	kept := slices.DeleteFunc(slices.Clone(s.Mounts), func(m specs.Mount) bool {
+		d := filepath.Clean(m.Destination)
+		covers := d == execguard.HelperPath || strings.HasPrefix(d, execguard.HelperPath+"/") || strings.HasPrefix(execguard.HelperPath, d+"/") && d != "/dev"
+		return covers && !sameMount(m, helper)
+	})
+	if !slices.ContainsFunc(kept, func(m specs.Mount) bool { return sameMount(m, helper) }) {
+		kept = append(kept, helper)
+	}
+	if !slices.EqualFunc(s.Mounts, kept, sameMount) {
 		r.record(nil, mountString(helper))
+		s.Mounts = kept
 	}
 	return nil
 }
@@ -34,7 +51,7 @@ func execAllowlistSpec(r *run, s *specs.Spec) error {
 // when the list is enforced, makes the process start through palisade-init,
 // which confines it with Landlock before executing the command. It reports
 // whether the process is wrapped.
-func execAllowlist(r *run, p *specs.Process) (bool, error) {
+func execAllowlist(r *run, p *specs.Process, init bool) (bool, error) {
 	ex := r.req.Policy.Exec
 	if ex == nil {
 		return false, nil
@@ -55,11 +72,16 @@ func execAllowlist(r *run, p *specs.Process) (bool, error) {
 	if err != nil {
 		return false, r.denied(fmt.Sprintf("command cannot be resolved for the exec allow-list: %v", err), "give the command as an absolute path that exists in the image")
 	}
-	if ex.Mode == profiles.ExecEntrypointOnly && len(ex.Allow) == 0 {
-		ex.Allow = []string{res.Path} // the container's own entrypoint, fixed at create
+	allow := ex.Allow
+	if ex.Mode == profiles.ExecEntrypointOnly && len(allow) == 0 {
+		if !init {
+			return false, r.refuse("the container's entrypoint was not recorded at create", "")
+		}
+		allow = []string{res.Path}
+		ex.Allow = allow // the container's own entrypoint, fixed at create (the policy is this container's)
 	}
-	if !execguard.Allowed(res.Path, ex.Allow) {
-		why := fmt.Sprintf("%q resolves to %s, which is not on the exec allow-list (%s; from %s)", res.Command, res.Path, strings.Join(ex.Allow, ", "), ex.Source)
+	if !execguard.Allowed(res.Path, allow) {
+		why := fmt.Sprintf("%q resolves to %s, which is not on the exec allow-list (%s; from %s)", res.Command, res.Path, strings.Join(allow, ", "), ex.Source)
 		if ex.Mode == profiles.ExecAudit {
 			r.note("audit mode, would refuse: " + why)
 			return false, nil
@@ -72,6 +94,9 @@ func execAllowlist(r *run, p *specs.Process) (bool, error) {
 	if r.req.LandlockABI == nil {
 		return false, r.refuse("cannot tell whether the kernel supports Landlock", "")
 	}
+	if !init && !ex.Enforced {
+		return false, nil // the container itself was not confined (Landlock unavailable, accepted by the admin)
+	}
 	if abi, err := r.req.LandlockABI(); err != nil || abi < 1 {
 		if r.req.Config.Landlock == config.LandlockIfAvailable {
 			r.record(nil, fmt.Sprintf("Landlock unavailable (%v): the exec allow-list is checked at create and exec only, not enforced by the kernel (landlock = %q)", err, config.LandlockIfAvailable))
@@ -83,8 +108,10 @@ func execAllowlist(r *run, p *specs.Process) (bool, error) {
 	if st, err := os.Stat(r.req.Helper); err != nil || !st.Mode().IsRegular() {
 		return false, r.refuse(fmt.Sprintf("the exec helper %s is missing (%v)", r.req.Helper, err), "install palisade-init next to the shim, or set exec_helper in "+r.req.Config.Source)
 	}
-	ex.Enforced = true
-	want := wrap(ex.Allow, args)
+	if init {
+		ex.Enforced = true // written at create only; exec requests just read it
+	}
+	want := wrap(allow, args)
 	if !slices.Equal(p.Args, want) {
 		r.record(p.Args, want)
 		p.Args = want

@@ -119,7 +119,7 @@ var pipeline = []step{
 	{name: "no-new-privileges", spec: onProcess(noNewPrivileges), process: noNewPrivileges},
 	{name: "seccomp", spec: seccompFilter},
 	{name: "secrets", spec: secretsStep, process: secretsProcess},
-	{name: "exec-allowlist", spec: execAllowlistSpec, process: func(r *run, p *specs.Process) error { _, err := execAllowlist(r, p); return err }},
+	{name: "exec-allowlist", spec: execAllowlistSpec, process: func(r *run, p *specs.Process) error { _, err := execAllowlist(r, p, false); return err }},
 	{name: "readonly-rootfs", spec: readonlyRootfs},
 	{name: "tmpfs", spec: tmpfs},
 	{name: "mounts", spec: mounts},
@@ -201,10 +201,14 @@ func onProcess(f func(*run, *specs.Process) error) func(*run, *specs.Spec) error
 // raised above the container's limit or lifted.
 func Resources(req *Request, res *specs.LinuxResources) ([]audit.Change, error) {
 	r := &run{req: req, rule: "pids-limit"}
+	limit := req.Policy.PidsLimit
+	if k := pidsUnifiedKey(res.Unified); k != "" {
+		return nil, &policy.Refusal{Container: req.Container(), Rule: r.rule, Profile: r.profile(), Kind: errdefs.ErrFailedPrecondition,
+			Reason: fmt.Sprintf("update of cgroup v2 setting %s refused: it would override the PID limit", k), Fix: "change the PID limit through pids.limit, downwards"}
+	}
 	if res.Pids == nil || res.Pids.Limit == nil {
 		return nil, nil
 	}
-	limit := req.Policy.PidsLimit
 	if n := *res.Pids.Limit; n <= 0 || n > limit {
 		return nil, &policy.Refusal{
 			Container: req.Container(), Rule: r.rule, Profile: r.profile(), Kind: errdefs.ErrFailedPrecondition,

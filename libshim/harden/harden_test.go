@@ -93,10 +93,15 @@ func TestRestrictedOnCtrDefaults(t *testing.T) {
 	}
 	p := s.Process
 	want := []string{"CAP_NET_BIND_SERVICE"}
-	for name, set := range map[string][]string{"bounding": p.Capabilities.Bounding, "effective": p.Capabilities.Effective, "permitted": p.Capabilities.Permitted, "inheritable": p.Capabilities.Inheritable, "ambient": p.Capabilities.Ambient} {
+	for name, set := range map[string][]string{"bounding": p.Capabilities.Bounding, "effective": p.Capabilities.Effective, "permitted": p.Capabilities.Permitted} {
 		if !slices.Equal(set, want) {
 			t.Errorf("%s = %v, want %v", name, set, want)
 		}
+	}
+	// Kept runtime defaults are not made ambient: a non-root process would
+	// lose them at execve under any runtime; only cap-add makes them last.
+	if len(p.Capabilities.Inheritable)+len(p.Capabilities.Ambient) != 0 {
+		t.Errorf("inheritable %v ambient %v, want none", p.Capabilities.Inheritable, p.Capabilities.Ambient)
 	}
 	if p.User.UID != 65534 || p.User.GID != 65534 || !p.NoNewPrivileges || !s.Root.Readonly {
 		t.Errorf("user %+v nnp %v readonly %v", p.User, p.NoNewPrivileges, s.Root.Readonly)
@@ -135,7 +140,7 @@ func TestCapabilities(t *testing.T) {
 		ambient bool
 		refuse  string
 	}{
-		{name: "runtime defaults clamped", spec: caps.RuntimeDefault, want: []string{"CAP_NET_BIND_SERVICE"}, ambient: true},
+		{name: "runtime defaults clamped, not ambient", spec: caps.RuntimeDefault, want: []string{"CAP_NET_BIND_SERVICE"}, ambient: false},
 		{name: "nothing asked, nothing given", want: nil},
 		{name: "annotation adds an allowed cap", ann: map[string]string{policy.AnnotationCapAdd: "NET_BIND_SERVICE"}, want: []string{"CAP_NET_BIND_SERVICE"}, ambient: true},
 		{name: "cap-add of SYS_ADMIN refused", spec: []string{"CAP_SYS_ADMIN"}, refuse: `capability CAP_SYS_ADMIN is not allowed by profile "restricted" (allowed: NET_BIND_SERVICE)`},
@@ -219,7 +224,7 @@ func TestRefusals(t *testing.T) {
 		}, "mounts", "it contains /proc"},
 		{"host /var", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/v", Type: "none", Source: "/var", Options: []string{"bind"}})
-		}, "mounts", "it contains /var/run/containerd"},
+		}, "mounts", "it contains /var/run/"},
 		{"block device filesystem", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/disk", Type: "ext4", Source: "/dev/vda"})
 		}, "mounts", `mount of type "ext4" at /disk is not allowed`},
@@ -230,6 +235,22 @@ func TestRefusals(t *testing.T) {
 			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/sda", Type: "b", Major: 8}}
 		}, "devices", "device /dev/sda is not allowed"},
 		{"sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"kernel.core_pattern": "|/x"} }, "sysctls", "sysctl kernel.core_pattern is not allowed"},
+		{"host root as rootfs", func(s *specs.Spec) { s.Root.Path = "/" }, "process-required", "root filesystem / is not allowed: it contains /proc"},
+		{"rootfs outside the bundle", func(s *specs.Spec) { s.Root.Path = "../../.." }, "process-required", "a relative root must be a directory inside the bundle"},
+		{"runtime state as rootfs", func(s *specs.Spec) { s.Root.Path = "/run/containerd" }, "process-required", "/run/containerd is a host system path"},
+		{"second procfs", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/hostproc", Type: "proc", Source: "proc"})
+		}, "mounts", "a proc mount at /hostproc is not allowed (only at /proc)"},
+		{"second sysfs", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/s", Type: "sysfs", Source: "sysfs", Options: []string{"ro"}})
+		}, "mounts", "a sysfs mount at /s is not allowed"},
+		{"user namespace onto host root", func(s *specs.Spec) {
+			s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 65534, HostID: 0, Size: 1}}
+		}, "process-required", "maps container id 65534 to host id 0"},
+		{"unified pids.max", func(s *specs.Spec) { s.Linux.Resources.Unified = map[string]string{"pids.max": "max"} }, "pids-limit", "cgroup v2 setting pids.max would override the PID limit"},
+		{"host usr", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/h", Type: "bind", Source: "/usr/bin", Options: []string{"rbind"}})
+		}, "mounts", "/usr is a host system path"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -312,7 +333,7 @@ func TestProcessForExec(t *testing.T) {
 	if _, err := Process(request(t, "", nil), p); err != nil {
 		t.Fatal(err)
 	}
-	if !p.NoNewPrivileges || p.User.UID != 65534 || !slices.Equal(p.Capabilities.Ambient, []string{"CAP_NET_BIND_SERVICE"}) {
+	if !p.NoNewPrivileges || p.User.UID != 65534 || !slices.Equal(p.Capabilities.Effective, []string{"CAP_NET_BIND_SERVICE"}) || len(p.Capabilities.Ambient) != 0 {
 		t.Errorf("exec process %+v caps %+v", p, p.Capabilities)
 	}
 	if _, err := Process(request(t, "", nil), nil); err == nil {
@@ -472,6 +493,46 @@ func TestExecAllowlistWithoutLandlock(t *testing.T) {
 			if err != nil || len(again) != 0 {
 				t.Errorf("hardening a wrapped spec again: %v %+v", err, again)
 			}
+		}
+	}
+}
+
+func TestHostDeviceMismatch(t *testing.T) {
+	if why := hostDeviceMismatch(specs.LinuxDevice{Path: "/dev/null", Type: "c", Major: 1, Minor: 3}); why != "" {
+		t.Errorf("/dev/null as it is: %s", why)
+	}
+	if why := hostDeviceMismatch(specs.LinuxDevice{Path: "/dev/null", Type: "b", Major: 8, Minor: 0}); !strings.Contains(why, "the spec says b 8:0 but the host's is c 1:3") {
+		t.Errorf("/dev/null with a disk's numbers: %q", why)
+	}
+}
+
+// A client mount at the helper's path cannot stand in for the helper.
+func TestHelperMountCannotBeSpoofed(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin/app"), []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	helper := filepath.Join(t.TempDir(), "palisade-init")
+	if err := os.WriteFile(helper, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fake := t.TempDir()
+	req := request(t, "", map[string]string{policy.AnnotationExecAllow: "/bin/app"})
+	req.LandlockABI = func() (int, error) { return 7, nil }
+	req.Helper = helper
+	req.Rootfs = func(f func(string) error) error { return f(root) }
+	s := ctrSpec()
+	s.Process.Args = []string{"/bin/app"}
+	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/.palisade-init", Type: "bind", Source: fake, Options: []string{"rbind"}})
+	if _, err := Spec(req, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range s.Mounts {
+		if m.Source == fake {
+			t.Fatalf("the client's mount at the helper path survived: %+v", s.Mounts)
 		}
 	}
 }

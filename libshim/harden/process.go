@@ -2,6 +2,7 @@ package harden
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -23,7 +24,31 @@ func requireProcess(r *run, s *specs.Spec) error {
 	if s.Linux == nil {
 		s.Linux = &specs.Linux{}
 	}
+	if why := r.req.rootfsProblem(s.Root.Path); why != "" {
+		return r.refuse("root filesystem "+s.Root.Path+" is not allowed: "+why, "use the container's own root filesystem (the bundle's rootfs, or a directory of your own)")
+	}
+	for _, m := range append(append([]specs.LinuxIDMapping{}, s.Linux.UIDMappings...), s.Linux.GIDMappings...) {
+		if m.HostID == 0 || (m.HostID < 1 && m.HostID+m.Size > 0) {
+			return r.refuse(fmt.Sprintf("the user namespace maps container id %d to host id 0 (root)", m.ContainerID), "map container ids to unprivileged host ids")
+		}
+	}
 	return nil
+}
+
+// rootfsProblem says why a root path may not be used, or "". A relative
+// path must stay inside the bundle; an absolute one (ctr run --rootfs,
+// palisade run) must not be a host system path or runtime state.
+func (req *Request) rootfsProblem(root string) string {
+	if !filepath.IsAbs(root) {
+		if rel := filepath.Clean(root); rel == ".." || strings.HasPrefix(rel, "../") || rel == "." {
+			return "a relative root must be a directory inside the bundle"
+		}
+		return ""
+	}
+	if req.Bundle != "" && filepath.Clean(root) == filepath.Join(req.Bundle, "rootfs") {
+		return ""
+	}
+	return sensitiveSource(root, req.HostPaths)
 }
 
 // refusePrivileged refuses what `--privileged` (or privileged: true)
@@ -125,8 +150,12 @@ func capabilities(r *run, p *specs.Process) error {
 	}
 	final := caps.Set(keep, pol.CapAdd)
 	want := &specs.LinuxCapabilities{Bounding: final, Effective: final, Permitted: final}
-	if p.User.UID != 0 {
-		want.Inheritable, want.Ambient = final, final
+	if p.User.UID != 0 && len(pol.CapAdd) > 0 {
+		// A non-root process loses its capabilities at execve unless they
+		// are ambient. Only what the workload asked for with cap-add is
+		// made ambient: runtime defaults a non-root process would lose
+		// anyway are not turned into lasting privilege.
+		want.Inheritable, want.Ambient = pol.CapAdd, pol.CapAdd
 	}
 	if !sameCaps(p.Capabilities, want) {
 		before := "none"
@@ -134,8 +163,8 @@ func capabilities(r *run, p *specs.Process) error {
 			before = caps.Short(requested)
 		}
 		after := caps.Short(final)
-		if p.User.UID != 0 && len(final) > 0 {
-			after += " (ambient, for a non-root process)"
+		if len(want.Ambient) > 0 {
+			after += "; ambient: " + caps.Short(want.Ambient)
 		}
 		if len(dropped) > 0 {
 			after += "; dropped runtime defaults: " + caps.Short(dropped)

@@ -98,7 +98,12 @@ func tmpfs(r *run, s *specs.Spec) error {
 		i := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return filepath.Clean(m.Destination) == t.Path })
 		switch {
 		case i < 0:
-			s.Mounts = append(s.Mounts, want)
+			// Before any mount below it, or the tmpfs would hide it.
+			at := slices.IndexFunc(s.Mounts, func(m specs.Mount) bool { return strings.HasPrefix(filepath.Clean(m.Destination), t.Path+"/") })
+			if at < 0 {
+				at = len(s.Mounts)
+			}
+			s.Mounts = slices.Insert(s.Mounts, at, want)
 			r.record(nil, mountString(want))
 		case isBind(s.Mounts[i]):
 			// a volume: the container's own writable storage
@@ -150,6 +155,10 @@ func mounts(r *run, s *specs.Spec) error {
 			}
 			setOptions(m, []string{"nosuid", "nodev"}, []string{"suid", "dev"})
 		case slices.Contains(kernelMountTypes, m.Type):
+			if want, fixed := kernelMountPlace[m.Type]; fixed && filepath.Clean(m.Destination) != want {
+				return r.refuse(fmt.Sprintf("a %s mount at %s is not allowed (only at %s): it would expose the kernel's interfaces outside the masked and read-only paths", m.Type, m.Destination, want),
+					"remove the extra mount")
+			}
 			switch {
 			case m.Type == "sysfs" || m.Type == "cgroup" || m.Type == "cgroup2":
 				setOptions(m, []string{"ro"}, []string{"rw"})
@@ -255,8 +264,8 @@ func devices(r *run, s *specs.Spec) error {
 			return r.refuse(fmt.Sprintf("device %s is not allowed", d.Path),
 				"remove the device, or select a profile whose devices.allowed lists it")
 		}
-		if len(d.Type) != 1 {
-			return r.refuse(fmt.Sprintf("device %s has invalid type %q", d.Path, d.Type), "use c or b")
+		if why := hostDeviceMismatch(d); why != "" {
+			return r.refuse(fmt.Sprintf("device %s: %s", d.Path, why), "give the device as it exists on the host")
 		}
 		want = append(want, deviceRule{d.Type[0], d.Major, d.Minor}.cgroup())
 	}
@@ -268,6 +277,21 @@ func devices(r *run, s *specs.Spec) error {
 		s.Linux.Resources.Devices = want
 	}
 	return nil
+}
+
+// hostDeviceMismatch checks a requested device node against the host's: the
+// profile allows a path, so the type and numbers must be that path's, not
+// whatever the spec claims (a "/dev/fuse" with the host disk's numbers).
+func hostDeviceMismatch(d specs.LinuxDevice) string {
+	var st unix.Stat_t
+	if err := unix.Stat(d.Path, &st); err != nil {
+		return "cannot find it on the host: " + err.Error()
+	}
+	typ := map[uint32]string{unix.S_IFCHR: "c", unix.S_IFBLK: "b"}[st.Mode&unix.S_IFMT]
+	if typ == "" || d.Type != typ || int64(unix.Major(st.Rdev)) != d.Major || int64(unix.Minor(st.Rdev)) != d.Minor {
+		return fmt.Sprintf("the spec says %s %d:%d but the host's is %s %d:%d", d.Type, d.Major, d.Minor, typ, unix.Major(st.Rdev), unix.Minor(st.Rdev))
+	}
+	return ""
 }
 
 func (d deviceRule) cgroup() specs.LinuxDeviceCgroup {
@@ -323,6 +347,9 @@ func sysctls(r *run, s *specs.Spec) error {
 func pidsLimit(r *run, s *specs.Spec) error {
 	limit := r.req.Policy.PidsLimit
 	res := s.Linux.Resources
+	if k := pidsUnifiedKey(res.Unified); k != "" {
+		return r.refuse(fmt.Sprintf("cgroup v2 setting %s would override the PID limit", k), "remove it from linux.resources.unified")
+	}
 	if res.Pids != nil && res.Pids.Limit != nil && *res.Pids.Limit > 0 && *res.Pids.Limit <= limit {
 		return nil
 	}
@@ -349,4 +376,15 @@ func HostPaths(bundle string, addresses ...string) []string {
 		out = append(out, filepath.Dir(dir))
 	}
 	return out
+}
+
+// pidsUnifiedKey returns a cgroup v2 "unified" key that would set the pids
+// controller behind the PID limit's back, or "".
+func pidsUnifiedKey(unified map[string]string) string {
+	for k := range unified {
+		if strings.HasPrefix(k, "pids.") {
+			return k
+		}
+	}
+	return ""
 }

@@ -3,6 +3,7 @@ package harden
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -130,6 +131,8 @@ var specChecks = []specCheck{
 				return "bind mount of sensitive host path " + m.Source
 			case !bind && !slices.Contains(kernelMountTypes, m.Type):
 				return "mount of type " + m.Type + " at " + m.Destination
+			case !bind && kernelMountPlace[m.Type] != "" && filepath.Clean(m.Destination) != kernelMountPlace[m.Type]:
+				return m.Type + " mounted at " + m.Destination
 			case (m.Type == "sysfs" || m.Type == "cgroup" || m.Type == "cgroup2") && (!slices.Contains(m.Options, "ro") || slices.Contains(m.Options, "rw")):
 				return m.Type + " at " + m.Destination + " is writable"
 			}
@@ -179,12 +182,34 @@ var specChecks = []specCheck{
 		if ex := req.Policy.Exec; ex == nil || !ex.Enforced {
 			return ""
 		}
-		for _, m := range s.Mounts {
-			if m.Destination == execguard.HelperPath && slices.Contains(m.Options, "ro") && m.Source == req.Helper {
-				return ""
+		last := -1 // the mount that wins at the helper's path is the last one there or above
+		for i, m := range s.Mounts {
+			d := filepath.Clean(m.Destination)
+			if d == execguard.HelperPath || strings.HasPrefix(d, execguard.HelperPath+"/") || strings.HasPrefix(execguard.HelperPath, d+"/") {
+				last = i
 			}
 		}
-		return "the exec helper is not mounted read-only at " + execguard.HelperPath
+		if last < 0 || s.Mounts[last].Destination != execguard.HelperPath || s.Mounts[last].Source != req.Helper || !slices.Contains(s.Mounts[last].Options, "ro") {
+			return "the exec helper is not the last, read-only mount at " + execguard.HelperPath
+		}
+		return ""
+	}},
+	{"verify-root", func(req *Request, s *specs.Spec) string {
+		if s.Root == nil {
+			return "no root filesystem"
+		}
+		if why := req.rootfsProblem(s.Root.Path); why != "" {
+			return "root " + s.Root.Path + ": " + why
+		}
+		for _, m := range append(append([]specs.LinuxIDMapping{}, s.Linux.UIDMappings...), s.Linux.GIDMappings...) {
+			if m.HostID == 0 {
+				return "a user namespace mapping onto host root"
+			}
+		}
+		if s.Linux.Resources != nil && pidsUnifiedKey(s.Linux.Resources.Unified) != "" {
+			return "a cgroup v2 pids setting beside the PID limit"
+		}
+		return ""
 	}},
 	{"verify-secrets-mount", func(req *Request, s *specs.Spec) string {
 		if req.SecretPlan == nil {
