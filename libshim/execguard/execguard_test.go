@@ -97,12 +97,13 @@ func TestRulesetAddsInterpreter(t *testing.T) {
 	if interp == "" {
 		t.Fatalf("%s has no PT_INTERP: the reader is broken or ls is static here", self)
 	}
-	paths, err := Ruleset([]string{self, "/opt/tree/"})
+	tree := t.TempDir() + "/"
+	paths, err := Ruleset([]string{self, tree})
 	if err != nil {
 		t.Fatal(err)
 	}
 	realSelf, _ := filepath.EvalSymlinks(self)
-	if !slices.Contains(paths, realSelf) || !slices.Contains(paths, "/opt/tree/") {
+	if !slices.Contains(paths, realSelf) || !slices.Contains(paths, tree) {
 		t.Errorf("ruleset %v lacks the entries", paths)
 	}
 	realInterp, _ := filepath.EvalSymlinks(interp)
@@ -111,5 +112,12 @@ func TestRulesetAddsInterpreter(t *testing.T) {
 	}
 	if _, err := Ruleset([]string{"/no/such/file"}); err == nil {
 		t.Error("a missing allow-list entry was accepted")
+	}
+	link := filepath.Join(t.TempDir(), "app")
+	if err := os.Symlink("/", link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Ruleset([]string{link + "/"}); err == nil || !strings.Contains(err.Error(), "is a symlink") {
+		t.Errorf("a directory entry that links to / was accepted: %v", err)
 	}
 }

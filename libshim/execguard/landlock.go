@@ -28,6 +28,16 @@ func Ruleset(allow []string) ([]string, error) {
 	}
 	for _, a := range allow {
 		if strings.HasSuffix(a, "/") {
+			// A directory entry must be that directory, not a link to
+			// another (an image with /opt/app -> / would otherwise allow
+			// everything).
+			real, err := filepath.EvalSymlinks(a)
+			if err != nil {
+				return nil, fmt.Errorf("allow-list entry %s: %w", a, err)
+			}
+			if real+"/" != a {
+				return nil, fmt.Errorf("allow-list entry %s is a symlink (to %s) in this image; list the real directory", a, real)
+			}
 			add(a)
 			continue
 		}
