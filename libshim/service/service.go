@@ -179,9 +179,9 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 
 // Exec hardens the exec process with the pipeline's process steps.
 func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emptypb.Empty, error) {
-	c, ok := s.lookup(r.ID)
-	if !ok {
-		return s.TTRPCTaskService.Exec(ctx, r) // unknown container: the inner service answers not found
+	c, err := s.known(r.ID)
+	if err != nil {
+		return nil, err
 	}
 	rec := s.record(audit.EventExec, c)
 	rec.ExecID = r.ExecID
@@ -216,9 +216,9 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 // Update checks new resources against the container's policy: the stock
 // shim would apply anything, e.g. raise the PID limit or lift it entirely.
 func (s *Service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*emptypb.Empty, error) {
-	c, ok := s.lookup(r.ID)
-	if !ok {
-		return s.TTRPCTaskService.Update(ctx, r)
+	c, err := s.known(r.ID)
+	if err != nil {
+		return nil, err
 	}
 	rec := s.record(audit.EventUpdate, c)
 	if r.Resources != nil {
@@ -244,9 +244,9 @@ func (s *Service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*em
 // Checkpoint is audited; a restore goes through Create and so through the
 // whole pipeline again.
 func (s *Service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskRequest) (*emptypb.Empty, error) {
-	c, ok := s.lookup(r.ID)
-	if !ok {
-		return s.TTRPCTaskService.Checkpoint(ctx, r)
+	c, err := s.known(r.ID)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.allowed(ctx, c.req.Config, s.record(audit.EventCheckpoint, c)); err != nil {
 		return nil, err
@@ -279,11 +279,25 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	return resp, nil
 }
 
-func (s *Service) lookup(id string) (*container, bool) {
+// known returns palisade's record of a container. Requests for containers
+// palisade did not create (and harden) are refused, never passed to runc.
+func (s *Service) known(id string) (*container, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, ok := s.containers[id]
-	return c, ok
+	if !ok {
+		return nil, errgrpc.ToGRPC(fmt.Errorf("palisade: no container %q was created through palisade in this shim: %w", id, errdefs.ErrNotFound))
+	}
+	return c, nil
+}
+
+// Start starts a container's init or an exec process, only for containers
+// palisade created.
+func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.StartResponse, error) {
+	if _, err := s.known(r.ID); err != nil {
+		return nil, err
+	}
+	return s.TTRPCTaskService.Start(ctx, r)
 }
 
 func (s *Service) record(ev audit.Event, c *container) *audit.Record {
