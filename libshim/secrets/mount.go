@@ -182,14 +182,19 @@ func releaseWhere(release func(owner string, err error) bool) []error {
 	return errs
 }
 
-// Scope is the store scope of a container: its Kubernetes namespace when
-// containerd's CRI created it (containerd namespace k8s.io, which only the
-// CRI plugin uses), else its containerd namespace.
+// Scope is the store scope of a container: "kubernetes/NS" with its
+// Kubernetes namespace when containerd's CRI created it (containerd
+// namespace k8s.io), else "containerd/NS" with its containerd namespace.
+// The two kinds never share a directory, so a containerd namespace called
+// "prod" does not reach the secrets of the Kubernetes namespace "prod".
+// Clients of containerd's API are trusted like root (they could start a
+// privileged container with another runtime); the scope separates
+// workloads, not API clients.
 func Scope(namespace string, annotations map[string]string) string {
 	if namespace == "k8s.io" {
 		if ns := annotations["io.kubernetes.cri.sandbox-namespace"]; ns != "" {
-			return ns
+			return "kubernetes/" + ns
 		}
 	}
-	return namespace
+	return "containerd/" + namespace
 }

@@ -53,7 +53,8 @@ type Source interface {
 }
 
 // DirSource is a directory on the host, root-owned and 0700, holding one
-// subdirectory per scope and one file per secret: ROOT/SCOPE/NAME.
+// subdirectory per scope and one file per secret: ROOT/SCOPE/NAME, where
+// SCOPE is "kubernetes/NAMESPACE" or "containerd/NAMESPACE" (see Scope).
 type DirSource struct {
 	Root string
 }
@@ -64,8 +65,10 @@ func (d DirSource) Read(scope, name string, max int64) ([]byte, error) {
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
-	if err := ValidName(scope); err != nil {
-		return nil, fmt.Errorf("scope: %w", err)
+	for _, part := range strings.Split(scope, "/") {
+		if err := ValidName(part); err != nil {
+			return nil, fmt.Errorf("scope %q: %w", scope, err)
+		}
 	}
 	how := &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
 	root, err := unix.Openat2(unix.AT_FDCWD, d.Root, how)

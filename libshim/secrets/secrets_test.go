@@ -55,6 +55,7 @@ func TestDirSource(t *testing.T) {
 		{"team-a", "a/b", "is not allowed"},
 		{"team-a", "..", "is not allowed"},
 		{"../x", "db", "scope"},
+		{"team-a/../team-b", "db", "scope"},
 		{"team-c", "db", `no scope "team-c"`}, // a symlinked scope is not followed
 	}
 	for _, c := range cases {
@@ -89,7 +90,7 @@ func TestNamesPatternsScope(t *testing.T) {
 		}
 	}
 	ann := map[string]string{"io.kubernetes.cri.sandbox-namespace": "shop"}
-	if Scope("k8s.io", ann) != "shop" || Scope("default", ann) != "default" || Scope("k8s.io", nil) != "k8s.io" {
+	if Scope("k8s.io", ann) != "kubernetes/shop" || Scope("default", ann) != "containerd/default" || Scope("k8s.io", nil) != "containerd/k8s.io" {
 		t.Error("scope: the Kubernetes namespace counts only for CRI's containerd namespace")
 	}
 	for _, bad := range []string{"/proc/x", "/dev/shm/x", "relative", "/a/../b", "/"} {

@@ -16,7 +16,7 @@ import (
 // putSecret writes a secret into the environment's store under scope.
 func putSecret(t *testing.T, e *harness.Env, scope, name, value string) {
 	t.Helper()
-	dir := filepath.Join(e.SecretStore, scope)
+	dir := filepath.Join(e.SecretStore, "containerd", scope)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -173,19 +173,19 @@ func TestSecretRefusals(t *testing.T) {
 	e := needEnv(t)
 	putSecret(t, e, "other-namespace", "theirs", "not-for-you")
 	putSecret(t, e, e.Namespace, "big", strings.Repeat("x", 200))
-	if err := os.Symlink("/etc/hostname", filepath.Join(e.SecretStore, e.Namespace, "link")); err != nil && !os.IsExist(err) {
+	if err := os.Symlink("/etc/hostname", filepath.Join(e.SecretStore, "containerd", e.Namespace, "link")); err != nil && !os.IsExist(err) {
 		t.Fatal(err)
 	}
 	small := adminConfig(t, e, "secrets.max_size = 100\nsecrets.max_total = 1000\n")
 	cases := []struct {
 		name, annotation, config, want string
 	}{
-		{"missing", "palisade.dev/secrets=nope", "", `secret "nope" not found in scope "palisade-e2e"`},
+		{"missing", "palisade.dev/secrets=nope", "", `secret "nope" not found in scope "containerd/palisade-e2e"`},
 		{"dotdot", "palisade.dev/secrets=../other-namespace/theirs", "", `secret name "../other-namespace/theirs" is not allowed`},
 		{"slash", "palisade.dev/secrets=a/b", "", `secret name "a/b" is not allowed`},
-		{"symlink", "palisade.dev/secrets=link", "", `secret "link" in scope "palisade-e2e" is a symlink`},
-		{"oversized", "palisade.dev/secrets=big", small, `secret "big" in scope "palisade-e2e" is larger than 100 bytes`},
-		{"other scope", "palisade.dev/secrets=theirs", "", `secret "theirs" not found in scope "palisade-e2e"`},
+		{"symlink", "palisade.dev/secrets=link", "", `secret "link" in scope "containerd/palisade-e2e" is a symlink`},
+		{"oversized", "palisade.dev/secrets=big", small, `secret "big" in scope "containerd/palisade-e2e" is larger than 100 bytes`},
+		{"other scope", "palisade.dev/secrets=theirs", "", `secret "theirs" not found in scope "containerd/palisade-e2e"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -72,10 +72,10 @@ func run(pairs int, doc string) error {
 	if err := os.WriteFile(filepath.Join(profDir, "bench-exec.toml"), []byte(prof), 0o600); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(env.SecretStore, env.Namespace), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(env.SecretStore, "containerd", env.Namespace), 0o700); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(env.SecretStore, env.Namespace, "bench"), []byte("bench-secret-value"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(env.SecretStore, "containerd", env.Namespace, "bench"), []byte("bench-secret-value"), 0o600); err != nil {
 		return err
 	}
 	cfg, err := env.WriteAdminConfig("bench.toml", fmt.Sprintf("profiles_dir = %q\nselectable_profiles = [\"bench-exec\"]\n[overrides.restricted]\nseccomp_unconfined = true\n", profDir))

@@ -138,10 +138,10 @@ func run() error {
 	fmt.Print(indent(strings.TrimSpace(r.Stdout + "\n" + withoutLogLines(r.Stderr))))
 
 	step("a secret, delivered as a file on a read-only tmpfs, never through the environment")
-	if err := os.MkdirAll(filepath.Join(env.SecretStore, env.Namespace), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(env.SecretStore, "containerd", env.Namespace), 0o700); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(env.SecretStore, env.Namespace, "db-password"), []byte("correct horse battery staple"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(env.SecretStore, "containerd", env.Namespace, "db-password"), []byte("correct horse battery staple"), 0o600); err != nil {
 		return err
 	}
 	r = env.Run("demo-secret", []string{"--env", "DB_PASSWORD=palisade-secret:db-password"}, "/bin/sh", "-c",
