@@ -114,6 +114,7 @@ var pipeline = []step{
 	{name: "privileged", spec: refusePrivileged},
 	{name: "hooks", spec: hooks},
 	{name: "namespaces", spec: namespaces},
+	{name: "lsm-labels", spec: onProcess(lsmLabels), process: lsmLabels},
 	{name: "user", spec: onProcess(user), process: user},
 	{name: "capabilities", spec: onProcess(capabilities), process: capabilities},
 	{name: "no-new-privileges", spec: onProcess(noNewPrivileges), process: noNewPrivileges},

@@ -248,6 +248,8 @@ func TestRefusals(t *testing.T) {
 			s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 65534, HostID: 0, Size: 1}}
 		}, "process-required", "maps container id 65534 to host id 0"},
 		{"unified pids.max", func(s *specs.Spec) { s.Linux.Resources.Unified = map[string]string{"pids.max": "max"} }, "pids-limit", "cgroup v2 setting pids.max would override the PID limit"},
+		{"apparmor unconfined", func(s *specs.Spec) { s.Process.ApparmorProfile = "unconfined" }, "lsm-labels", `AppArmor profile "unconfined" is not allowed`},
+		{"selinux spc_t", func(s *specs.Spec) { s.Process.SelinuxLabel = "system_u:system_r:spc_t:s0" }, "lsm-labels", "would run the process unconfined"},
 		{"host usr", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/h", Type: "bind", Source: "/usr/bin", Options: []string{"rbind"}})
 		}, "mounts", "/usr is a host system path"},

@@ -87,8 +87,9 @@ func secretsStep(r *run, s *specs.Spec) error {
 	if len(plan.Items) == 0 {
 		return nil
 	}
-	// Values moved out of the environment are gone from the spec; on a
-	// second pass only references remain, and the plan is rebuilt from them.
+	// Values moved out of the environment are gone from the spec after this
+	// pass: hardening a hardened spec again plans only the annotated secrets.
+	// The shim plans once, at create.
 	if plan.Dir == "" {
 		return r.refuse("the container asks for secrets but the shim has no place to mount them", "")
 	}
@@ -124,6 +125,10 @@ func secretsProcess(r *run, p *specs.Process) error {
 		case slices.Contains(r.req.Policy.SecretEnv, k):
 			name = k
 		default:
+			if secrets.MatchesPattern(k, r.req.Config.Secrets.EnvPatterns) && r.req.Policy.Profile.Secrets.Env == profiles.EnvRefuse {
+				return r.refuse(fmt.Sprintf("environment variable %s of the exec request looks like a secret (it matches the node's secret patterns)", k),
+					"deliver it as a file instead")
+			}
 			env = append(env, kv)
 			continue
 		}
