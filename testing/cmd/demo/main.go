@@ -135,7 +135,7 @@ func run() error {
 	if r.Err != nil {
 		return fmt.Errorf("%s", r)
 	}
-	fmt.Print(indent(strings.TrimSpace(r.Stdout + "\n" + withoutLogLines(r.Stderr))))
+	fmt.Print(indent(strings.TrimSpace(r.Stdout) + "\n" + strings.TrimSpace(withoutLogLines(r.Stderr))))
 
 	step("a secret, delivered as a file on a read-only tmpfs, never through the environment")
 	if err := os.MkdirAll(filepath.Join(env.SecretStore, "containerd", env.Namespace), 0o700); err != nil {
@@ -152,8 +152,12 @@ func run() error {
 	fmt.Print(indent(r.Stdout))
 
 	step("what palisade refuses outright (nothing is created, nothing is left behind)")
-	bad := filepath.Join(dir, "broken.toml")
+	bad := filepath.Join(env.Dir, "broken.toml") // a directory the node trusts
 	if err := os.WriteFile(bad, []byte("version = 1\n[runc]\nrooot = \"/run/x\"\n"), 0o600); err != nil {
+		return err
+	}
+	mine := filepath.Join(dir, "mine.toml") // a config a client brings along
+	if err := os.WriteFile(mine, []byte("[overrides.restricted]\ncapabilities_allowed = [\"SYS_ADMIN\"]\n"), 0o600); err != nil {
 		return err
 	}
 	refusals := []struct {
@@ -164,6 +168,7 @@ func run() error {
 		{"ctr run --cap-add CAP_SYS_ADMIN", append(env.RunArgs(), "--cap-add", "CAP_SYS_ADMIN")},
 		{"ctr run --net-host", append(env.RunArgs(), "--net-host")},
 		{"a broken admin config", []string{"--runtime", harness.Runtime, "--runtime-config-path", bad}},
+		{"an admin config the client brings along", []string{"--runtime", harness.Runtime, "--runtime-config-path", mine, "--cap-add", "CAP_SYS_ADMIN"}},
 	}
 	for i, rf := range refusals {
 		rid := fmt.Sprintf("demo-refused-%d", i)
