@@ -62,6 +62,10 @@ type Config struct {
 	// ExecHelper is the host path of palisade-init, the static helper that
 	// applies Landlock inside containers. Default: next to the shim binary.
 	ExecHelper string `toml:"exec_helper"`
+	// AllowRestore lets containers be restored from checkpoints. Off by
+	// default: CRIU restores a process's credentials, capabilities and
+	// seccomp state from the checkpoint image, not from the hardened spec.
+	AllowRestore bool `toml:"allow_restore"`
 	// Overrides adjust a profile on this node, by profile name.
 	Overrides map[string]Override `toml:"overrides"`
 	// Runc says how the wrapped runc shim runs runc.

@@ -111,8 +111,14 @@ func TestFromRuntimeOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = FromRuntimeOptions(pack(&runtimeoptions.Options{ConfigPath: elsewhere}))
-	if err == nil || !errdefs.IsPermissionDenied(err) || !strings.Contains(err.Error(), "not in a directory the node administrator trusts") {
+	if err == nil || !errdefs.IsPermissionDenied(err) || !strings.Contains(err.Error(), "is not one the node administrator trusts (not directly in a trusted directory") {
 		t.Fatalf("untrusted ConfigPath: %v", err)
+	}
+	// through /proc/self/root the path text looks trusted; the lookup must not follow the magic link
+	for _, sneaky := range []string{"/proc/self/root" + path, dir + "/sub/../c.toml", dir + "/sub/c.toml"} {
+		if _, err := FromRuntimeOptions(pack(&runtimeoptions.Options{ConfigPath: sneaky})); err == nil && sneaky != dir+"/sub/../c.toml" {
+			t.Errorf("%s was accepted", sneaky)
+		}
 	}
 	link := filepath.Join(dir, "link.toml")
 	if err := os.Symlink(elsewhere, link); err != nil {

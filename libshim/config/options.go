@@ -1,15 +1,19 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/anypb"
 )
 
@@ -47,12 +51,10 @@ func FromRuntimeOptions(opts typeurl.Any) (*Config, error) {
 			return nil, fmt.Errorf("runtime options with a config body are not accepted: the admin config is a file the node administrator "+
 				"installs under %s; send its path as ConfigPath: %w", DefaultDir, errdefs.ErrPermissionDenied)
 		}
-		if o.ConfigPath != "" {
-			if err := Trusted(o.ConfigPath); err != nil {
-				return nil, err
-			}
+		if o.ConfigPath == "" {
+			return Resolve("")
 		}
-		return Resolve(o.ConfigPath)
+		return LoadTrusted(o.ConfigPath)
 	case *runcoptions.Options:
 		return nil, fmt.Errorf("runc runtime options are not accepted by io.containerd.palisade.v2 "+
 			"(the runc binary and state root are set by the node administrator in the [runc] section of %s): %w",
@@ -78,28 +80,59 @@ func (c *Config) RuncOptionsAny() (*anypb.Any, error) {
 	return typeurl.MarshalAnyToProto(c.RuncOptions())
 }
 
-// Trusted checks that an admin config path named by a client is one of the
-// administrator's: a file under DefaultDir or a directory in
-// $PALISADE_CONFIG_DIRS, after symlinks are resolved.
-func Trusted(path string) error {
+// LoadTrusted loads an admin config a client named, only if it is one of
+// the administrator's: a file directly inside DefaultDir or a directory in
+// $PALISADE_CONFIG_DIRS, reached without following any symlink or magic
+// link (openat2), owned by root and writable by no one else. The file that
+// was checked is the file that is parsed: one descriptor for both.
+func LoadTrusted(path string) (*Config, error) {
+	refuse := func(why string) error {
+		return fmt.Errorf("admin config %s is not one the node administrator trusts (%s; trusted: files directly in %s, more with %s in the shim's environment): %w",
+			path, why, strings.Join(trustedDirs(), ", "), DirsEnv, errdefs.ErrPermissionDenied)
+	}
+	clean := filepath.Clean(path)
+	dir, name := filepath.Dir(clean), filepath.Base(clean)
+	if !filepath.IsAbs(clean) || !slices.Contains(trustedDirs(), dir) {
+		return nil, refuse("not directly in a trusted directory")
+	}
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, refuse(err.Error())
+	}
+	defer func() { _ = unix.Close(dfd) }()
+	fd, err := unix.Openat2(dfd, name, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
+	})
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil, Invalid(path, "", "cannot open: no such file")
+		}
+		return nil, refuse("opened without following links: " + err.Error())
+	}
+	f := os.NewFile(uintptr(fd), path)
+	defer func() { _ = f.Close() }()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, refuse(err.Error())
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != 0 || st.Mode&0o022 != 0 {
+		return nil, refuse("not a regular file owned by root and writable only by it")
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, Invalid(path, "", fmt.Sprintf("cannot read: %v", err))
+	}
+	return Parse(path, data)
+}
+
+// trustedDirs are DefaultDir and the absolute directories in DirsEnv.
+func trustedDirs() []string {
 	dirs := []string{DefaultDir}
 	for _, d := range filepath.SplitList(os.Getenv(DirsEnv)) {
 		if filepath.IsAbs(d) {
 			dirs = append(dirs, filepath.Clean(d))
 		}
 	}
-	real, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		real = filepath.Clean(path)
-	}
-	for _, d := range dirs {
-		if rd, err := filepath.EvalSymlinks(d); err == nil {
-			d = rd
-		}
-		if strings.HasPrefix(real, d+"/") {
-			return nil
-		}
-	}
-	return fmt.Errorf("admin config %s is not in a directory the node administrator trusts (%s; more with %s in the shim's environment): %w",
-		path, strings.Join(dirs, ", "), DirsEnv, errdefs.ErrPermissionDenied)
+	return dirs
 }

@@ -161,7 +161,7 @@ func TestUntrustedAdminConfigRefused(t *testing.T) {
 	}
 	id := containerID(t, "mine")
 	r := e.Ctr("run", "--rm", "--runtime", "io.containerd.palisade.v2", "--runtime-config-path", mine, "--cap-add", "CAP_SYS_ADMIN", e.Image(), id, "/bin/true")
-	if r.Err == nil || !strings.Contains(r.Stderr, "admin config "+mine+" is not in a directory the node administrator trusts") {
+	if r.Err == nil || !strings.Contains(r.Stderr, "admin config "+mine+" is not one the node administrator trusts") {
 		t.Errorf("client-chosen config: %v", r)
 	}
 	assertClean(t, e, id)
