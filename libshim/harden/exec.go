@@ -34,12 +34,9 @@ func execAllowlistSpec(r *run, s *specs.Spec) error {
 	helper := specs.Mount{Destination: execguard.HelperPath, Type: "bind", Source: r.req.Helper, Options: []string{"bind", "ro", "nosuid", "nodev"}}
 	kept := slices.DeleteFunc(slices.Clone(s.Mounts), func(m specs.Mount) bool {
 		d := filepath.Clean(m.Destination)
-		covers := d == execguard.HelperPath || strings.HasPrefix(d, execguard.HelperPath+"/") || strings.HasPrefix(execguard.HelperPath, d+"/") && d != "/dev"
-		return covers && !sameMount(m, helper)
+		return d == execguard.HelperPath || strings.HasPrefix(d, execguard.HelperPath+"/")
 	})
-	if !slices.ContainsFunc(kept, func(m specs.Mount) bool { return sameMount(m, helper) }) {
-		kept = append(kept, helper)
-	}
+	kept = append(kept, helper) // last: it wins over any alias of its path
 	if !slices.EqualFunc(s.Mounts, kept, sameMount) {
 		r.record(nil, mountString(helper))
 		s.Mounts = kept

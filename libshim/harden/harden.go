@@ -108,7 +108,9 @@ type step struct {
 //     follow the final capability set;
 //   - secrets runs after user (files belong to the final user) and, like
 //     exec-allowlist, before mounts, so their bind mounts get the same
-//     treatment as every other.
+//     treatment as every other;
+//   - exec-allowlist runs after tmpfs, so the helper's mount is the last one
+//     and nothing a client or a profile adds can shadow it.
 var pipeline = []step{
 	{name: "process-required", spec: requireProcess},
 	{name: "privileged", spec: refusePrivileged},
@@ -120,9 +122,9 @@ var pipeline = []step{
 	{name: "no-new-privileges", spec: onProcess(noNewPrivileges), process: noNewPrivileges},
 	{name: "seccomp", spec: seccompFilter},
 	{name: "secrets", spec: secretsStep, process: secretsProcess},
-	{name: "exec-allowlist", spec: execAllowlistSpec, process: func(r *run, p *specs.Process) error { _, err := execAllowlist(r, p, false); return err }},
 	{name: "readonly-rootfs", spec: readonlyRootfs},
 	{name: "tmpfs", spec: tmpfs},
+	{name: "exec-allowlist", spec: execAllowlistSpec, process: func(r *run, p *specs.Process) error { _, err := execAllowlist(r, p, false); return err }},
 	{name: "mounts", spec: mounts},
 	{name: "masked-paths", spec: maskedPaths},
 	{name: "readonly-paths", spec: readonlyPaths},

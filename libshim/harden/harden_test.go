@@ -328,6 +328,9 @@ func TestResourcesUpdate(t *testing.T) {
 	if _, err := Resources(req, &specs.LinuxResources{}); err != nil {
 		t.Errorf("no pids: %v", err)
 	}
+	if _, err := Resources(req, &specs.LinuxResources{Unified: map[string]string{"pids.max": "max"}}); err == nil || !errdefs.IsFailedPrecondition(err) {
+		t.Errorf("lifting the limit through cgroup v2 unified: %v", err)
+	}
 }
 
 func TestProcessForExec(t *testing.T) {
@@ -402,6 +405,9 @@ func FuzzSpec(f *testing.F) {
 			}
 		}
 		if _, err := Spec(req, &s); err != nil {
+			if errdefs.IsInternal(err) {
+				t.Fatalf("the pipeline produced a spec its own verification rejects: %v", err)
+			}
 			return // refused: fine, as long as it did not panic
 		}
 		if err := Verify(req, &s); err != nil {

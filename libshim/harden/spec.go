@@ -147,6 +147,9 @@ func mounts(r *run, s *specs.Spec) error {
 	for i := range s.Mounts {
 		m := &s.Mounts[i]
 		before := mountString(*m)
+		if !filepath.IsAbs(m.Destination) {
+			return r.refuse(fmt.Sprintf("mount destination %q is not an absolute path", m.Destination), "give mount destinations as absolute paths")
+		}
 		switch {
 		case isBind(*m):
 			if why := r.req.sensitiveSource(m.Source); why != "" {

@@ -54,6 +54,9 @@ var processChecks = []processCheck{
 			if !slices.Contains(c.Permitted, a) || !slices.Contains(c.Inheritable, a) {
 				return fmt.Sprintf("ambient %s is not also permitted and inheritable", a)
 			}
+			if !slices.Contains(req.Policy.CapAdd, a) {
+				return fmt.Sprintf("ambient %s was not asked for with cap-add", a)
+			}
 		}
 		return ""
 	}},
@@ -76,6 +79,12 @@ var processChecks = []processCheck{
 			if slices.Contains(req.Policy.SecretEnv, k) {
 				return "environment variable " + k + " was to be moved into a secret file"
 			}
+		}
+		return ""
+	}},
+	{"verify-lsm-labels", func(_ *Request, p *specs.Process) string {
+		if p.ApparmorProfile == "unconfined" || strings.Contains(p.SelinuxLabel, "spc_t") || strings.Contains(p.SelinuxLabel, "unconfined") {
+			return "the process asks to run outside the host's mandatory access control"
 		}
 		return ""
 	}},
@@ -182,15 +191,17 @@ var specChecks = []specCheck{
 		if ex := req.Policy.Exec; ex == nil || !ex.Enforced {
 			return ""
 		}
-		last := -1 // the mount that wins at the helper's path is the last one there or above
-		for i, m := range s.Mounts {
-			d := filepath.Clean(m.Destination)
-			if d == execguard.HelperPath || strings.HasPrefix(d, execguard.HelperPath+"/") || strings.HasPrefix(execguard.HelperPath, d+"/") {
-				last = i
-			}
+		if len(s.Mounts) == 0 {
+			return "no mounts, so no exec helper"
 		}
-		if last < 0 || s.Mounts[last].Destination != execguard.HelperPath || s.Mounts[last].Source != req.Helper || !slices.Contains(s.Mounts[last].Options, "ro") {
-			return "the exec helper is not the last, read-only mount at " + execguard.HelperPath
+		if !slices.ContainsFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.PIDNamespace && n.Path == "" }) {
+			return "an enforced exec allow-list without a private PID namespace"
+		}
+		// The helper must be the very last mount (so no alias of its path
+		// mounted later can shadow it), read-only, and from palisade.
+		last := s.Mounts[len(s.Mounts)-1]
+		if last.Destination != execguard.HelperPath || last.Source != req.Helper || !slices.Contains(last.Options, "ro") {
+			return "the exec helper is not the last, read-only mount, at " + execguard.HelperPath
 		}
 		return ""
 	}},

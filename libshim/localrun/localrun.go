@@ -81,6 +81,19 @@ func Run(ctx context.Context, o Options) (code int, retErr error) {
 	if st, err := os.Stat(root); err != nil || !st.IsDir() {
 		return 0, fmt.Errorf("root filesystem %s is not a directory", o.Rootfs)
 	}
+	// Signals are caught from the start: an interrupt at any step unwinds
+	// through the cleanups below instead of leaving a mount or a container.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	interrupted := func() error {
+		select {
+		case s := <-sigs:
+			return fmt.Errorf("interrupted by %v", s)
+		default:
+			return nil
+		}
+	}
 	tmp, err := os.MkdirTemp("", "palisade-run-")
 	if err != nil {
 		return 0, err
@@ -147,6 +160,9 @@ func Run(ctx context.Context, o Options) (code int, retErr error) {
 	if err := bundle.WriteSpec(bundleDir, spec); err != nil {
 		return 0, err
 	}
+	if err := interrupted(); err != nil {
+		return 0, err
+	}
 
 	// The container's init is runc create's child; as a subreaper this
 	// process inherits it and can wait for its exit status.
@@ -182,31 +198,37 @@ func Run(ctx context.Context, o Options) (code int, retErr error) {
 			return 0, fmt.Errorf("make memfds non-executable: %w: %s", err, out)
 		}
 	}
-
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
+	if err := interrupted(); err != nil {
+		return 0, err
+	}
 	if out, err := runc("start", id).CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("runc start: %w: %s", err, out)
 	}
-	done := make(chan unix.WaitStatus, 1)
+	type result struct {
+		ws  unix.WaitStatus
+		err error
+	}
+	done := make(chan result, 1)
 	go func() {
-		var ws unix.WaitStatus
+		var r result
 		for {
-			_, err := unix.Wait4(pid, &ws, 0, nil)
-			if !errors.Is(err, unix.EINTR) {
+			_, r.err = unix.Wait4(pid, &r.ws, 0, nil)
+			if !errors.Is(r.err, unix.EINTR) {
 				break
 			}
 		}
-		done <- ws
+		done <- r
 	}()
 	for {
 		select {
-		case ws := <-done:
-			if ws.Signaled() {
-				return 128 + int(ws.Signal()), nil
+		case r := <-done:
+			if r.err != nil {
+				return 0, fmt.Errorf("wait for the container: %w", r.err)
 			}
-			return ws.ExitStatus(), nil
+			if r.ws.Signaled() {
+				return 128 + int(r.ws.Signal()), nil
+			}
+			return r.ws.ExitStatus(), nil
 		case s := <-sigs:
 			// Ctrl-C: stop the container; the cleanups remove the rest.
 			_ = unix.Kill(pid, unix.SIGKILL)

@@ -95,6 +95,13 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, s.refused(ctx, nil, rec, err)
 	}
 	rec.Config = cfg.Source
+	if (r.Checkpoint != "" || r.ParentCheckpoint != "") && !cfg.AllowRestore {
+		return nil, s.refused(ctx, cfg, rec, &policy.Refusal{
+			Container: ns + "/" + r.ID, Rule: "restore", Kind: errdefs.ErrPermissionDenied,
+			Reason: "restoring from a checkpoint is not allowed: CRIU restores credentials, capabilities and seccomp state from the image, not from the hardened spec",
+			Fix:    "set allow_restore = true in " + cfg.Source + " if checkpoints on this node are trusted",
+		})
+	}
 	spec, err := bundle.ReadSpec(r.Bundle)
 	if err != nil {
 		return nil, s.refused(ctx, cfg, rec, fmt.Errorf("palisade: container %s/%s refused: %w", ns, r.ID, err))

@@ -209,3 +209,28 @@ func TestRecoverInterceptorKeepsServing(t *testing.T) {
 		t.Fatalf("server stopped serving after a panic: %v", err)
 	}
 }
+
+// Requests for containers palisade did not create are refused, not passed on.
+func TestUnknownContainersRefused(t *testing.T) {
+	ctx, _, _, _ := setup(t, "")
+	inner := &recorder{}
+	s := New(inner)
+	if _, err := s.Exec(ctx, &taskAPI.ExecProcessRequest{ID: "nope", ExecID: "e"}); !errdefs.IsNotFound(errgrpc.ToNative(err)) || inner.execed != nil {
+		t.Errorf("exec into an unknown container: %v", err)
+	}
+	if _, err := s.Start(ctx, &taskAPI.StartRequest{ID: "nope"}); !errdefs.IsNotFound(errgrpc.ToNative(err)) {
+		t.Errorf("start of an unknown container: %v", err)
+	}
+	if _, err := s.Update(ctx, &taskAPI.UpdateTaskRequest{ID: "nope"}); !errdefs.IsNotFound(errgrpc.ToNative(err)) {
+		t.Errorf("update of an unknown container: %v", err)
+	}
+}
+
+func TestRestoreRefusedByDefault(t *testing.T) {
+	ctx, dir, cfgPath, _ := setup(t, "")
+	inner := &recorder{}
+	_, err := New(inner).Create(ctx, &taskAPI.CreateTaskRequest{ID: "c1", Bundle: dir, Options: options(t, cfgPath), Checkpoint: "/var/lib/ckpt"})
+	if err == nil || !strings.Contains(err.Error(), "restoring from a checkpoint is not allowed") || inner.created != nil {
+		t.Errorf("restore: %v", err)
+	}
+}

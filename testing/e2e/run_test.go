@@ -23,8 +23,10 @@ func runLeftovers(t *testing.T) []string {
 	var left []string
 	dirs, _ := filepath.Glob(os.TempDir() + "/palisade-run-*")
 	left = append(left, dirs...)
-	cgs, _ := filepath.Glob("/sys/fs/cgroup/*/palisade-run/palisade-run-*")
-	left = append(left, cgs...)
+	for _, pattern := range []string{"/sys/fs/cgroup/*/palisade-run/palisade-run-*", "/sys/fs/cgroup/palisade-run/palisade-run-*"} {
+		cgs, _ := filepath.Glob(pattern)
+		left = append(left, cgs...)
+	}
 	all, _ := secrets.Mounted()
 	for _, m := range all {
 		if strings.Contains(m, "palisade-run-") {
