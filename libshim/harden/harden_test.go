@@ -453,17 +453,7 @@ func BenchmarkPipeline(b *testing.B) {
 // kernel lacks it, Create refuses unless the admin accepted API-only checks,
 // and the audit changes say which happened.
 func TestExecAllowlistWithoutLandlock(t *testing.T) {
-	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "bin/app"), []byte("x"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	helper := filepath.Join(t.TempDir(), "palisade-init")
-	if err := os.WriteFile(helper, []byte("x"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	root, helper := execFixture(t)
 	for _, c := range []struct {
 		landlock string
 		abi      func() (int, error)
@@ -516,17 +506,7 @@ func TestHostDeviceMismatch(t *testing.T) {
 
 // A client mount at the helper's path cannot stand in for the helper.
 func TestHelperMountCannotBeSpoofed(t *testing.T) {
-	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "bin/app"), []byte("x"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	helper := filepath.Join(t.TempDir(), "palisade-init")
-	if err := os.WriteFile(helper, []byte("x"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	root, helper := execFixture(t)
 	fake := t.TempDir()
 	req := request(t, "", map[string]string{policy.AnnotationExecAllow: "/bin/app"})
 	req.LandlockABI = func() (int, error) { return 7, nil }
@@ -543,4 +523,21 @@ func TestHelperMountCannotBeSpoofed(t *testing.T) {
 			t.Fatalf("the client's mount at the helper path survived: %+v", s.Mounts)
 		}
 	}
+}
+
+// execFixture makes a root filesystem with /bin/app and a stand-in helper.
+func execFixture(t *testing.T) (root, helper string) {
+	t.Helper()
+	root = t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin/app"), []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	helper = filepath.Join(t.TempDir(), "palisade-init")
+	if err := os.WriteFile(helper, []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return root, helper
 }

@@ -39,21 +39,12 @@ func run(m *testing.M) int {
 	if os.Geteuid() != 0 {
 		return unavailable("end-to-end tests need root (containerd and runc create namespaces, cgroups and mounts)")
 	}
-	tools, err := harness.FindTools()
-	if err != nil {
+	if _, err := harness.FindTools(); err != nil {
 		return unavailable(err.Error())
 	}
-	dir, err := os.MkdirTemp("", "palisade-build-")
-	if err != nil {
-		return unavailable(err.Error())
-	}
-	defer os.RemoveAll(dir)
-	build, err := harness.BuildAll(dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	env, err = harness.Start(harness.Options{Tools: tools, Build: build})
+	var closeEnv func() error
+	var err error
+	env, closeEnv, err = harness.Launch(nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
@@ -62,7 +53,7 @@ func run(m *testing.M) int {
 	if code != 0 {
 		fmt.Fprintf(os.Stderr, "e2e: containerd log (last 60 lines):\n%s\n", tail(env.ContainerdLog(), 60))
 	}
-	if err := env.Close(); err != nil {
+	if err := closeEnv(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: teardown:", err)
 		return 1
 	}

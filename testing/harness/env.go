@@ -293,3 +293,43 @@ func (e *Env) Command(name string, args ...string) *exec.Cmd {
 	cmd.Env = append(os.Environ(), "PATH="+e.path(), config.DirsEnv+"="+e.Dir)
 	return cmd
 }
+
+// Launch is what the demo, the benchmarks and the end-to-end tests all do
+// first: find the tools, build the project and the test image into a
+// temporary directory, and start a private containerd. progress, when set,
+// hears what is happening. Close the environment with the returned function,
+// which also removes the build.
+func Launch(progress func(string)) (*Env, func() error, error) {
+	say := func(format string, a ...any) {
+		if progress != nil {
+			progress(fmt.Sprintf(format, a...))
+		}
+	}
+	tools, err := FindTools()
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := os.MkdirTemp("", "palisade-build-")
+	if err != nil {
+		return nil, nil, err
+	}
+	say("building the palisade shim, palisade-init, the CLI and the test image")
+	build, err := BuildAll(dir)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	say("starting a private containerd %s with runc %s and palisade registered as %s", tools.Versions["containerd"], tools.Versions["runc"], Runtime)
+	env, err := Start(Options{Tools: tools, Build: build})
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return env, func() error {
+		say("tearing down containerd, shims, mounts and state")
+		return errors.Join(env.Close(), os.RemoveAll(dir))
+	}, nil
+}
+
+// Tools returns the container tools the environment runs.
+func (e *Env) Tools() *Tools { return e.tools }

@@ -39,24 +39,12 @@ func run(pairs int, doc string) error {
 		return fmt.Errorf("run as root: this starts containerd and runc")
 	}
 	ctx := context.Background()
-	tools, err := harness.FindTools()
+	env, closeEnv, err := harness.Launch(nil)
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "palisade-build-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	build, err := harness.BuildAll(dir)
-	if err != nil {
-		return err
-	}
-	env, err := harness.Start(harness.Options{Tools: tools, Build: build})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = env.Close() }()
+	defer func() { _ = closeEnv() }()
+	tools := env.Tools()
 	b, err := bench.New(ctx, env)
 	if err != nil {
 		return err

@@ -31,32 +31,20 @@ func run() error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("the demo starts containerd and runc: run it as root")
 	}
-	tools, err := harness.FindTools()
-	if err != nil {
-		return err
-	}
-	dir, err := os.MkdirTemp("", "palisade-build-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	step("building the palisade shim, the CLI and the test image")
-	build, err := harness.BuildAll(dir)
-	if err != nil {
-		return err
-	}
-	step("starting a private containerd %s with runc %s and palisade registered as %s",
-		tools.Versions["containerd"], tools.Versions["runc"], harness.Runtime)
-	env, err := harness.Start(harness.Options{Tools: tools, Build: build})
+	env, closeEnv, err := harness.Launch(func(msg string) { step("%s", msg) })
 	if err != nil {
 		return err
 	}
 	defer func() {
-		step("tearing down containerd, shims, mounts and state")
-		if err := env.Close(); err != nil {
+		if err := closeEnv(); err != nil {
 			fmt.Fprintln(os.Stderr, "demo: teardown:", err)
 		}
 	}()
+	dir, err := os.MkdirTemp("", "palisade-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
 
 	id := "demo-web"
 	step("ctr run --runtime %s --allow-new-privs %s %s probe report", harness.Runtime, env.Image(), id)
