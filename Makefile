@@ -42,7 +42,8 @@ fuzz: ## fuzz the hardening pipeline for a minute
 
 bench: deps ## benchmarks: Go (pipeline, create rewrite, exec helper) and palisade vs the stock runc shim (root; writes docs/benchmarks.md)
 	@mkdir -p $(BIN)
-	$(GO) test -run XXX -bench . -benchmem -count 6 ./libshim/harden ./libshim/service ./seccomp ./cmd/palisade-init | tee $(BIN)/bench.txt | grep -E '^(Benchmark|ok|FAIL)'
+	$(GO) test -run XXX -bench . -benchmem -count 6 ./libshim/harden ./libshim/service ./seccomp ./cmd/palisade-init > $(BIN)/bench.txt; \
+		status=$$?; grep -E '^(Benchmark|ok|FAIL)' $(BIN)/bench.txt; exit $$status
 	@command -v crun >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq crun >/dev/null || echo "crun could not be installed: the report says so"
 	$(GO) run ./testing/cmd/bench
 

@@ -2,7 +2,6 @@ package service
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
@@ -11,7 +10,6 @@ import (
 
 	"palisade.dev/palisade/libshim/bundle"
 	"palisade.dev/palisade/libshim/caps"
-	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/seccomp"
 )
 
@@ -97,22 +95,16 @@ func criSpec(b testing.TB) *specs.Spec {
 // on tmpfs, as containerd's state directory (/run/containerd) is on a node;
 // the audit file and admin config are on disk.
 func BenchmarkCreateRewrite(b *testing.B) {
-	disk := b.TempDir()
-	dir := disk
+	// setup trusts and writes the admin config (audit file on disk).
+	ctx, _, cfgPath, _ := setup(b, "")
+	dir := b.TempDir()
 	if shm, err := os.MkdirTemp("/dev/shm", "palisade-bench-"); err == nil {
 		dir = shm
 		b.Cleanup(func() { os.RemoveAll(shm) })
 	} else {
-		b.Logf("no tmpfs at /dev/shm (%v): the bundle is on %s", err, disk)
-	}
-	b.Setenv(config.DirsEnv, disk)
-	audit := filepath.Join(disk, "audit.jsonl")
-	cfgPath := filepath.Join(disk, "palisade.toml")
-	if err := os.WriteFile(cfgPath, []byte("profiles_dir = \"\"\n[audit]\nfile = \""+audit+"\"\n"), 0o600); err != nil {
-		b.Fatal(err)
+		b.Logf("no tmpfs at /dev/shm (%v): the bundle is on %s", err, dir)
 	}
 	spec := criSpec(b)
-	ctx, _, _, _ := setup(b, "")
 	inner := &recorder{}
 	s := New(inner)
 	opts := options(b, cfgPath)
