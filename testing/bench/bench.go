@@ -103,19 +103,8 @@ func (b *Bench) StartToExit(ctx context.Context, v Variant) (time.Duration, erro
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", v.Name, err)
 	}
-	exit, err := task.Wait(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if err := task.Start(ctx); err != nil {
-		return 0, err
-	}
-	st := <-exit
-	if code, _, err := st.Result(); err != nil || code != 0 {
-		return 0, fmt.Errorf("%s: /bin/true exited %d: %w", v.Name, code, err)
-	}
-	if _, err := task.Delete(ctx); err != nil {
-		return 0, err
+	if err := runToExit(ctx, task); err != nil {
+		return 0, fmt.Errorf("%s: /bin/true: %w", v.Name, err)
 	}
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil {
 		return 0, err
@@ -170,21 +159,28 @@ func (b *Bench) Exec(ctx context.Context, r *Running) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	exit, err := proc.Wait(ctx)
-	if err != nil {
-		return 0, err
+	if err := runToExit(ctx, proc); err != nil {
+		return 0, fmt.Errorf("exec: %w", err)
 	}
-	if err := proc.Start(ctx); err != nil {
-		return 0, err
+	return time.Since(t0), nil
+}
+
+// runToExit starts a created task or exec process, waits for it to exit
+// 0, and deletes it.
+func runToExit(ctx context.Context, p containerd.Process) error {
+	exit, err := p.Wait(ctx)
+	if err != nil {
+		return err
+	}
+	if err := p.Start(ctx); err != nil {
+		return err
 	}
 	st := <-exit
 	if code, _, err := st.Result(); err != nil || code != 0 {
-		return 0, fmt.Errorf("exec exited %d: %w", code, err)
+		return fmt.Errorf("exited %d: %w", code, err)
 	}
-	if _, err := proc.Delete(ctx); err != nil {
-		return 0, err
-	}
-	return time.Since(t0), nil
+	_, err = p.Delete(ctx)
+	return err
 }
 
 // Memory reads the RSS and PSS (kB) of the shim serving a container.
