@@ -6,11 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	runcoptions "github.com/containerd/containerd/api/types/runc/options"
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	"github.com/containerd/errdefs"
 	"github.com/containerd/typeurl/v2"
+	"golang.org/x/sys/unix"
 
 	"palisade.dev/palisade/libshim/tomlfile"
 )
@@ -126,6 +128,24 @@ func TestFromRuntimeOptions(t *testing.T) {
 	}
 	if _, err := FromRuntimeOptions(pack(&runtimeoptions.Options{ConfigPath: link})); err == nil {
 		t.Fatal("a symlink out of the trusted directory was followed")
+	}
+	// A FIFO in the trusted directory must be refused, not read (it would block).
+	fifo := filepath.Join(dir, "fifo.toml")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := FromRuntimeOptions(pack(&runtimeoptions.Options{ConfigPath: fifo})); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "a FIFO, not a regular file") {
+			t.Fatalf("FIFO config: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("loading a FIFO as the admin config hangs")
+	}
+	if _, err := FromRuntimeOptions(pack(&runtimeoptions.Options{ConfigPath: "/nonexistent-palisade-dir/c.toml"})); err == nil {
+		t.Fatal("a config in a missing directory was accepted")
 	}
 	// runc's own options would let a client pick the runtime binary.
 	_, err = FromRuntimeOptions(pack(&runcoptions.Options{BinaryName: "/tmp/fake-runc"}))

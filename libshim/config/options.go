@@ -15,6 +15,8 @@ import (
 	"github.com/containerd/typeurl/v2"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"palisade.dev/palisade/libshim/safeopen"
 )
 
 // DirsEnv names the shim's environment variable listing extra directories
@@ -96,27 +98,26 @@ func LoadTrusted(path string) (*Config, error) {
 		return nil, refuse("not directly in a trusted directory")
 	}
 	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, Invalid(path, "", "cannot open: the trusted directory "+dir+" does not exist (create it, root-owned, and put the config there)")
+	}
 	if err != nil {
-		return nil, refuse(err.Error())
+		return nil, refuse("cannot open the directory " + dir + ": " + err.Error())
 	}
 	defer func() { _ = unix.Close(dfd) }()
-	fd, err := unix.Openat2(dfd, name, &unix.OpenHow{
-		Flags:   unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
-	})
+	f, st, err := safeopen.Regular(dfd, name, safeopen.Beneath)
 	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
+		var nr *safeopen.NotRegularError
+		switch {
+		case errors.As(err, &nr):
+			return nil, refuse("a " + nr.Type + ", not a regular file")
+		case errors.Is(err, unix.ENOENT):
 			return nil, Invalid(path, "", "cannot open: no such file")
 		}
 		return nil, refuse("opened without following links: " + err.Error())
 	}
-	f := os.NewFile(uintptr(fd), path)
 	defer func() { _ = f.Close() }()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, refuse(err.Error())
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Uid != 0 || st.Mode&0o022 != 0 {
+	if st.Uid != 0 || st.Mode&0o022 != 0 {
 		return nil, refuse("not a regular file owned by root and writable only by it")
 	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))

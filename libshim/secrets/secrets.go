@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -25,6 +24,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
+
+	"palisade.dev/palisade/libshim/safeopen"
 )
 
 // DefaultTarget is where secrets appear in a container.
@@ -82,23 +83,19 @@ func (d DirSource) Read(scope, name string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("secret %q: no scope %q in the store: %w", name, scope, notFound(err))
 	}
 	defer unix.Close(dir)
-	fd, err := unix.Openat2(dir, name, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW, Resolve: uint64(beneath)})
+	f, st, err := safeopen.Regular(dir, name, safeopen.Beneath)
 	if err != nil {
-		if errors.Is(err, unix.ELOOP) {
+		var nr *safeopen.NotRegularError
+		switch {
+		case errors.As(err, &nr):
+			return nil, fmt.Errorf("secret %q in scope %q is a %s; the store must hold plain files: %w", name, scope, nr.Type, errdefs.ErrInvalidArgument)
+		case errors.Is(err, unix.ELOOP):
 			return nil, fmt.Errorf("secret %q in scope %q is a symlink; the store must hold plain files: %w", name, scope, errdefs.ErrInvalidArgument)
 		}
 		return nil, fmt.Errorf("secret %q not found in scope %q: %w", name, scope, notFound(err))
 	}
-	f := os.NewFile(uintptr(fd), name)
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("secret %q in scope %q is not a regular file: %w", name, scope, errdefs.ErrInvalidArgument)
-	}
-	if st.Size() > max {
+	if st.Size > max {
 		return nil, fmt.Errorf("secret %q in scope %q is larger than %d bytes: %w", name, scope, max, errdefs.ErrInvalidArgument)
 	}
 	data, err := io.ReadAll(io.LimitReader(f, max+1))

@@ -5,8 +5,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containerd/errdefs"
+	"golang.org/x/sys/unix"
 )
 
 func store(t *testing.T) string {
@@ -37,6 +39,10 @@ func store(t *testing.T) string {
 	if err := os.Symlink(filepath.Join(root, "team-b"), filepath.Join(root, "team-c")); err != nil {
 		t.Fatal(err)
 	}
+	// A FIFO: opening it for reading would block until a writer comes.
+	if err := unix.Mkfifo(filepath.Join(root, "team-a/fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return root
 }
 
@@ -50,7 +56,8 @@ func TestDirSource(t *testing.T) {
 		{"team-a", "link", "is a symlink"},
 		{"team-a", "sibling", "is a symlink"},
 		{"team-a", "big", "larger than 100 bytes"},
-		{"team-a", "dir", "is not a regular file"},
+		{"team-a", "dir", "is a directory"},
+		{"team-a", "fifo", "is a FIFO"},
 		{"team-a", "../team-b/db", "is not allowed"},
 		{"team-a", "a/b", "is not allowed"},
 		{"team-a", "..", "is not allowed"},
@@ -59,7 +66,17 @@ func TestDirSource(t *testing.T) {
 		{"team-c", "db", `no scope "team-c"`}, // a symlinked scope is not followed
 	}
 	for _, c := range cases {
-		v, err := src.Read(c.scope, c.name, 100)
+		var (
+			v   []byte
+			err error
+		)
+		done := make(chan struct{})
+		go func() { v, err = src.Read(c.scope, c.name, 100); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s/%s: reading the store hangs", c.scope, c.name)
+		}
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s/%s: got %q %v, want %q", c.scope, c.name, v, err, c.want)
 		}
