@@ -101,6 +101,11 @@ type Namespaces struct {
 	// HostAllowed lists namespace types (pid, network, ipc, uts) the
 	// container may share with the host. Default none; mount never.
 	HostAllowed []string `toml:"host_allowed"`
+	// JoinAllowed lists directories whose namespace files (nsfs bind
+	// mounts, e.g. a netns pinned by a tool of the administrator's) a
+	// container may join, besides its own pod sandbox's namespaces and the
+	// node's CNI network namespaces. Default none.
+	JoinAllowed []string `toml:"join_allowed"`
 }
 
 // Paths: masked and read-only paths added to palisade's minimum.
@@ -247,7 +252,7 @@ func (p *Profile) Normalize() error {
 			return bad(fmt.Sprintf("namespaces.host_allowed[%d]", i), "%q is not one of %s", ns, strings.Join(hostNamespaces, ", "))
 		}
 	}
-	for field, list := range map[string][]string{"paths.masked": p.Paths.Masked, "paths.readonly": p.Paths.Readonly} {
+	for field, list := range map[string][]string{"paths.masked": p.Paths.Masked, "paths.readonly": p.Paths.Readonly, "namespaces.join_allowed": p.Namespaces.JoinAllowed} {
 		for i, pth := range list {
 			if err := absPath(pth); err != nil {
 				return bad(fmt.Sprintf("%s[%d]", field, i), "%v", err)

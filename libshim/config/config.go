@@ -66,6 +66,10 @@ type Config struct {
 	// default: CRIU restores a process's credentials, capabilities and
 	// seccomp state from the checkpoint image, not from the hardened spec.
 	AllowRestore bool `toml:"allow_restore"`
+	// AllowCheckpoint lets clients checkpoint containers. Off by default:
+	// the shim writes the image (the container's memory, secrets included)
+	// as root to a path the client names.
+	AllowCheckpoint bool `toml:"allow_checkpoint"`
 	// Overrides adjust a profile on this node, by profile name.
 	Overrides map[string]Override `toml:"overrides"`
 	// Runc says how the wrapped runc shim runs runc.
@@ -74,6 +78,10 @@ type Config struct {
 	Audit Audit `toml:"audit"`
 	// Secrets configures secret delivery.
 	Secrets Secrets `toml:"secrets"`
+	// Node describes what of this node's layout the shim cannot discover.
+	Node Node `toml:"node"`
+	// Stdio says which stdio targets besides FIFOs a client may give.
+	Stdio Stdio `toml:"stdio"`
 
 	// Source is where this config came from: a file path, SourceBody or
 	// SourceBuiltin. It is not read from the file.
@@ -131,6 +139,40 @@ type Secrets struct {
 	MaxTotal int64 `toml:"max_total"`
 }
 
+// Node adds to what the shim discovers of the node's layout (containerd's
+// root, state and shim socket directories, runc's root, palisade's own).
+type Node struct {
+	// ProtectedPaths are more host paths no bind mount may expose, nor any
+	// parent of them (credentials, other runtimes' state).
+	ProtectedPaths []string `toml:"protected_paths"`
+	// KubeletRoot is the kubelet's root directory. A pod's containers may
+	// bind-mount only their own pod's directory below it. Default
+	// /var/lib/kubelet.
+	KubeletRoot string `toml:"kubelet_root"`
+	// CRINamespaces are the containerd namespaces of containerd's CRI
+	// plugin: only there do CRI annotations place a container in a pod (its
+	// sandbox's namespaces and directories). Default ["k8s.io"].
+	CRINamespaces []string `toml:"cri_namespaces"`
+	// NetnsDirs hold the network namespaces CNI pins (a pod sandbox joins
+	// one). Default /run/netns and /var/run/netns.
+	NetnsDirs []string `toml:"netns_dirs"`
+}
+
+// Stdio bounds the stdio targets of a container or exec process. A FIFO
+// that already exists is always fine (ctr, CRI and nerdctl create them
+// first); a binary:// logger runs on the host as root and a file:// target
+// is written by the shim as root, so both need the administrator's leave.
+type Stdio struct {
+	// AllowedBinaries are the logging binaries (absolute paths) a
+	// binary:// stdio URI may name, e.g. nerdctl's.
+	AllowedBinaries []string `toml:"allowed_binaries"`
+	// FileDirs are the directories a file:// stdio URI may write below.
+	FileDirs []string `toml:"file_dirs"`
+	// Exec allows binary:// and file:// targets for exec processes too (by
+	// default only a container's own stdio may use them).
+	Exec bool `toml:"exec"`
+}
+
 // Audit configures the audit sinks. Records always go to the shim log too.
 type Audit struct {
 	// File is an append-only JSON-lines file (created 0600). Empty disables
@@ -147,6 +189,11 @@ func Default() *Config {
 		Landlock:       LandlockRequire,
 		Runc:           Runc{BinaryName: "runc"},
 		Audit:          Audit{File: "/var/log/palisade/audit.jsonl"},
+		Node: Node{
+			KubeletRoot:   "/var/lib/kubelet",
+			CRINamespaces: []string{"k8s.io"},
+			NetnsDirs:     []string{"/run/netns", "/var/run/netns"},
+		},
 		Secrets: Secrets{
 			MountRoot:   "/run/palisade/secrets",
 			EnvPatterns: []string{"*PASSWORD*", "*PASSWD*", "*TOKEN*", "*SECRET*", "*API_KEY*", "*PRIVATE_KEY*", "*CREDENTIAL*"},
@@ -257,8 +304,25 @@ func (c *Config) validate() error {
 	if c.Audit.File != "" && !filepath.IsAbs(c.Audit.File) {
 		return bad("audit.file", fmt.Sprintf("%q is not an absolute path", c.Audit.File))
 	}
+	lists := map[string][]string{
+		"node.protected_paths": c.Node.ProtectedPaths, "node.netns_dirs": c.Node.NetnsDirs,
+		"stdio.allowed_binaries": c.Stdio.AllowedBinaries, "stdio.file_dirs": c.Stdio.FileDirs,
+	}
+	if c.Node.KubeletRoot != "" {
+		lists["node.kubelet_root"] = []string{c.Node.KubeletRoot}
+	}
+	for field, l := range lists {
+		for i, p := range l {
+			if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
+				return bad(fmt.Sprintf("%s[%d]", field, i), fmt.Sprintf("%q is not a clean absolute path below /", p))
+			}
+		}
+	}
 	return nil
 }
+
+// TrustedDirs are the directories admin configs may come from.
+func TrustedDirs() []string { return trustedDirs() }
 
 // HelperPath is palisade-init's host path: exec_helper, else the file next to
 // the running binary (the shim or the CLI, installed side by side).

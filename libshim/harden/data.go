@@ -35,16 +35,6 @@ var sensitiveHostPaths = []string{
 	"/var/lib/kubelet", "/etc/kubernetes", "/run/palisade", "/etc/palisade", "/var/log/palisade",
 }
 
-// bindCarveOuts are below sensitive paths but hold what the kubelet and CRI
-// mount into every pod: volumes, /etc/hosts, resolv.conf, /dev/shm,
-// termination logs. Bind mounts from here are allowed (nosuid,nodev).
-var bindCarveOuts = []string{
-	"/var/lib/kubelet/pods/",
-	"/var/lib/containerd/io.containerd.grpc.v1.cri/sandboxes/",
-	"/run/containerd/io.containerd.grpc.v1.cri/sandboxes/",
-	"/var/run/containerd/io.containerd.grpc.v1.cri/sandboxes/",
-}
-
 // kernelMountTypes are the filesystems a container spec may mount besides
 // bind mounts: the pseudo filesystems every container has, and tmpfs.
 var kernelMountTypes = []string{"proc", "sysfs", "tmpfs", "devpts", "mqueue", "cgroup", "cgroup2"}

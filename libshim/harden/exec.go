@@ -141,3 +141,33 @@ func unwrap(args []string) []string {
 	}
 	return nil
 }
+
+func verifyExecAllowlist(req *Request, p *specs.Process) string {
+	ex := req.Policy.Exec
+	if ex == nil || !ex.Enforced {
+		return ""
+	}
+	if len(p.Args) < 3 || p.Args[0] != execguard.HelperPath || p.Args[1] != "exec" {
+		return "the exec allow-list is to be enforced but the process does not start through " + execguard.HelperPath
+	}
+	return ""
+}
+
+func verifyExecHelper(req *Request, s *specs.Spec) string {
+	if ex := req.Policy.Exec; ex == nil || !ex.Enforced {
+		return ""
+	}
+	if len(s.Mounts) == 0 {
+		return "no mounts, so no exec helper"
+	}
+	if !slices.ContainsFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.PIDNamespace && n.Path == "" }) {
+		return "an enforced exec allow-list without a private PID namespace"
+	}
+	// The helper must be the very last mount (so no alias of its path
+	// mounted later can shadow it), read-only, and from palisade.
+	last := s.Mounts[len(s.Mounts)-1]
+	if last.Destination != execguard.HelperPath || last.Source != req.Helper || len(lacking(last.Options, attrRO)) > 0 {
+		return "the exec helper is not the last, read-only mount, at " + execguard.HelperPath
+	}
+	return ""
+}

@@ -13,6 +13,7 @@ package harden
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -30,9 +31,13 @@ type Request struct {
 	ID        string
 	Config    *config.Config
 	Policy    *policy.Policy
-	// HostPaths are host paths a bind mount must never expose, besides the
-	// built-in list: containerd's sockets and state on this node.
-	HostPaths []string
+	// HostPaths are the host paths a bind mount (or the root) must never
+	// expose, nor any parent of them: the built-in list and what was derived
+	// from this node (see ProtectedPaths).
+	HostPaths []ProtectedPath
+	// CarveOuts are directories below protected paths that this container
+	// may bind-mount from: its own pod's kubelet and CRI sandbox directories.
+	CarveOuts []string
 	// Rootfs gives access to the container's root filesystem, for resolving
 	// commands against an exec allow-list (a temporary read-only mount at
 	// create, /proc/PID/root at exec). Nil when there is none to look in.
@@ -44,6 +49,10 @@ type Request struct {
 	LandlockABI func() (int, error)
 	// Bundle is the container's bundle directory.
 	Bundle string
+	// Joinable, RootfsMounts and SnapshotterRoots are the Node's.
+	Joinable         func(typ specs.LinuxNamespaceType) []string
+	RootfsMounts     []RootfsMount
+	SnapshotterRoots []string
 	// SecretsDir is the host mount point of the container's secrets tmpfs,
 	// SecretScope the store scope its secrets come from.
 	SecretsDir, SecretScope string
@@ -59,8 +68,25 @@ type Request struct {
 
 // Node is what the pipeline needs to know about where a container runs.
 type Node struct {
-	Bundle      string   // the bundle directory
-	Addresses   []string // containerd's sockets, never to be bind-mounted
+	Bundle    string   // the bundle directory
+	Addresses []string // containerd's sockets, never to be bind-mounted
+	// ContainerdRoot is containerd's root directory as containerd reported
+	// it, "" where there is no containerd (palisade run).
+	ContainerdRoot string
+	// SnapshotterRoots are the snapshotters' directories (below the root,
+	// unless configured elsewhere): a task's rootfs mounts must come from
+	// there.
+	SnapshotterRoots []string
+	// ContainerdDirs are the directories containerd's plugins reported as
+	// theirs (content store, snapshotters, CRI, ...).
+	ContainerdDirs []string
+	// SocketDir is the directory of the shim sockets, "" where unknown.
+	SocketDir string
+	// RootfsMounts are the task's rootfs mounts (Create's Rootfs).
+	RootfsMounts []RootfsMount
+	// Joinable tells which existing namespaces the container may join:
+	// those of its own pod's sandbox (nil: none).
+	Joinable    func(typ specs.LinuxNamespaceType) []string
 	Rootfs      func(func(root string) error) error
 	LandlockABI func() (int, error)
 }
@@ -71,7 +97,10 @@ type Node struct {
 func Prepare(ns, id string, cfg *config.Config, spec *specs.Spec, node Node) (*Request, error) {
 	req := &Request{
 		Namespace: ns, ID: id, Config: cfg, Bundle: node.Bundle,
-		HostPaths:   HostPaths(node.Bundle, node.Addresses...),
+		HostPaths:    ProtectedPaths(cfg, node),
+		CarveOuts:    carveOuts(ns, cfg, node, spec.Annotations),
+		Joinable:     node.Joinable,
+		RootfsMounts: node.RootfsMounts, SnapshotterRoots: node.SnapshotterRoots,
 		Helper:      cfg.HelperPath(),
 		Rootfs:      node.Rootfs,
 		LandlockABI: node.LandlockABI,
@@ -89,17 +118,26 @@ func Prepare(ns, id string, cfg *config.Config, spec *specs.Spec, node Node) (*R
 // Container is the name used in messages: namespace/id.
 func (r *Request) Container() string { return r.Namespace + "/" + r.ID }
 
-// step is one transform of the pipeline. spec rewrites a container spec;
-// process, when set, is the part that applies to any process, so that exec
-// processes get the same treatment as the container's init.
+// step is one rule of the pipeline: its transform and, beside it, the check
+// of its invariant that the verification pass runs on the finished spec.
+// spec rewrites a container spec; process, when set, is the part that
+// applies to any process, so that exec processes get the same treatment as
+// the container's init. verify and verifyProcess re-read the result and
+// return "" when the invariant holds; they never call the transforms, so a
+// transform bug is caught instead of trusted. Each check is reported as
+// "verify-" + the step's name.
 type step struct {
-	name    string
-	spec    func(*run, *specs.Spec) error
-	process func(*run, *specs.Process) error
+	name          string
+	spec          func(*run, *specs.Spec) error
+	process       func(*run, *specs.Process) error
+	verify        func(*Request, *specs.Spec) string
+	verifyProcess func(*Request, *specs.Process) string
 }
 
 // pipeline is the one ordered list of transforms. The order is written here
 // and nowhere else:
+//   - fields runs first: a spec field palisade has no rule for refuses the
+//     container before any other step reads the spec;
 //   - privileged is judged on the spec as the client sent it, before any
 //     other step clamps the capabilities or devices it would look at;
 //   - user runs before capabilities, which grant ambient capabilities to a
@@ -112,25 +150,31 @@ type step struct {
 //   - exec-allowlist runs after tmpfs, so the helper's mount is the last one
 //     and nothing a client or a profile adds can shadow it.
 var pipeline = []step{
-	{name: "process-required", spec: requireProcess},
+	{name: "fields", spec: fields, process: processFields},
+	{name: "process-required", spec: requireProcess, verify: verifyRoot},
+	{name: "rootfs-mounts", spec: rootfsMounts, verify: verifyRootfsMounts},
 	{name: "privileged", spec: refusePrivileged},
-	{name: "hooks", spec: hooks},
-	{name: "namespaces", spec: namespaces},
-	{name: "lsm-labels", spec: onProcess(lsmLabels), process: lsmLabels},
-	{name: "user", spec: onProcess(user), process: user},
-	{name: "capabilities", spec: onProcess(capabilities), process: capabilities},
-	{name: "no-new-privileges", spec: onProcess(noNewPrivileges), process: noNewPrivileges},
-	{name: "seccomp", spec: seccompFilter},
-	{name: "secrets", spec: secretsStep, process: secretsProcess},
-	{name: "readonly-rootfs", spec: readonlyRootfs},
+	{name: "hooks", spec: hooks, verify: verifyHooks},
+	{name: "namespaces", spec: namespaces, verify: verifyNamespaces},
+	{name: "lsm-labels", spec: onProcess(lsmLabels), process: lsmLabels, verifyProcess: verifyLSMLabels},
+	{name: "user", spec: onProcess(user), process: user, verifyProcess: verifyUser},
+	{name: "capabilities", spec: onProcess(capabilities), process: capabilities, verifyProcess: verifyCapabilities},
+	{name: "no-new-privileges", spec: onProcess(noNewPrivileges), process: noNewPrivileges, verifyProcess: verifyNoNewPrivileges},
+	{name: "seccomp", spec: seccompFilter, verify: verifySeccomp},
+	{name: "secrets", spec: secretsStep, process: secretsProcess, verify: verifySecretsMount, verifyProcess: verifySecretsEnv},
+	{name: "readonly-rootfs", spec: readonlyRootfs, verify: verifyReadonlyRootfs},
 	{name: "tmpfs", spec: tmpfs},
-	{name: "exec-allowlist", spec: execAllowlistSpec, process: func(r *run, p *specs.Process) error { _, err := execAllowlist(r, p, false); return err }},
-	{name: "mounts", spec: mounts},
-	{name: "masked-paths", spec: maskedPaths},
-	{name: "readonly-paths", spec: readonlyPaths},
-	{name: "devices", spec: devices},
-	{name: "sysctls", spec: sysctls},
-	{name: "pids-limit", spec: pidsLimit},
+	{
+		name: "exec-allowlist", spec: execAllowlistSpec,
+		process: func(r *run, p *specs.Process) error { _, err := execAllowlist(r, p, false); return err },
+		verify:  verifyExecHelper, verifyProcess: verifyExecAllowlist,
+	},
+	{name: "mounts", spec: mounts, verify: verifyMounts},
+	{name: "masked-paths", spec: maskedPaths, verify: verifyMaskedPaths},
+	{name: "readonly-paths", spec: readonlyPaths, verify: verifyReadonlyPaths},
+	{name: "devices", spec: devices, verify: verifyDevices},
+	{name: "sysctls", spec: sysctls, verify: verifySysctls},
+	{name: "pids-limit", spec: pidsLimit, verify: verifyPidsLimit},
 }
 
 // run carries one pipeline execution's request and collects its changes.
@@ -138,6 +182,7 @@ type run struct {
 	req     *Request
 	rule    string
 	changes []audit.Change
+	update  bool // judging an update of a running container's resources
 }
 
 func (r *run) record(before, after any) {
@@ -203,6 +248,10 @@ func onProcess(f func(*run, *specs.Process) error) func(*run, *specs.Spec) error
 // policy. Only the PID limit is fixed by palisade: it may be lowered, never
 // raised above the container's limit or lifted.
 func Resources(req *Request, res *specs.LinuxResources) ([]audit.Change, error) {
+	fr := &run{req: req, rule: "fields", update: true}
+	if err := walkFields(fr, reflect.ValueOf(res).Elem(), "linux.resources"); err != nil {
+		return nil, err
+	}
 	r := &run{req: req, rule: "pids-limit"}
 	limit := req.Policy.PidsLimit
 	if k := pidsUnifiedKey(res.Unified); k != "" {

@@ -38,7 +38,7 @@ func request(t testing.TB, profile string, ann map[string]string) *Request {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Request{Namespace: "ns", ID: "c1", Config: cfg, Policy: pol, HostPaths: []string{"/run/test-containerd/containerd.sock"}}
+	return &Request{Namespace: "ns", ID: "c1", Config: cfg, Policy: pol, HostPaths: ProtectedPaths(cfg, Node{Addresses: []string{"/run/test-containerd/containerd.sock"}})}
 }
 
 // ctrSpec is what `ctr run` sends: containerd's default spec.
@@ -218,7 +218,7 @@ func TestRefusals(t *testing.T) {
 		}, "mounts", "bind mount of /run/containerd/containerd.sock at /c.sock is not allowed"},
 		{"node's own containerd socket", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/c.sock", Type: "bind", Source: "/run/test-containerd/containerd.sock", Options: []string{"rbind"}})
-		}, "mounts", "/run/test-containerd/containerd.sock is a host system path"},
+		}, "mounts", "/run/test-containerd/containerd.sock is containerd's socket"},
 		{"host root", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/host", Type: "bind", Source: "/", Options: []string{"rbind"}})
 		}, "mounts", "it contains /proc"},
@@ -271,7 +271,20 @@ func TestBindMountsAllowedAndForcedNosuidNodev(t *testing.T) {
 		specs.Mount{Destination: "/etc/hosts", Type: "bind", Source: "/var/lib/kubelet/pods/uid/etc-hosts", Options: []string{"rbind"}},
 		specs.Mount{Destination: "/tmp", Type: "bind", Source: dir, Options: []string{"rbind"}},
 	)
-	if err := harden(t, request(t, "", nil), s); err != nil {
+	// A pod's container may mount from its own pod's kubelet directory only.
+	pod := func(ns, uid string) *Request {
+		ann := map[string]string{annotationSandboxUID: uid}
+		req := request(t, "", nil)
+		req.Namespace = ns
+		req.CarveOuts = carveOuts(ns, req.Config, Node{}, ann)
+		return req
+	}
+	for _, other := range []*Request{pod("k8s.io", "another-pod"), pod("default", "uid"), request(t, "", nil)} {
+		if err := harden(t, other, cloneSpec(t, s)); err == nil || !strings.Contains(err.Error(), "/var/lib/kubelet is ") {
+			t.Errorf("another pod's kubelet directory: %v", err)
+		}
+	}
+	if err := harden(t, pod("k8s.io", "uid"), s); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range s.Mounts {
@@ -540,4 +553,17 @@ func execFixture(t *testing.T) (root, helper string) {
 		t.Fatal(err)
 	}
 	return root, helper
+}
+
+func cloneSpec(t *testing.T, s *specs.Spec) *specs.Spec {
+	t.Helper()
+	data, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out specs.Spec
+	if err := json.Unmarshal(data, &out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
 }

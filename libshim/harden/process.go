@@ -28,11 +28,16 @@ func requireProcess(r *run, s *specs.Spec) error {
 		return r.refuse("root filesystem "+s.Root.Path+" is not allowed: "+why, "use the container's own root filesystem (the bundle's rootfs, or a directory of your own)")
 	}
 	for _, m := range append(append([]specs.LinuxIDMapping{}, s.Linux.UIDMappings...), s.Linux.GIDMappings...) {
-		if m.HostID == 0 || (m.HostID < 1 && m.HostID+m.Size > 0) {
+		if mapsHostRoot(m) {
 			return r.refuse(fmt.Sprintf("the user namespace maps container id %d to host id 0 (root)", m.ContainerID), "map container ids to unprivileged host ids")
 		}
 	}
 	return nil
+}
+
+// mapsHostRoot reports whether an id mapping's host range holds id 0.
+func mapsHostRoot(m specs.LinuxIDMapping) bool {
+	return m.HostID == 0 || (m.Size > 0 && uint64(m.HostID)+uint64(m.Size) < uint64(m.HostID))
 }
 
 // rootfsProblem says why a root path may not be used, or "". A relative
@@ -48,7 +53,7 @@ func (req *Request) rootfsProblem(root string) string {
 	if req.Bundle != "" && filepath.Clean(root) == filepath.Join(req.Bundle, "rootfs") {
 		return ""
 	}
-	return sensitiveSource(root, req.HostPaths)
+	return sensitiveSource(root, req.HostPaths, nil)
 }
 
 // refusePrivileged refuses what `--privileged` (or privileged: true)
@@ -197,15 +202,93 @@ func noNewPrivileges(r *run, p *specs.Process) error {
 // lsmLabels refuses specs that ask to leave the host's mandatory access
 // control: an AppArmor profile "unconfined", or the SELinux types of
 // privileged (spc_t) or unconfined processes. Specs keep the labels the
-// runtime chose otherwise; palisade's own LSM profiles are future work.
+// runtime chose otherwise.
 func lsmLabels(r *run, p *specs.Process) error {
-	if p.ApparmorProfile == "unconfined" {
-		return r.refuse("AppArmor profile \"unconfined\" is not allowed", "leave the AppArmor profile to the runtime's default")
-	}
-	for _, t := range []string{":spc_t:", ":unconfined_t:", ":unconfined_service_t:", ":container_runtime_t:", ":kernel_t:", ":initrc_t:"} {
-		if strings.Contains(p.SelinuxLabel+":", t) {
-			return r.refuse(fmt.Sprintf("SELinux label %s would run the process unconfined", p.SelinuxLabel), "leave the SELinux label to the runtime")
-		}
+	if why := lsmProblem(p.ApparmorProfile, p.SelinuxLabel); why != "" {
+		return r.refuse(why, "leave the AppArmor profile and SELinux label to the runtime's default")
 	}
 	return nil
+}
+
+// unconfinedSELinuxTypes run a process outside SELinux confinement. The
+// step and its check share this one list.
+var unconfinedSELinuxTypes = []string{"spc_t", "unconfined_t", "unconfined_service_t", "container_runtime_t", "kernel_t", "initrc_t"}
+
+// lsmProblem says why an AppArmor profile or SELinux label (process or
+// mount label) would leave mandatory access control, or "".
+func lsmProblem(apparmor, selinux string) string {
+	if apparmor == "unconfined" {
+		return "AppArmor profile \"unconfined\" is not allowed"
+	}
+	if selinux == "" {
+		return ""
+	}
+	parts := strings.Split(selinux, ":")
+	if len(parts) < 3 {
+		return fmt.Sprintf("SELinux label %q is not of the form user:role:type[:level]", selinux)
+	}
+	if slices.Contains(unconfinedSELinuxTypes, parts[2]) {
+		return fmt.Sprintf("SELinux label %s would run the process unconfined", selinux)
+	}
+	return ""
+}
+
+func verifyNoNewPrivileges(_ *Request, p *specs.Process) string {
+	if !p.NoNewPrivileges {
+		return "noNewPrivileges is not set"
+	}
+	return ""
+}
+
+func verifyCapabilities(req *Request, p *specs.Process) string {
+	c := p.Capabilities
+	if c == nil {
+		return ""
+	}
+	allowed := req.Policy.Profile.Capabilities.Allowed
+	for set, l := range map[string][]string{"bounding": c.Bounding, "effective": c.Effective, "permitted": c.Permitted, "inheritable": c.Inheritable, "ambient": c.Ambient} {
+		for _, name := range l {
+			if !slices.Contains(allowed, name) {
+				return fmt.Sprintf("%s set holds %s, which the profile does not allow", set, name)
+			}
+		}
+	}
+	for _, a := range c.Ambient {
+		if !slices.Contains(c.Permitted, a) || !slices.Contains(c.Inheritable, a) {
+			return fmt.Sprintf("ambient %s is not also permitted and inheritable", a)
+		}
+		if !slices.Contains(req.Policy.CapAdd, a) {
+			return fmt.Sprintf("ambient %s was not asked for with cap-add", a)
+		}
+	}
+	return ""
+}
+
+func verifyLSMLabels(_ *Request, p *specs.Process) string {
+	return lsmProblem(p.ApparmorProfile, p.SelinuxLabel)
+}
+
+func verifyUser(req *Request, p *specs.Process) string {
+	if req.Policy.Profile.User.AllowRoot {
+		return ""
+	}
+	if p.User.UID == 0 || p.User.GID == 0 || slices.Contains(p.User.AdditionalGids, 0) {
+		return fmt.Sprintf("the process runs as uid %d gid %d groups %v, but the profile does not allow root", p.User.UID, p.User.GID, p.User.AdditionalGids)
+	}
+	return ""
+}
+
+func verifyRoot(req *Request, s *specs.Spec) string {
+	if s.Root == nil {
+		return "no root filesystem"
+	}
+	if why := req.rootfsProblem(s.Root.Path); why != "" {
+		return "root " + s.Root.Path + ": " + why
+	}
+	for _, m := range append(append([]specs.LinuxIDMapping{}, s.Linux.UIDMappings...), s.Linux.GIDMappings...) {
+		if mapsHostRoot(m) {
+			return "a user namespace mapping onto host root"
+		}
+	}
+	return ""
 }

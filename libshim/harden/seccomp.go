@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -56,3 +57,23 @@ func sameJSON(a, b any) bool {
 	y, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
+
+func verifySeccomp(req *Request, s *specs.Spec) string {
+	if req.Policy.Seccomp == nil {
+		return ""
+	}
+	sc := s.Linux.Seccomp
+	if sc == nil || sc.DefaultAction == specs.ActAllow || sc.DefaultAction == specs.ActLog {
+		return "no seccomp filter that denies by default"
+	}
+	if !slices.Contains(sc.Architectures, nativeArch[runtime.GOARCH]) {
+		return "the seccomp filter does not cover this architecture"
+	}
+	if sc.ListenerPath != "" || sc.ListenerMetadata != "" {
+		return "the seccomp filter hands decisions to a listener"
+	}
+	return ""
+}
+
+// nativeArch is the OCI name of each Go architecture palisade runs on.
+var nativeArch = map[string]specs.Arch{"amd64": specs.ArchX86_64, "arm64": specs.ArchAARCH64}

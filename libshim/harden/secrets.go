@@ -142,3 +142,31 @@ func secretsProcess(r *run, p *specs.Process) error {
 	p.Env = env
 	return nil
 }
+
+func verifySecretsEnv(req *Request, p *specs.Process) string {
+	for _, kv := range p.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(v, secrets.EnvReference) {
+			return "environment variable " + k + " still holds a secret reference"
+		}
+		if slices.Contains(req.Policy.SecretEnv, k) {
+			return "environment variable " + k + " was to be moved into a secret file"
+		}
+	}
+	return ""
+}
+
+func verifySecretsMount(req *Request, s *specs.Spec) string {
+	if req.SecretPlan == nil {
+		return ""
+	}
+	for _, m := range s.Mounts {
+		if m.Source == req.SecretPlan.Dir {
+			if l := lacking(m.Options, attrRO, attrNoSUID, attrNoDev, attrNoExec); len(l) > 0 {
+				return "the secrets mount lacks " + strings.Join(l, ",")
+			}
+			return ""
+		}
+	}
+	return "the secrets are planned but not mounted"
+}

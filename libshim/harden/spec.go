@@ -15,65 +15,25 @@ import (
 // hooks refuses OCI hooks the admin did not allow: a hook runs on the host,
 // as root, outside every protection the container gets.
 func hooks(r *run, s *specs.Spec) error {
-	if s.Hooks == nil {
+	for _, hook := range allHooks(s.Hooks) {
+		if !slices.Contains(r.req.Policy.AllowedHooks, hook.Path) {
+			return r.refuse(fmt.Sprintf("OCI hook %s is not allowed (hooks run on the host as root)", hook.Path),
+				"remove the hook, or ask the node administrator to add its path to allowed_hooks in "+r.req.Config.Source)
+		}
+	}
+	return nil
+}
+
+// allHooks lists every hook of every kind runc runs.
+func allHooks(h *specs.Hooks) []specs.Hook {
+	if h == nil {
 		return nil
 	}
-	h := s.Hooks
+	var out []specs.Hook
 	for _, l := range [][]specs.Hook{h.Prestart, h.CreateRuntime, h.CreateContainer, h.StartContainer, h.Poststart, h.Poststop} { //nolint:staticcheck // Prestart is deprecated but still run by runc
-		for _, hook := range l {
-			if !slices.Contains(r.req.Policy.AllowedHooks, hook.Path) {
-				return r.refuse(fmt.Sprintf("OCI hook %s is not allowed (hooks run on the host as root)", hook.Path),
-					"remove the hook, or ask the node administrator to add its path to allowed_hooks in "+r.req.Config.Source)
-			}
-		}
+		out = append(out, l...)
 	}
-	return nil
-}
-
-// nsFile is the /proc/PID/ns entry of each OCI namespace type.
-var nsFile = map[specs.LinuxNamespaceType]string{
-	specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.IPCNamespace: "ipc",
-	specs.UTSNamespace: "uts", specs.MountNamespace: "mnt",
-}
-
-// namespaces requires private pid, network, ipc, uts and mount namespaces.
-// A missing entry means "share the host's"; a path to the host's own
-// namespace means the same. Both are refused unless the profile allows it.
-func namespaces(r *run, s *specs.Spec) error {
-	allowed := r.req.Policy.Profile.Namespaces.HostAllowed
-	for _, typ := range requiredNamespaces {
-		i := slices.IndexFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return string(n.Type) == typ })
-		if slices.Contains(allowed, typ) {
-			continue
-		}
-		fix := fmt.Sprintf("run it in its own %s namespace (no --net-host/--pid-host style option; Kubernetes: hostNetwork, hostPID, hostIPC false), or select a profile whose namespaces.host_allowed lists %q", typ, typ)
-		if i < 0 {
-			return r.refuse(fmt.Sprintf("the container would share the host's %s namespace", typ), fix)
-		}
-		if p := s.Linux.Namespaces[i].Path; p != "" {
-			host, err := isHostNamespace(specs.LinuxNamespaceType(typ), p)
-			if err != nil {
-				return r.refuse(fmt.Sprintf("cannot check the %s namespace at %s: %v", typ, p, err), "give a namespace path that exists")
-			}
-			if host {
-				return r.refuse(fmt.Sprintf("the container would join the host's %s namespace (%s)", typ, p), fix)
-			}
-		}
-	}
-	return nil
-}
-
-// isHostNamespace reports whether the namespace file at path is the one the
-// shim itself runs in: the shim runs in the host's namespaces.
-func isHostNamespace(typ specs.LinuxNamespaceType, path string) (bool, error) {
-	var a, b unix.Stat_t
-	if err := unix.Stat(path, &a); err != nil {
-		return false, err
-	}
-	if err := unix.Stat("/proc/self/ns/"+nsFile[typ], &b); err != nil {
-		return false, err
-	}
-	return a.Dev == b.Dev && a.Ino == b.Ino, nil
+	return out
 }
 
 // readonlyRootfs makes the root filesystem read-only unless the profile
@@ -130,101 +90,6 @@ func tmpfsMount(path, size, mode string, exec bool) (specs.Mount, error) {
 
 func sameMount(a, b specs.Mount) bool {
 	return a.Destination == b.Destination && a.Type == b.Type && a.Source == b.Source && slices.Equal(a.Options, b.Options)
-}
-
-func mountString(m specs.Mount) string {
-	return fmt.Sprintf("%s %s on %s (%s)", m.Type, m.Source, m.Destination, strings.Join(m.Options, ","))
-}
-
-func isBind(m specs.Mount) bool {
-	return m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
-}
-
-// mounts refuses bind mounts of sensitive host paths and filesystems other
-// than the usual pseudo filesystems and tmpfs; it forces nosuid,nodev on
-// bind mounts and tmpfs, and read-only on /sys and cgroup filesystems.
-func mounts(r *run, s *specs.Spec) error {
-	for i := range s.Mounts {
-		m := &s.Mounts[i]
-		before := mountString(*m)
-		if !filepath.IsAbs(m.Destination) {
-			return r.refuse(fmt.Sprintf("mount destination %q is not an absolute path", m.Destination), "give mount destinations as absolute paths")
-		}
-		switch {
-		case isBind(*m):
-			if why := r.req.sensitiveSource(m.Source); why != "" {
-				return r.refuse(fmt.Sprintf("bind mount of %s at %s is not allowed: %s", m.Source, m.Destination, why),
-					"mount a dedicated directory or volume instead of host system paths or container runtime state")
-			}
-			setOptions(m, []string{"nosuid", "nodev"}, []string{"suid", "dev"})
-		case slices.Contains(kernelMountTypes, m.Type):
-			if want, fixed := kernelMountPlace[m.Type]; fixed && filepath.Clean(m.Destination) != want {
-				return r.refuse(fmt.Sprintf("a %s mount at %s is not allowed (only at %s): it would expose the kernel's interfaces outside the masked and read-only paths", m.Type, m.Destination, want),
-					"remove the extra mount")
-			}
-			switch {
-			case m.Type == "sysfs" || m.Type == "cgroup" || m.Type == "cgroup2":
-				setOptions(m, []string{"ro"}, []string{"rw"})
-			case m.Type == "tmpfs" && m.Destination != "/dev": // /dev needs device nodes
-				setOptions(m, []string{"nosuid", "nodev"}, []string{"suid", "dev"})
-			}
-		default:
-			return r.refuse(fmt.Sprintf("mount of type %q at %s is not allowed", m.Type, m.Destination),
-				"use bind mounts of volumes or tmpfs; other filesystems could expose host devices")
-		}
-		if after := mountString(*m); after != before {
-			r.record(before, after)
-		}
-	}
-	return nil
-}
-
-// setOptions adds each of add not yet present and removes every of remove.
-func setOptions(m *specs.Mount, add, remove []string) {
-	m.Options = slices.DeleteFunc(m.Options, func(o string) bool { return slices.Contains(remove, o) })
-	for _, a := range add {
-		if !slices.Contains(m.Options, a) {
-			m.Options = append(m.Options, a)
-		}
-	}
-}
-
-// sensitiveSource says why a bind source may not be mounted, or "" when it
-// may. The pipeline's own mounts (the container's secrets tmpfs, the exec
-// helper) are the exceptions: they are palisade's, below palisade's paths.
-func (req *Request) sensitiveSource(src string) string {
-	clean := filepath.Clean(src)
-	if (req.SecretsDir != "" && (clean == req.SecretsDir || strings.HasPrefix(clean, req.SecretsDir+"/"))) || (req.Helper != "" && clean == req.Helper) {
-		return ""
-	}
-	return sensitiveSource(src, req.HostPaths)
-}
-
-// sensitiveSource says why a bind source may not be mounted, or "" when it
-// may. Symlinks are resolved on the host, as the mount will resolve them.
-func sensitiveSource(src string, extra []string) string {
-	if !filepath.IsAbs(src) {
-		return "the source is not an absolute path"
-	}
-	p := filepath.Clean(src)
-	if resolved, err := filepath.EvalSymlinks(p); err == nil {
-		p = resolved
-	}
-	for _, c := range bindCarveOuts {
-		if strings.HasPrefix(p, c) {
-			return ""
-		}
-	}
-	for _, sp := range append(slices.Clone(sensitiveHostPaths), extra...) {
-		sp = filepath.Clean(sp)
-		switch {
-		case p == sp || strings.HasPrefix(p, sp+"/"):
-			return sp + " is a host system path or container runtime state"
-		case p == "/" || strings.HasPrefix(sp, p+"/"):
-			return "it contains " + sp
-		}
-	}
-	return ""
 }
 
 // maskedPaths adds palisade's minimum and the profile's masked paths.
@@ -365,28 +230,71 @@ func pidsLimit(r *run, s *specs.Spec) error {
 	return nil
 }
 
-// HostPaths returns the node-specific paths no bind mount may expose:
-// containerd's sockets (addresses) and its state directory, found from a
-// bundle at STATE/io.containerd.runtime.v2.task/NS/ID.
-func HostPaths(bundle string, addresses ...string) []string {
-	var out []string
-	for _, a := range addresses {
-		if a = strings.TrimPrefix(a, "unix://"); filepath.IsAbs(a) {
-			out = append(out, a)
-		}
-	}
-	if dir := filepath.Dir(filepath.Dir(filepath.Dir(bundle))); filepath.Base(dir) == "io.containerd.runtime.v2.task" {
-		out = append(out, filepath.Dir(dir))
-	}
-	return out
-}
-
 // pidsUnifiedKey returns a cgroup v2 "unified" key that would set the pids
 // controller behind the PID limit's back, or "".
 func pidsUnifiedKey(unified map[string]string) string {
 	for k := range unified {
 		if strings.HasPrefix(k, "pids.") {
 			return k
+		}
+	}
+	return ""
+}
+
+func verifyReadonlyRootfs(req *Request, s *specs.Spec) string {
+	if !req.Policy.Profile.Filesystem.WritableRootfs && (s.Root == nil || !s.Root.Readonly) {
+		return "the root filesystem is writable"
+	}
+	return ""
+}
+
+// verifyPidsLimit compares with the container's own resolved limit (the
+// profile's, an admin override's or a lower one the workload asked for).
+func verifyPidsLimit(req *Request, s *specs.Spec) string {
+	l := s.Linux.Resources
+	if l == nil || l.Pids == nil || l.Pids.Limit == nil || *l.Pids.Limit <= 0 || *l.Pids.Limit > req.Policy.PidsLimit {
+		return fmt.Sprintf("the PID limit is missing or above the container's %d", req.Policy.PidsLimit)
+	}
+	if pidsUnifiedKey(l.Unified) != "" {
+		return "a cgroup v2 pids setting beside the PID limit"
+	}
+	return ""
+}
+
+func verifyMaskedPaths(_ *Request, s *specs.Spec) string {
+	return missing("masked", s.Linux.MaskedPaths, minimumMaskedPaths)
+}
+
+func verifyReadonlyPaths(_ *Request, s *specs.Spec) string {
+	return missing("read-only", s.Linux.ReadonlyPaths, minimumReadonlyPaths)
+}
+
+func verifyHooks(req *Request, s *specs.Spec) string {
+	for _, hook := range allHooks(s.Hooks) {
+		if !slices.Contains(req.Policy.AllowedHooks, hook.Path) {
+			return "hook " + hook.Path + " is not allowed"
+		}
+	}
+	return ""
+}
+
+func verifyDevices(_ *Request, s *specs.Spec) string {
+	l := s.Linux.Resources
+	if l == nil || len(l.Devices) == 0 || l.Devices[0].Allow || (l.Devices[0].Type != "" && l.Devices[0].Type != "a") || l.Devices[0].Major != nil {
+		return "the device cgroup does not start by denying every device"
+	}
+	for _, d := range l.Devices[1:] {
+		if d.Allow && (d.Major == nil || d.Type == "" || d.Type == "a") {
+			return "the device cgroup allows a whole class of devices"
+		}
+	}
+	return ""
+}
+
+func verifySysctls(req *Request, s *specs.Spec) string {
+	for k := range s.Linux.Sysctl {
+		if !slices.Contains(safeSysctls, k) && !slices.Contains(req.Policy.Profile.Sysctls.Allowed, k) {
+			return "sysctl " + k + " is not allowed"
 		}
 	}
 	return ""

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,6 +52,7 @@ type container struct {
 	req         harden.Request
 	annotations map[string]string
 	secretsDir  string // the host mount of its secrets, "" without
+	pid         uint32 // its init process on the host
 }
 
 // Service is the palisade task service.
@@ -59,6 +61,10 @@ type Service struct {
 
 	// addresses are containerd's sockets: no container may bind-mount them.
 	addresses []string
+	// socketDir is the directory of the shim sockets.
+	socketDir string
+	// node is containerd's layout, learned from containerd.
+	node layout
 	// landlockABI detects the kernel's Landlock support.
 	landlockABI func() (int, error)
 
@@ -71,7 +77,7 @@ var _ taskAPI.TTRPCTaskService = (*Service)(nil)
 // New wraps the runc task service. addresses are containerd's gRPC and
 // TTRPC socket addresses.
 func New(inner taskAPI.TTRPCTaskService, addresses ...string) *Service {
-	return &Service{TTRPCTaskService: inner, addresses: addresses, landlockABI: execguard.LandlockABI, containers: map[string]*container{}}
+	return &Service{TTRPCTaskService: inner, addresses: addresses, socketDir: socketDir(), landlockABI: execguard.LandlockABI, containers: map[string]*container{}}
 }
 
 // RegisterTTRPC registers the wrapper itself, not the inner service: were the
@@ -95,6 +101,12 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, s.refused(ctx, nil, rec, err)
 	}
 	rec.Config = cfg.Source
+	if err := checkFields(ns+"/"+r.ID, "create", r); err != nil {
+		return nil, s.refused(ctx, cfg, rec, err)
+	}
+	if why, fix := stdioProblem(cfg, r.Stdin, r.Stdout, r.Stderr, false); why != "" {
+		return nil, s.refused(ctx, cfg, rec, &policy.Refusal{Container: ns + "/" + r.ID, Rule: "stdio", Kind: errdefs.ErrPermissionDenied, Reason: why, Fix: fix})
+	}
 	if (r.Checkpoint != "" || r.ParentCheckpoint != "") && !cfg.AllowRestore {
 		return nil, s.refused(ctx, cfg, rec, &policy.Refusal{
 			Container: ns + "/" + r.ID, Rule: "restore", Kind: errdefs.ErrPermissionDenied,
@@ -107,9 +119,18 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, s.refused(ctx, cfg, rec, fmt.Errorf("palisade: container %s/%s refused: %w", ns, r.ID, err))
 	}
 	rec.SetCRI(spec.Annotations)
-	req, err := harden.Prepare(ns, r.ID, cfg, spec, harden.Node{
-		Bundle: r.Bundle, Addresses: s.addresses, Rootfs: rootfsAccess(ctx, r, spec), LandlockABI: s.landlockABI,
-	})
+	node := harden.Node{
+		Bundle: r.Bundle, Addresses: s.addresses, SocketDir: s.socketDir, RootfsMounts: rootfsMounts(r),
+		Joinable: s.joinable(ns, r.ID, spec.Annotations), Rootfs: rootfsAccess(ctx, r, spec), LandlockABI: s.landlockABI,
+	}
+	if node.ContainerdRoot, node.SnapshotterRoots, node.ContainerdDirs, err = s.node.learn(ctx, s.addresses); err != nil {
+		return nil, s.refused(ctx, cfg, rec, &policy.Refusal{
+			Container: ns + "/" + r.ID, Rule: "node-layout", Kind: errdefs.ErrUnavailable,
+			Reason: "cannot learn containerd's directories, which no container may reach: " + err.Error(),
+			Fix:    "check that containerd's gRPC socket answers the shim",
+		})
+	}
+	req, err := harden.Prepare(ns, r.ID, cfg, spec, node)
 	if err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
 	}
@@ -172,7 +193,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		}
 	}
 	created = true
-	c := &container{req: *req, annotations: spec.Annotations}
+	c := &container{req: *req, annotations: spec.Annotations, pid: resp.Pid}
 	if req.SecretPlan != nil {
 		c.secretsDir = req.SecretPlan.Dir
 		c.req.SecretNames = req.SecretPlan.Names()
@@ -193,6 +214,13 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 	rec := s.record(audit.EventExec, c)
 	rec.ExecID = r.ExecID
 	cfg := c.req.Config
+	if err := checkFields(c.req.Container(), "exec", r); err != nil {
+		return nil, s.refused(ctx, cfg, rec, err)
+	}
+	if why, fix := stdioProblem(cfg, r.Stdin, r.Stdout, r.Stderr, true); why != "" {
+		return nil, s.refused(ctx, cfg, rec, &policy.Refusal{Container: c.req.Container(), Rule: "stdio", Profile: c.req.Policy.Profile.Name, Kind: errdefs.ErrPermissionDenied,
+			Reason: "exec " + r.ExecID + ": " + why, Fix: fix})
+	}
 	if r.Spec == nil || len(r.Spec.GetValue()) > maxProcessSize {
 		return nil, s.refused(ctx, cfg, rec, fmt.Errorf("palisade: container %s: exec %s: missing or oversized process spec: %w",
 			c.req.Container(), r.ExecID, errdefs.ErrInvalidArgument))
@@ -228,6 +256,9 @@ func (s *Service) Update(ctx context.Context, r *taskAPI.UpdateTaskRequest) (*em
 		return nil, err
 	}
 	rec := s.record(audit.EventUpdate, c)
+	if err := checkFields(c.req.Container(), "update", r); err != nil {
+		return nil, s.refused(ctx, c.req.Config, rec, err)
+	}
 	if r.Resources != nil {
 		if len(r.Resources.GetValue()) > maxProcessSize {
 			return nil, s.refused(ctx, c.req.Config, rec, fmt.Errorf("palisade: container %s: update: oversized resources: %w", c.req.Container(), errdefs.ErrInvalidArgument))
@@ -255,7 +286,18 @@ func (s *Service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskReque
 	if err != nil {
 		return nil, err
 	}
-	if err := s.allowed(ctx, c.req.Config, s.record(audit.EventCheckpoint, c)); err != nil {
+	rec := s.record(audit.EventCheckpoint, c)
+	if err := checkFields(c.req.Container(), "checkpoint", r); err != nil {
+		return nil, s.refused(ctx, c.req.Config, rec, err)
+	}
+	if !c.req.Config.AllowCheckpoint {
+		return nil, s.refused(ctx, c.req.Config, rec, &policy.Refusal{
+			Container: c.req.Container(), Rule: "checkpoint", Profile: c.req.Policy.Profile.Name, Kind: errdefs.ErrPermissionDenied,
+			Reason: "checkpoints are not allowed: the shim would write the container's memory and state as root to " + strconv.Quote(r.Path),
+			Fix:    "set allow_checkpoint = true in " + c.req.Config.Source + " if checkpoints on this node are wanted",
+		})
+	}
+	if err := s.allowed(ctx, c.req.Config, rec); err != nil {
 		return nil, err
 	}
 	return s.TTRPCTaskService.Checkpoint(ctx, r)
@@ -352,6 +394,42 @@ func (s *Service) refused(ctx context.Context, cfg *config.Config, rec *audit.Re
 		log.G(ctx).WithError(aerr).Error("palisade: cannot write the audit record of a refusal")
 	}
 	return errgrpc.ToGRPC(err)
+}
+
+// rootfsMounts are the task's rootfs mounts as the pipeline judges them.
+func rootfsMounts(r *taskAPI.CreateTaskRequest) []harden.RootfsMount {
+	out := make([]harden.RootfsMount, 0, len(r.Rootfs))
+	for _, m := range r.Rootfs {
+		out = append(out, harden.RootfsMount{Type: m.Type, Source: m.Source, Target: m.Target, Options: m.Options})
+	}
+	return out
+}
+
+// joinable returns the namespaces a container of a CRI pod may join: those
+// of its pod's sandbox, which this shim created (containerd runs a pod's
+// containers in one shim). A sandbox itself, and any container outside a
+// CRI namespace, may join none.
+func (s *Service) joinable(ns, id string, annotations map[string]string) func(specs.LinuxNamespaceType) []string {
+	sid := annotations["io.kubernetes.cri.sandbox-id"]
+	if sid == "" || sid == id {
+		return nil
+	}
+	return func(typ specs.LinuxNamespaceType) []string {
+		s.mu.Lock()
+		sb, ok := s.containers[sid]
+		s.mu.Unlock()
+		if !ok || sb.req.Namespace != ns || sb.pid == 0 || !slices.Contains(sb.req.Config.Node.CRINamespaces, ns) {
+			return nil
+		}
+		file := map[specs.LinuxNamespaceType]string{
+			specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.IPCNamespace: "ipc",
+			specs.UTSNamespace: "uts", specs.UserNamespace: "user",
+		}[typ]
+		if file == "" {
+			return nil
+		}
+		return []string{fmt.Sprintf("/proc/%d/ns/%s", sb.pid, file)}
+	}
 }
 
 // rootfsAccess gives the pipeline a read-only view of the container's root

@@ -1,0 +1,165 @@
+package harden
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// requiredAttrs are the attributes a mount must end up with, by kind.
+// The mounts step enforces them and its check verifies them, both from
+// this one table. /dev and devpts keep device nodes working.
+func requiredAttrs(m specs.Mount) []attr {
+	switch {
+	case isBind(m):
+		return []attr{attrNoSUID, attrNoDev}
+	case m.Type == "sysfs" || m.Type == "cgroup" || m.Type == "cgroup2":
+		return []attr{attrRO, attrNoSUID, attrNoDev, attrNoExec}
+	case m.Type == "proc" || m.Type == "mqueue":
+		return []attr{attrNoSUID, attrNoDev, attrNoExec}
+	case m.Type == "devpts":
+		return []attr{attrNoSUID, attrNoExec}
+	case m.Type == "tmpfs" && filepath.Clean(m.Destination) == "/dev":
+		return []attr{attrNoSUID}
+	case m.Type == "tmpfs":
+		return []attr{attrNoSUID, attrNoDev}
+	}
+	return nil
+}
+
+// mountProblem says why a mount may not be made at all, or "": a
+// destination that is not absolute, an option with no safe meaning, an
+// id-mapped mount, a filesystem other than the pseudo filesystems and
+// tmpfs, a pseudo filesystem away from its place, a sensitive bind source.
+func (req *Request) mountProblem(m specs.Mount) (string, string) {
+	if !filepath.IsAbs(m.Destination) {
+		return fmt.Sprintf("mount destination %q is not an absolute path", m.Destination), "give mount destinations as absolute paths"
+	}
+	if o, why := refusedOption(m.Options); o != "" {
+		return fmt.Sprintf("mount at %s has option %q: %s", m.Destination, o, why), "remove the option"
+	}
+	if len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0 {
+		return fmt.Sprintf("mount at %s is id-mapped: id-mapped mounts are not allowed by palisade", m.Destination), "remove the mount's uidMappings and gidMappings"
+	}
+	switch {
+	case isBind(m):
+		if why := req.sensitiveSource(m.Source); why != "" {
+			return fmt.Sprintf("bind mount of %s at %s is not allowed: %s", m.Source, m.Destination, why),
+				"mount a dedicated directory or volume instead of host system paths or container runtime state"
+		}
+	case slices.Contains(kernelMountTypes, m.Type):
+		if want, fixed := kernelMountPlace[m.Type]; fixed && filepath.Clean(m.Destination) != want {
+			return fmt.Sprintf("a %s mount at %s is not allowed (only at %s): it would expose the kernel's interfaces outside the masked and read-only paths", m.Type, m.Destination, want),
+				"remove the extra mount"
+		}
+	default:
+		return fmt.Sprintf("mount of type %q at %s is not allowed", m.Type, m.Destination),
+			"use bind mounts of volumes or tmpfs; other filesystems could expose host devices"
+	}
+	return "", ""
+}
+
+// mounts refuses mounts palisade cannot make safe (see mountProblem), binds
+// each bind mount to its source as resolved now (the container gets the
+// object that was checked, whatever a symlink in the path points at later),
+// and makes every mount end up with its required attributes: options that
+// would clear them, plainly or recursively (rsuid, rdev, rrw), are removed.
+func mounts(r *run, s *specs.Spec) error {
+	for i := range s.Mounts {
+		m := &s.Mounts[i]
+		before := mountString(*m)
+		if why, fix := r.req.mountProblem(*m); why != "" {
+			return r.refuse(why, fix)
+		}
+		if isBind(*m) && !r.req.ownMount(m.Source) {
+			if resolved, err := filepath.EvalSymlinks(m.Source); err == nil && resolved != m.Source {
+				m.Source = resolved
+			}
+		}
+		if want := requiredAttrs(*m); len(lacking(m.Options, want...)) > 0 || weakens(m.Options, want) {
+			m.Options = enforceAttrs(m.Options, want...)
+		}
+		if after := mountString(*m); after != before {
+			r.record(before, after)
+		}
+	}
+	return nil
+}
+
+// weakens reports whether options hold one that clears an attribute of
+// want, even if a later one sets it again (kept out of the final spec so
+// that reading it needs no knowledge of option order).
+func weakens(options []string, want []attr) bool {
+	return slices.ContainsFunc(options, func(o string) bool {
+		e, ok := attrOptions[o]
+		return ok && e.clear && slices.Contains(want, e.attr)
+	})
+}
+
+func verifyMounts(req *Request, s *specs.Spec) string {
+	for _, m := range s.Mounts {
+		if why, _ := req.mountProblem(m); why != "" {
+			return why
+		}
+		if l := lacking(m.Options, requiredAttrs(m)...); len(l) > 0 {
+			return fmt.Sprintf("%s mount at %s does not end up %s", m.Type, m.Destination, strings.Join(l, ","))
+		}
+	}
+	return ""
+}
+
+// ownMount reports whether a bind source is one of the pipeline's own: the
+// container's secrets tmpfs or the exec helper, below palisade's paths.
+func (req *Request) ownMount(src string) bool {
+	clean := filepath.Clean(src)
+	return (req.SecretsDir != "" && (clean == req.SecretsDir || strings.HasPrefix(clean, req.SecretsDir+"/"))) || (req.Helper != "" && clean == req.Helper)
+}
+
+// sensitiveSource says why a bind source may not be mounted, or "" when it
+// may. The pipeline's own mounts are the exceptions.
+func (req *Request) sensitiveSource(src string) string {
+	if req.ownMount(src) {
+		return ""
+	}
+	return sensitiveSource(src, req.HostPaths, req.CarveOuts)
+}
+
+// sensitiveSource says why a bind source may not be mounted, or "" when it
+// may: a protected path, anything below one (except below a carve-out), or
+// anything above one. Symlinks are resolved on the host, as the mount will
+// resolve them.
+func sensitiveSource(src string, protected []ProtectedPath, carveOuts []string) string {
+	if !filepath.IsAbs(src) {
+		return "the source is not an absolute path"
+	}
+	p := filepath.Clean(src)
+	if resolved, err := filepath.EvalSymlinks(p); err == nil {
+		p = resolved
+	}
+	for _, c := range carveOuts {
+		if strings.HasPrefix(p, filepath.Clean(c)+"/") {
+			return ""
+		}
+	}
+	for _, sp := range protected {
+		clean := filepath.Clean(sp.Path)
+		switch {
+		case p == clean || strings.HasPrefix(p, clean+"/"):
+			return clean + " is " + sp.Why
+		case p == "/" || strings.HasPrefix(clean, p+"/"):
+			return "it contains " + clean + " (" + sp.Why + ")"
+		}
+	}
+	return ""
+}
+
+func isBind(m specs.Mount) bool {
+	return m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
+}
+
+func mountString(m specs.Mount) string {
+	return fmt.Sprintf("%s %s on %s (%s)", m.Type, m.Source, m.Destination, strings.Join(m.Options, ","))
+}

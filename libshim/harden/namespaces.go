@@ -1,0 +1,164 @@
+package harden
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// nsFile is the /proc/PID/ns entry of each OCI namespace type.
+var nsFile = map[specs.LinuxNamespaceType]string{
+	specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.IPCNamespace: "ipc",
+	specs.UTSNamespace: "uts", specs.MountNamespace: "mnt", specs.UserNamespace: "user",
+	specs.CgroupNamespace: "cgroup", specs.TimeNamespace: "time",
+}
+
+// nsCloneFlag is the kernel's type of each namespace (NS_GET_NSTYPE).
+var nsCloneFlag = map[specs.LinuxNamespaceType]int{
+	specs.PIDNamespace: unix.CLONE_NEWPID, specs.NetworkNamespace: unix.CLONE_NEWNET, specs.IPCNamespace: unix.CLONE_NEWIPC,
+	specs.UTSNamespace: unix.CLONE_NEWUTS, specs.MountNamespace: unix.CLONE_NEWNS, specs.UserNamespace: unix.CLONE_NEWUSER,
+	specs.CgroupNamespace: unix.CLONE_NEWCGROUP, specs.TimeNamespace: unix.CLONE_NEWTIME,
+}
+
+// namespaces requires private pid, network, ipc, uts and mount namespaces
+// (a missing entry means "share the host's"; a path to the host's own
+// namespace means the same; both are refused unless the profile allows
+// it), and decides every namespace path a spec asks to join: only the
+// namespaces of the container's own pod sandbox (what CRI gives a pod's
+// containers), the network namespaces CNI pins for pods, and the
+// directories the profile lists. Joining another container's namespaces
+// would put the container next to that container's processes, mounts and
+// secrets (/proc/1/root of a shared PID namespace).
+func namespaces(r *run, s *specs.Spec) error {
+	allowed := r.req.Policy.Profile.Namespaces.HostAllowed
+	for _, typ := range requiredNamespaces {
+		i := slices.IndexFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return string(n.Type) == typ })
+		if i < 0 && !slices.Contains(allowed, typ) {
+			return r.refuse(fmt.Sprintf("the container would share the host's %s namespace", typ), hostNamespaceFix(typ))
+		}
+	}
+	seen := map[specs.LinuxNamespaceType]bool{}
+	for _, n := range s.Linux.Namespaces {
+		if _, ok := nsFile[n.Type]; !ok {
+			return r.refuse(fmt.Sprintf("namespace type %q is unknown", n.Type), "use the OCI namespace types")
+		}
+		if seen[n.Type] {
+			return r.refuse(fmt.Sprintf("the %s namespace is listed twice", n.Type), "list each namespace once")
+		}
+		seen[n.Type] = true
+		if n.Path == "" {
+			continue
+		}
+		if why, fix := r.req.joinProblem(n); why != "" {
+			return r.refuse(why, fix)
+		}
+	}
+	return nil
+}
+
+func hostNamespaceFix(typ string) string {
+	return fmt.Sprintf("run it in its own %s namespace (no --net-host/--pid-host style option; Kubernetes: hostNetwork, hostPID, hostIPC false), or select a profile whose namespaces.host_allowed lists %q", typ, typ)
+}
+
+// joinProblem says why the container may not join the namespace at n.Path,
+// and what to do, or "".
+func (req *Request) joinProblem(n specs.LinuxNamespace) (string, string) {
+	target, err := nsIdentity(n.Path, n.Type)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Sprintf("there is no %s namespace at %s", n.Type, n.Path), "give a namespace path that exists"
+		}
+		return fmt.Sprintf("%s is not a %s namespace palisade can inspect: %v", n.Path, n.Type, err), "give the path of a namespace file (/proc/PID/ns/TYPE or a pinned nsfs file)"
+	}
+	host, err := nsIdentity("/proc/self/ns/"+nsFile[n.Type], n.Type)
+	if err == nil && host == target {
+		if slices.Contains(req.Policy.Profile.Namespaces.HostAllowed, string(n.Type)) {
+			return "", ""
+		}
+		return fmt.Sprintf("the container would join the host's %s namespace (%s)", n.Type, n.Path), hostNamespaceFix(string(n.Type))
+	}
+	if req.Joinable != nil {
+		for _, p := range req.Joinable(n.Type) {
+			if id, err := nsIdentity(p, n.Type); err == nil && id == target {
+				return "", ""
+			}
+		}
+	}
+	dirs := slices.Clone(req.Policy.Profile.Namespaces.JoinAllowed)
+	if n.Type == specs.NetworkNamespace {
+		dirs = append(dirs, req.Config.Node.NetnsDirs...)
+		if st := ContainerdState(req.Bundle); st != "" {
+			dirs = append(dirs, filepath.Join(st, "netns"))
+		}
+	}
+	if pinnedIn(n.Path, dirs) {
+		return "", ""
+	}
+	return fmt.Sprintf("joining the %s namespace at %s is not allowed: a container may join only its own pod sandbox's namespaces, and for network the namespaces pinned in %v", n.Type, n.Path, dirs),
+		"let the container have its own " + string(n.Type) + " namespace (no --with-ns), or ask the node administrator for a profile whose namespaces.join_allowed lists the directory"
+}
+
+// nsID identifies a namespace: the nsfs inode.
+type nsID struct{ dev, ino uint64 }
+
+// nsIdentity opens a namespace file, checks that it is a namespace of the
+// given type, and returns its identity.
+func nsIdentity(path string, typ specs.LinuxNamespaceType) (nsID, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nsID{}, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer func() { _ = unix.Close(fd) }()
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &fs); err != nil {
+		return nsID{}, err
+	}
+	if fs.Type != unix.NSFS_MAGIC {
+		return nsID{}, fmt.Errorf("not a namespace file")
+	}
+	if t, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE); err != nil || t != nsCloneFlag[typ] {
+		return nsID{}, fmt.Errorf("not a %s namespace", typ)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nsID{}, err
+	}
+	return nsID{st.Dev, st.Ino}, nil
+}
+
+// pinnedIn reports whether path is a namespace file directly in one of
+// dirs, both resolved as the kernel will resolve them.
+func pinnedIn(path string, dirs []string) bool {
+	resolved, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(dirs, func(d string) bool {
+		rd, err := filepath.EvalSymlinks(d)
+		return err == nil && filepath.Dir(resolved) == rd
+	})
+}
+
+func verifyNamespaces(req *Request, s *specs.Spec) string {
+	for _, typ := range requiredNamespaces {
+		if slices.Contains(req.Policy.Profile.Namespaces.HostAllowed, typ) {
+			continue
+		}
+		if !slices.ContainsFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return string(n.Type) == typ }) {
+			return "no private " + typ + " namespace"
+		}
+	}
+	for _, n := range s.Linux.Namespaces {
+		if n.Path != "" {
+			if why, _ := req.joinProblem(n); why != "" {
+				return why
+			}
+		}
+	}
+	return ""
+}

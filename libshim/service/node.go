@@ -1,0 +1,86 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	introspection "github.com/containerd/containerd/api/services/introspection/v1"
+	"github.com/containerd/containerd/v2/pkg/shim"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// layout is what the shim learns of its node's containerd: where its root
+// and its snapshotters' directories are. containerd started this shim and
+// gave it its address, so its answer is trusted; paths derived from a
+// client's request never are. Learned once per shim, on the first Create.
+type layout struct {
+	mu           sync.Mutex
+	known        bool
+	root         string
+	snapshotters []string
+	dirs         []string // every directory a plugin reported as its root
+}
+
+// learn asks containerd's introspection service (at the first of
+// addresses, its gRPC socket) for its plugins' roots. A service without a
+// containerd (tests) learns nothing: task rootfs mounts are then refused.
+func (l *layout) learn(ctx context.Context, addresses []string) (root string, snapshotters, dirs []string, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.known || len(addresses) == 0 {
+		return l.root, l.snapshotters, l.dirs, nil
+	}
+	address := strings.TrimPrefix(addresses[0], "unix://")
+	if address == "" {
+		return "", nil, nil, fmt.Errorf("the shim was not given containerd's address")
+	}
+	conn, err := grpc.NewClient("unix://"+address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return "", nil, nil, err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := introspection.NewIntrospectionClient(conn).Plugins(ctx, &introspection.PluginsRequest{})
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("ask containerd at %s for its directories: %w", address, err)
+	}
+	for _, p := range resp.Plugins {
+		dir := p.Exports["root"]
+		if dir == "" || !filepath.IsAbs(dir) {
+			continue
+		}
+		dir = filepath.Clean(dir)
+		l.dirs = append(l.dirs, dir)
+		if p.Type == "io.containerd.snapshotter.v1" && p.InitErr == nil {
+			l.snapshotters = append(l.snapshotters, dir)
+		}
+		if strings.HasPrefix(filepath.Base(dir), "io.containerd.") && l.root == "" {
+			l.root = filepath.Dir(dir)
+		}
+	}
+	l.known = true
+	return l.root, l.snapshotters, l.dirs, nil
+}
+
+// socketDir finds the directory of the shim sockets from the shim's own
+// start: the "s" link containerd's shim code leaves in the first bundle
+// (the shim's working directory) when socket_dir is configured, else the
+// directory of the shim's own socket address.
+func socketDir() string {
+	if dir, err := os.Readlink("s"); err == nil && filepath.IsAbs(dir) {
+		return filepath.Clean(dir)
+	}
+	if addr, err := shim.ReadAddress("address"); err == nil {
+		if p := strings.TrimPrefix(addr, "unix://"); filepath.IsAbs(p) {
+			return filepath.Dir(p)
+		}
+	}
+	return ""
+}
