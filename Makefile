@@ -37,8 +37,9 @@ lint: deps ## gofmt, go vet and golangci-lint
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...
 
-fuzz: ## fuzz the hardening pipeline for a minute
-	$(GO) test -run XXX -fuzz FuzzSpec -fuzztime 60s ./libshim/harden/
+fuzz: ## fuzz the hardening pipeline: whole specs and every field, a minute each
+	$(GO) test -run XXX -fuzz 'FuzzSpec$$' -fuzztime 60s ./libshim/harden/
+	$(GO) test -run XXX -fuzz 'FuzzSpecFields$$' -fuzztime 60s ./libshim/harden/
 
 bench: deps ## benchmarks: Go (pipeline, create rewrite, exec helper) and palisade vs the stock runc shim (root; writes docs/benchmarks.md)
 	@mkdir -p $(BIN)

@@ -81,6 +81,11 @@ func Resolve(root, args0 string, env []string, cwd string) (*Resolution, error) 
 		}
 		st, err := os.Stat(hostPath) // securejoin resolved every symlink inside root
 		if err != nil {
+			// name the path inside the container, never the host's mount point
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = fmt.Errorf("%s: %w", c, pe.Err)
+			}
 			lastErr = err
 			continue
 		}

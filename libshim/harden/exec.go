@@ -67,7 +67,7 @@ func execAllowlist(r *run, p *specs.Process, init bool) (bool, error) {
 		return err
 	})
 	if err != nil {
-		return false, r.denied(fmt.Sprintf("command cannot be resolved for the exec allow-list: %v", err), "give the command as an absolute path that exists in the image")
+		return false, r.refuse(fmt.Sprintf("the command cannot be found in the image to check it against the exec allow-list: %v", err), "give the command as an absolute path that exists in the image")
 	}
 	allow := ex.Allow
 	if ex.Mode == profiles.ExecEntrypointOnly && len(allow) == 0 {

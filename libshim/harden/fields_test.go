@@ -1,6 +1,7 @@
 package harden
 
 import (
+	"github.com/containerd/errdefs"
 	"os"
 	"reflect"
 	"slices"
@@ -312,4 +313,154 @@ func TestNamespaceJoins(t *testing.T) {
 	if why, _ := req.joinProblem(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: "/proc/self/ns/ipc"}); !strings.Contains(why, "host's") {
 		t.Errorf("host namespace through Joinable: %q", why)
 	}
+}
+
+// setLeaf walks to the n-th leaf field of v (allocating pointers, slices
+// and maps on the way) and gives it a value made from data. It returns the
+// leaf's path, or "" when n is past the last leaf.
+func setLeaf(v reflect.Value, path string, n *int, data []byte) string {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		fv := v.Field(i)
+		p := path
+		if !f.Anonymous {
+			p = jsonPath(path, f)
+		}
+		ft := f.Type
+		isStruct := func(t reflect.Type) bool { return t.Kind() == reflect.Struct }
+		switch {
+		case ft.Kind() == reflect.Pointer && isStruct(ft.Elem()):
+			if *n < 0 {
+				return ""
+			}
+			if fv.IsNil() {
+				fv.Set(reflect.New(ft.Elem()))
+			}
+			if got := setLeaf(fv.Elem(), p, n, data); got != "" {
+				return got
+			}
+		case isStruct(ft):
+			if got := setLeaf(fv, p, n, data); got != "" {
+				return got
+			}
+		case ft.Kind() == reflect.Slice && isStruct(ft.Elem()):
+			el := reflect.New(ft.Elem()).Elem()
+			if got := setLeaf(el, p, n, data); got != "" {
+				fv.Set(reflect.Append(fv, el))
+				return got
+			}
+		case ft.Kind() == reflect.Map && isStruct(ft.Elem()):
+			el := reflect.New(ft.Elem()).Elem()
+			if got := setLeaf(el, p, n, data); got != "" {
+				if fv.IsNil() {
+					fv.Set(reflect.MakeMap(ft))
+				}
+				fv.SetMapIndex(reflect.ValueOf(string(data)).Convert(ft.Key()), el)
+				return got
+			}
+		default:
+			if *n == 0 {
+				fill(fv, data)
+				*n = -1
+				return p
+			}
+			*n--
+		}
+	}
+	return ""
+}
+
+// fill gives a leaf a value made from data.
+func fill(v reflect.Value, data []byte) {
+	num := uint64(0)
+	for _, b := range data {
+		num = num<<8 | uint64(b)
+	}
+	s := string(data)
+	switch v.Kind() {
+	case reflect.Pointer:
+		e := reflect.New(v.Type().Elem())
+		fill(e.Elem(), data)
+		v.Set(e)
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		v.SetBool(num%2 == 1)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(int64(num))
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(num)
+	case reflect.Slice:
+		el := reflect.New(v.Type().Elem()).Elem()
+		fill(el, data)
+		v.Set(reflect.Append(reflect.MakeSlice(v.Type(), 0, 1), el))
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		el := reflect.New(v.Type().Elem()).Elem()
+		fill(el, data)
+		m.SetMapIndex(reflect.ValueOf(s).Convert(v.Type().Key()), el)
+		v.Set(m)
+	}
+}
+
+// FuzzSpecFields mutates one field of a ctr-style spec at a time — any
+// field of the runtime spec, chosen by the fuzzer, with a value it chooses —
+// and checks that the pipeline never panics, that a field whose rule is
+// "refuse" always refuses the container, and that whatever it accepts
+// passes its own verification.
+func FuzzSpecFields(f *testing.F) {
+	for i := range 200 {
+		f.Add(uint16(i), []byte("x"))
+	}
+	f.Add(uint16(3), []byte("/"))
+	f.Fuzz(func(t *testing.T, which uint16, data []byte) {
+		s := ctrSpec()
+		n := int(which)
+		path := setLeaf(reflect.ValueOf(s).Elem(), "", &n, data)
+		if path == "" {
+			return
+		}
+		req := request(t, "", nil)
+		_, err := Spec(req, s)
+		if err != nil {
+			if errdefs.IsInternal(err) {
+				t.Fatalf("%s: the pipeline produced a spec its own verification rejects: %v", path, err)
+			}
+			return
+		}
+		for p, rule := range specFields {
+			if rule.kind == ruleRefuse && (path == p || strings.HasPrefix(path, p+".")) && !emptyAfter(s, p) {
+				t.Fatalf("%s was set and its rule refuses, yet the container was accepted", path)
+			}
+		}
+	})
+}
+
+// emptyAfter reports whether the field at a top-level-or-nested JSON path
+// ended up unset (the pipeline removed the value).
+func emptyAfter(s *specs.Spec, path string) bool {
+	v := reflect.ValueOf(s).Elem()
+	for _, part := range strings.Split(path, ".") {
+		for v.Kind() == reflect.Pointer {
+			if v.IsNil() {
+				return true
+			}
+			v = v.Elem()
+		}
+		found := false
+		for i := range v.NumField() {
+			if jsonPath("", v.Type().Field(i)) == part {
+				v, found = v.Field(i), true
+				break
+			}
+		}
+		if !found {
+			return true
+		}
+	}
+	return v.IsZero()
 }

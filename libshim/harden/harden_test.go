@@ -148,7 +148,10 @@ func TestCapabilities(t *testing.T) {
 		{name: "baseline root keeps its defaults minus the dangerous ones", profile: "baseline", uid: 0, spec: caps.RuntimeDefault,
 			want: []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETFCAP", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID"}},
 		{name: "baseline IPC_LOCK on request", profile: "baseline", ann: map[string]string{policy.AnnotationCapAdd: "ipc_lock"}, want: []string{"CAP_IPC_LOCK"}},
-		{name: "baseline drops the runtime default NET_RAW", profile: "baseline", spec: []string{"CAP_NET_RAW"}, want: nil},
+		{name: "NET_RAW asked for alone (drop ALL, add NET_RAW) is refused, not dropped", profile: "baseline", spec: []string{"CAP_NET_RAW"},
+			refuse: `capability CAP_NET_RAW is not allowed by profile "baseline"`},
+		{name: "defaults minus a few are still clamped", spec: slices.DeleteFunc(slices.Clone(caps.RuntimeDefault), func(c string) bool { return c == "CAP_NET_RAW" || c == "CAP_MKNOD" }),
+			want: []string{"CAP_NET_BIND_SERVICE"}},
 		{name: "baseline NET_ADMIN refused", profile: "baseline", spec: []string{"CAP_NET_ADMIN"}, refuse: "capability CAP_NET_ADMIN is not allowed"},
 	}
 	for _, c := range cases {

@@ -2,7 +2,6 @@ package harden
 
 import (
 	"slices"
-	"strings"
 )
 
 // A mount's options are read the way runc applies them, not compared as
@@ -136,12 +135,4 @@ func refusedOption(options []string) (string, string) {
 		}
 	}
 	return "", ""
-}
-
-// knownOption reports whether palisade has a rule for an option that looks
-// like a flag (no "="): filesystem data options carry a value.
-func knownOption(o string) bool {
-	_, a := attrOptions[o]
-	_, r := refusedOptions[o]
-	return a || r || slices.Contains(neutralOptions, o) || strings.Contains(o, "=")
 }

@@ -144,12 +144,19 @@ func sensitiveSource(src string, protected []ProtectedPath, carveOuts []string) 
 			return ""
 		}
 	}
-	for _, sp := range protected {
+	// The most specific protected path names the reason.
+	best := -1
+	for i, sp := range protected {
 		clean := filepath.Clean(sp.Path)
-		switch {
-		case p == clean || strings.HasPrefix(p, clean+"/"):
-			return clean + " is " + sp.Why
-		case p == "/" || strings.HasPrefix(clean, p+"/"):
+		if (p == clean || strings.HasPrefix(p, clean+"/")) && (best < 0 || len(clean) > len(filepath.Clean(protected[best].Path))) {
+			best = i
+		}
+	}
+	if best >= 0 {
+		return filepath.Clean(protected[best].Path) + " is " + protected[best].Why
+	}
+	for _, sp := range protected {
+		if clean := filepath.Clean(sp.Path); p == "/" || strings.HasPrefix(clean, p+"/") {
 			return "it contains " + clean + " (" + sp.Why + ")"
 		}
 	}

@@ -141,12 +141,18 @@ func capabilities(r *run, p *specs.Process) error {
 		}
 	}
 	requested = caps.Set(requested)
+	// A set that holds most of the runtime's default set came from that
+	// default: what the profile does not allow is clamped. A small set was
+	// chosen by the client (Kubernetes: drop ALL, add NET_RAW): a capability
+	// in it that the profile does not allow is refused, never dropped
+	// silently, since the workload would otherwise fail obscurely.
+	fromDefault := 2*len(requested) > len(caps.RuntimeDefault)
 	var keep, dropped []string
 	for _, c := range requested {
 		switch {
 		case slices.Contains(allowed, c):
 			keep = append(keep, c)
-		case slices.Contains(caps.RuntimeDefault, c):
+		case slices.Contains(caps.RuntimeDefault, c) && fromDefault:
 			dropped = append(dropped, c)
 		default:
 			return r.refuse(fmt.Sprintf("capability %s is not allowed by profile %q (allowed: %s)", c, pol.Profile.Name, caps.Short(allowed)),

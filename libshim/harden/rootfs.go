@@ -41,9 +41,7 @@ func rootfsMountProblem(m RootfsMount, roots []string) string {
 			k, v, ok := strings.Cut(o, "=")
 			switch {
 			case ok && slices.Contains(rootfsPathOptions, k):
-				for _, p := range splitLowerdirs(v) {
-					paths = append(paths, p)
-				}
+				paths = append(paths, splitLowerdirs(v)...)
 			case ok && strings.Contains(v, "/"):
 				return "option " + k + " names a path palisade has no rule for"
 			}

@@ -44,7 +44,7 @@ func (l *layout) learn(ctx context.Context, addresses []string) (root string, sn
 	if err != nil {
 		return "", nil, nil, err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	resp, err := introspection.NewIntrospectionClient(conn).Plugins(ctx, &introspection.PluginsRequest{})

@@ -185,10 +185,14 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 			_, derr := s.TTRPCTaskService.Delete(ctx, &taskAPI.DeleteRequest{ID: r.ID})
 			rec := &audit.Record{Event: audit.EventCreate, Namespace: ns, Container: r.ID, Config: cfg.Source, Profile: req.Policy.Profile.Name}
 			rec.SetCRI(spec.Annotations)
+			fix := "check that palisade-init at " + req.Helper + " is palisade's and runs on this host; the shim log has more"
+			if strings.Contains(string(out), "memfd_noexec: no such file") {
+				fix = "run on a kernel with vm.memfd_noexec (Linux 6.3 or later)"
+			}
 			return nil, s.refused(ctx, cfg, rec, errors.Join(&policy.Refusal{
 				Container: req.Container(), Rule: "exec-allowlist", Profile: req.Policy.Profile.Name, Kind: errdefs.ErrFailedPrecondition,
 				Reason: fmt.Sprintf("cannot make memfds non-executable (vm.memfd_noexec): %v: %s", err, strings.TrimSpace(string(out))),
-				Fix:    "run on a kernel with vm.memfd_noexec (Linux 6.3 or later)",
+				Fix:    fix,
 			}, derr))
 		}
 	}

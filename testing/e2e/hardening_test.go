@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -120,7 +119,7 @@ func TestRefusals(t *testing.T) {
 		{"host-pid", []string{"--with-ns", "pid:" + hostPidNs}, false,
 			"the container would join the host's pid namespace (" + hostPidNs + ") [rule namespaces, profile restricted]"},
 		{"containerd-socket", []string{"--mount", "type=bind,src=" + e.Address + ",dst=/run/containerd.sock,options=rbind:rw"}, false,
-			"bind mount of " + e.Address + " at /run/containerd.sock is not allowed: " + e.Address + " is a host system path or container runtime state [rule mounts, profile restricted]"},
+			"bind mount of " + e.Address + " at /run/containerd.sock is not allowed: " + e.Address + " is containerd's socket [rule mounts, profile restricted]"},
 		{"hook", []string{"--config", specWithHook}, true,
 			"OCI hook /bin/true is not allowed (hooks run on the host as root) [rule hooks, profile restricted]; remove the hook, or ask the node administrator to add its path to allowed_hooks in " + e.AdminConfig},
 		{"unknown-profile", []string{"--annotation", "palisade.dev/profile=nope"}, false,
@@ -170,6 +169,9 @@ func writeSpecWithHook(t *testing.T, e *harness.Env, path string) {
 		t.Fatal(err)
 	}
 	s.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/bin/true"}}}
+	// `ctr oci spec` names the namespace's own cgroup, which other
+	// containers live below: palisade refuses an existing cgroup.
+	s.Linux.CgroupsPath = ""
 	data, _ := json.Marshal(&s)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
@@ -249,22 +251,13 @@ func TestUpdateCannotRaisePidsLimit(t *testing.T) {
 	startDetached(t, e, id)
 	defer removeContainer(t, e, id)
 
-	client, err := containerd.New(e.Address, containerd.WithDefaultNamespace(e.Namespace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = client.Close() }()
-	ctx := context.Background()
-	c, err := client.LoadContainer(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	task, err := c.Task(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	task, ctx := runningTask(t, e, id)
 	update := func(n int64) error {
 		return task.Update(ctx, containerd.WithResources(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &n}}))
+	}
+	all := &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}}
+	if err := task.Update(ctx, containerd.WithResources(all)); err == nil || !strings.Contains(err.Error(), "an update may not change linux.resources.devices") {
+		t.Errorf("opening the device cgroup by an update: %v", err)
 	}
 	if err := update(100000); err == nil || !strings.Contains(err.Error(), "update of the PID limit to 100000 refused: the container's limit is 256") {
 		t.Errorf("raising the PID limit: %v", err)
@@ -275,7 +268,10 @@ func TestUpdateCannotRaisePidsLimit(t *testing.T) {
 	if err := update(64); err != nil {
 		t.Errorf("lowering the PID limit: %v", err)
 	}
-	var max []byte
+	var (
+		max []byte
+		err error
+	)
 	for _, p := range []string{
 		filepath.Join("/sys/fs/cgroup/pids", e.Namespace, id, "pids.max"), // cgroup v1 or hybrid
 		filepath.Join("/sys/fs/cgroup", e.Namespace, id, "pids.max"),      // cgroup v2

@@ -103,7 +103,7 @@ func TestSurvivesContainerdRestart(t *testing.T) {
 // file, the line and the field, and leaves nothing behind.
 func TestBrokenAdminConfigRefuses(t *testing.T) {
 	e := needEnv(t)
-	bad := filepath.Join(e.Dir, "broken.toml")
+	bad := filepath.Join(e.ConfigDir, "broken.toml")
 	if err := os.WriteFile(bad, []byte("version = 1\n[runc]\nrooot = \"/run/x\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestSharedShimKeepsServingAfterRefusal(t *testing.T) {
 	a := containerID(t, "a")
 	label := "io.containerd.runc.v2.group=" + group
 	startDetached(t, e, a, "--annotation", label)
-	bad := filepath.Join(e.Dir, "broken-version.toml")
+	bad := filepath.Join(e.ConfigDir, "broken-version.toml")
 	if err := os.WriteFile(bad, []byte("version = 99\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

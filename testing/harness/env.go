@@ -39,6 +39,7 @@ type Env struct {
 	Dir         string // everything lives under here
 	Address     string // containerd's gRPC socket
 	Namespace   string
+	ConfigDir   string // the directory of admin configs the shim trusts
 	AdminConfig string // path of palisade's admin config
 	AuditLog    string // palisade's audit file (per the default admin config)
 	RuncRoot    string // runc state root given to palisade
@@ -67,7 +68,8 @@ func Start(o Options) (_ *Env, retErr error) {
 		Dir:         dir,
 		Address:     filepath.Join(dir, "containerd.sock"),
 		Namespace:   o.Namespace,
-		AdminConfig: filepath.Join(dir, "palisade.toml"),
+		ConfigDir:   filepath.Join(dir, "config"),
+		AdminConfig: filepath.Join(dir, "config", "palisade.toml"),
 		AuditLog:    filepath.Join(dir, "audit.jsonl"),
 		RuncRoot:    filepath.Join(dir, "runc"),
 		SecretStore: filepath.Join(dir, "secret-store"),
@@ -83,6 +85,9 @@ func Start(o Options) (_ *Env, retErr error) {
 			_ = e.Close()
 		}
 	}()
+	if err := os.Mkdir(e.ConfigDir, 0o755); err != nil {
+		return nil, err
+	}
 	if _, err := e.WriteAdminConfig(filepath.Base(e.AdminConfig), o.AdminConfig); err != nil {
 		return nil, err
 	}
@@ -108,7 +113,7 @@ func Start(o Options) (_ *Env, retErr error) {
 func (e *Env) WriteAdminConfig(name, extra string) (string, error) {
 	body := fmt.Sprintf("version = 1\nrunc.root = %q\naudit.file = %q\nsecrets.store = %q\nsecrets.mount_root = %q\n%s\n",
 		e.RuncRoot, e.AuditLog, e.SecretStore, e.SecretMount, extra)
-	path := filepath.Join(e.Dir, name)
+	path := filepath.Join(e.ConfigDir, name)
 	return path, os.WriteFile(path, []byte(body), 0o600)
 }
 
@@ -136,7 +141,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime",
   socket_dir = %q
   # the admin configs palisade may be pointed at: the environment's own
   env = [%q]
-`, filepath.Join(e.Dir, "root"), filepath.Join(e.Dir, "state"), e.Address, e.Address+".ttrpc", filepath.Join(e.Dir, "s"), config.DirsEnv+"="+e.Dir)
+`, filepath.Join(e.Dir, "root"), filepath.Join(e.Dir, "state"), e.Address, e.Address+".ttrpc", filepath.Join(e.Dir, "s"), config.DirsEnv+"="+e.ConfigDir)
 }
 
 func (e *Env) path() string {
@@ -290,7 +295,7 @@ func (e *Env) Binary(name string) string { return filepath.Join(e.build.BinDir, 
 // that it finds runc as the shims do.
 func (e *Env) Command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(e.Binary(name), args...)
-	cmd.Env = append(os.Environ(), "PATH="+e.path(), config.DirsEnv+"="+e.Dir)
+	cmd.Env = append(os.Environ(), "PATH="+e.path(), config.DirsEnv+"="+e.ConfigDir)
 	return cmd
 }
 

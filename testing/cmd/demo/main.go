@@ -140,7 +140,7 @@ func run() error {
 	fmt.Print(indent(r.Stdout))
 
 	step("what palisade refuses outright (nothing is created, nothing is left behind)")
-	bad := filepath.Join(env.Dir, "broken.toml") // a directory the node trusts
+	bad := filepath.Join(env.ConfigDir, "broken.toml") // a directory the node trusts
 	if err := os.WriteFile(bad, []byte("version = 1\n[runc]\nrooot = \"/run/x\"\n"), 0o600); err != nil {
 		return err
 	}
