@@ -44,7 +44,7 @@ type renderFlags struct {
 
 // hardenInput runs the shim's pipeline on a spec, exactly as Create would
 // (without touching a bundle or mounting anything).
-func (f *renderFlags) harden(spec *specs.Spec, bundleDir string) (*harden.Request, []audit.Change, error) {
+func (f *renderFlags) harden(spec *specs.Spec, bundleDir string) (*harden.Request, *harden.Plan, error) {
 	cfg, err := f.load()
 	if err != nil {
 		return nil, nil, err
@@ -69,11 +69,11 @@ func (f *renderFlags) harden(spec *specs.Spec, bundleDir string) (*harden.Reques
 	if err != nil {
 		return nil, nil, refusalOrFailure(err)
 	}
-	changes, err := harden.Spec(req, spec)
+	plan, _, err := harden.Harden(req, spec)
 	if err != nil {
-		return req, changes, refusalOrFailure(err)
+		return req, nil, refusalOrFailure(err)
 	}
-	return req, changes, nil
+	return req, plan, nil
 }
 
 func (f *renderFlags) add(cmd *cobra.Command) {
@@ -111,10 +111,11 @@ A refusal prints the message the shim would give and exits 3.`,
 			if err != nil {
 				return &exitError{ExitFailed, err}
 			}
-			req, changes, err := f.harden(spec, bundleDir)
+			req, plan, err := f.harden(spec, bundleDir)
 			if err != nil {
 				return err
 			}
+			changes := plan.Changes
 			out := cmd.OutOrStdout()
 			switch {
 			case f.diff && g.output == "json":
@@ -124,7 +125,7 @@ A refusal prints the message the shim would give and exits 3.`,
 			default:
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(spec)
+				return enc.Encode(plan.Spec)
 			}
 		},
 	}

@@ -70,12 +70,17 @@ func execAllowlist(r *run, p *specs.Process, init bool) (bool, error) {
 		return false, r.refuse(fmt.Sprintf("the command cannot be found in the image to check it against the exec allow-list: %v", err), "give the command as an absolute path that exists in the image")
 	}
 	allow := ex.Allow
+	if len(r.dec.ExecAllow) > 0 {
+		allow = r.dec.ExecAllow // fixed at create
+	}
 	if ex.Mode == profiles.ExecEntrypointOnly && len(allow) == 0 {
 		if !init {
 			return false, r.refuse("the container's entrypoint was not recorded at create", "")
 		}
-		allow = []string{res.Path}
-		ex.Allow = allow // the container's own entrypoint, fixed at create (the policy is this container's)
+		allow = []string{res.Path} // the container's own entrypoint, fixed at create
+	}
+	if init {
+		r.dec.ExecAllow = allow
 	}
 	if !execguard.Allowed(res.Path, allow) {
 		why := fmt.Sprintf("%q resolves to %s, which is not on the exec allow-list (%s; from %s)", res.Command, res.Path, strings.Join(allow, ", "), ex.Source)
@@ -91,7 +96,7 @@ func execAllowlist(r *run, p *specs.Process, init bool) (bool, error) {
 	if r.req.LandlockABI == nil {
 		return false, r.refuse("cannot tell whether the kernel supports Landlock", "")
 	}
-	if !init && !ex.Enforced {
+	if !init && !r.dec.ExecEnforced {
 		return false, nil // the container itself was not confined (Landlock unavailable, accepted by the admin)
 	}
 	if abi, err := r.req.LandlockABI(); err != nil || abi < 1 {
@@ -106,7 +111,7 @@ func execAllowlist(r *run, p *specs.Process, init bool) (bool, error) {
 		return false, r.refuse(fmt.Sprintf("the exec helper %s is missing (%v)", r.req.Helper, err), "install palisade-init next to the shim, or set exec_helper in "+r.req.Config.Source)
 	}
 	if init {
-		ex.Enforced = true // written at create only; exec requests just read it
+		r.dec.ExecEnforced = true // decided at create only; exec requests just read it
 	}
 	want := wrap(allow, args)
 	if !slices.Equal(p.Args, want) {
@@ -142,9 +147,8 @@ func unwrap(args []string) []string {
 	return nil
 }
 
-func verifyExecAllowlist(req *Request, p *specs.Process) string {
-	ex := req.Policy.Exec
-	if ex == nil || !ex.Enforced {
+func verifyExecAllowlist(_ *Request, dec *Decisions, p *specs.Process) string {
+	if dec == nil || !dec.ExecEnforced {
 		return ""
 	}
 	if len(p.Args) < 3 || p.Args[0] != execguard.HelperPath || p.Args[1] != "exec" {
@@ -153,8 +157,8 @@ func verifyExecAllowlist(req *Request, p *specs.Process) string {
 	return ""
 }
 
-func verifyExecHelper(req *Request, s *specs.Spec) string {
-	if ex := req.Policy.Exec; ex == nil || !ex.Enforced {
+func verifyExecHelper(req *Request, dec *Decisions, s *specs.Spec) string {
+	if dec == nil || !dec.ExecEnforced {
 		return ""
 	}
 	if len(s.Mounts) == 0 {

@@ -240,7 +240,7 @@ func TestRecursiveOptionsClamped(t *testing.T) {
 	}
 	// The check alone catches an unhardened one.
 	m.Options = []string{"rbind", "nosuid", "nodev", "rsuid"}
-	if msg := verifyMounts(req, &specs.Spec{Mounts: []specs.Mount{m}}); !strings.Contains(msg, "does not end up nosuid") {
+	if msg := verifyMounts(req, nil, &specs.Spec{Mounts: []specs.Mount{m}}); !strings.Contains(msg, "does not end up nosuid") {
 		t.Errorf("verify: %q", msg)
 	}
 	for _, o := range []string{"rshared", "remount", "idmap"} {
@@ -425,7 +425,7 @@ func FuzzSpecFields(f *testing.F) {
 			return
 		}
 		req := request(t, "", nil)
-		_, err := Spec(req, s)
+		_, err := hardenInPlace(req, s)
 		if err != nil {
 			if errdefs.IsInternal(err) {
 				t.Fatalf("%s: the pipeline produced a spec its own verification rejects: %v", path, err)

@@ -11,6 +11,7 @@
 package harden
 
 import (
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -57,13 +58,10 @@ type Request struct {
 	// SecretScope the store scope its secrets come from.
 	SecretsDir, SecretScope string
 
-	// SecretNames are the secrets delivered at create (for exec processes).
-	SecretNames []string
-
-	// SecretPlan is set by the pipeline when the container gets secrets:
-	// the shim mounts it before runc runs. It may hold values moved out of
-	// the environment and must never be logged.
-	SecretPlan *secrets.Plan
+	// Created is what the pipeline decided when the container was created
+	// (its Plan's Decisions), for its exec processes and updates; nil at
+	// create.
+	Created *Decisions
 }
 
 // Node is what the pipeline needs to know about where a container runs.
@@ -130,8 +128,8 @@ type step struct {
 	name          string
 	spec          func(*run, *specs.Spec) error
 	process       func(*run, *specs.Process) error
-	verify        func(*Request, *specs.Spec) string
-	verifyProcess func(*Request, *specs.Process) string
+	verify        func(*Request, *Decisions, *specs.Spec) string
+	verifyProcess func(*Request, *Decisions, *specs.Process) string
 }
 
 // pipeline is the one ordered list of transforms. The order is written here
@@ -177,11 +175,52 @@ var pipeline = []step{
 	{name: "pids-limit", spec: pidsLimit, verify: verifyPidsLimit},
 }
 
-// run carries one pipeline execution's request and collects its changes.
+// Decisions are what the pipeline decided beyond the spec itself: what
+// must happen around runc for the hardening to hold, and what the
+// container's exec processes inherit.
+type Decisions struct {
+	// Secrets is the container's secrets tmpfs, to be mounted before runc
+	// runs; nil without secrets. It may hold values moved out of the
+	// environment: never log it.
+	Secrets *secrets.Plan
+	// SecretNames are the secrets delivered at create (for exec processes).
+	SecretNames []string
+	// ExecAllow is the exec allow-list in force: the policy's, or for
+	// entrypoint-only the entrypoint resolved at create.
+	ExecAllow []string
+	// ExecEnforced is set when the kernel enforces the exec allow-list
+	// (Landlock through palisade-init): the container's PID namespace must
+	// then get vm.memfd_noexec after create, before start.
+	ExecEnforced bool
+}
+
+// Plan is the pipeline's answer for one container: the hardened spec, the
+// changes made (for the audit record), and its decisions. Executing it is
+// the launcher's work (libshim/launch).
+type Plan struct {
+	Spec    *specs.Spec
+	Changes []audit.Change
+	Decisions
+}
+
+// ForExec is what the container's later requests need of its plan: the
+// decisions, without secret values.
+func (p *Plan) ForExec() *Decisions {
+	d := p.Decisions
+	d.Secrets = nil
+	if p.Secrets != nil {
+		d.SecretNames = p.Secrets.Names()
+	}
+	return &d
+}
+
+// run carries one pipeline execution's request, collects its changes and
+// holds its decisions.
 type run struct {
 	req     *Request
 	rule    string
 	changes []audit.Change
+	dec     *Decisions
 	update  bool // judging an update of a running container's resources
 }
 
@@ -201,28 +240,41 @@ func (r *run) refuse(reason, fix string) error {
 	return &policy.Refusal{Container: r.req.Container(), Rule: r.rule, Profile: r.profile(), Reason: reason, Fix: fix, Kind: errdefs.ErrInvalidArgument}
 }
 
-// Spec hardens a container spec in place, then verifies the result. It
-// returns the changes made; on error the spec must not be used.
-func Spec(req *Request, s *specs.Spec) ([]audit.Change, error) {
-	r := &run{req: req}
+// Harden runs the pipeline over a copy of the client's spec and verifies
+// the result. It changes nothing it was given; on error there is no plan.
+// The changes made so far are returned in both cases, for the audit record.
+func Harden(req *Request, in *specs.Spec) (*Plan, []audit.Change, error) {
+	s, err := cloneSpec(in)
+	if err != nil {
+		return nil, nil, &policy.Refusal{Container: req.Container(), Rule: "process-required", Reason: "the spec cannot be copied: " + err.Error(), Kind: errdefs.ErrInvalidArgument}
+	}
+	r := &run{req: req, dec: &Decisions{}}
 	for _, st := range pipeline {
 		r.rule = st.name
 		if err := st.spec(r, s); err != nil {
-			return r.changes, err
+			return nil, r.changes, err
 		}
 	}
-	if err := Verify(req, s); err != nil {
-		return r.changes, err
+	if err := Verify(req, r.dec, s); err != nil {
+		return nil, r.changes, err
 	}
-	return r.changes, nil
+	return &Plan{Spec: s, Changes: r.changes, Decisions: *r.dec}, r.changes, nil
 }
 
-// Process hardens the process of an exec request with the process-level
-// steps of the pipeline, then verifies it.
-func Process(req *Request, p *specs.Process) ([]audit.Change, error) {
-	r := &run{req: req, rule: "process-required"}
-	if p == nil {
-		return nil, r.refuse("the exec request carries no process", "send a process spec")
+// Process hardens an exec request's process with the process-level steps
+// of the pipeline, under the decisions made when the container was created
+// (req.Created), then verifies it. It returns a hardened copy.
+func Process(req *Request, in *specs.Process) (*specs.Process, []audit.Change, error) {
+	r := &run{req: req, rule: "process-required", dec: &Decisions{}}
+	if req.Created != nil {
+		*r.dec = *req.Created
+	}
+	if in == nil {
+		return nil, nil, r.refuse("the exec request carries no process", "send a process spec")
+	}
+	p, err := clone(in)
+	if err != nil {
+		return nil, nil, r.refuse("the exec process cannot be copied: "+err.Error(), "send a valid process spec")
 	}
 	for _, st := range pipeline {
 		if st.process == nil {
@@ -230,13 +282,33 @@ func Process(req *Request, p *specs.Process) ([]audit.Change, error) {
 		}
 		r.rule = st.name
 		if err := st.process(r, p); err != nil {
-			return r.changes, err
+			return nil, r.changes, err
 		}
 	}
-	if err := VerifyProcess(req, p); err != nil {
-		return r.changes, err
+	if err := VerifyProcess(req, r.dec, p); err != nil {
+		return nil, r.changes, err
 	}
-	return r.changes, nil
+	return p, r.changes, nil
+}
+
+func cloneSpec(s *specs.Spec) (*specs.Spec, error) {
+	if s == nil {
+		return &specs.Spec{}, nil
+	}
+	return clone(s)
+}
+
+// clone deep-copies a spec value through its JSON form, the form runc reads.
+func clone[T any](v *T) (*T, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out T
+	if err := json.Unmarshal(data, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // onProcess lifts a process transform to a spec transform.

@@ -63,9 +63,21 @@ func ctrSpec() *specs.Spec {
 	}
 }
 
+// hardenInPlace runs Harden and, when it succeeds, puts the hardened spec
+// where the client's was: the tests read the result off the spec they built.
+// Harden itself must leave the client's spec alone (TestHardenChangesNothingGiven).
+func hardenInPlace(req *Request, s *specs.Spec) ([]audit.Change, error) {
+	plan, changes, err := Harden(req, s)
+	if err != nil {
+		return changes, err
+	}
+	*s = *plan.Spec
+	return changes, nil
+}
+
 func harden(t *testing.T, req *Request, s *specs.Spec) error {
 	t.Helper()
-	_, err := Spec(req, s)
+	_, err := hardenInPlace(req, s)
 	return err
 }
 
@@ -87,7 +99,7 @@ func refusal(t *testing.T, err error, rule string, want ...string) {
 
 func TestRestrictedOnCtrDefaults(t *testing.T) {
 	s := ctrSpec()
-	changes, err := Spec(request(t, "", nil), s)
+	changes, err := hardenInPlace(request(t, "", nil), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +295,7 @@ func TestBindMountsAllowedAndForcedNosuidNodev(t *testing.T) {
 		return req
 	}
 	for _, other := range []*Request{pod("k8s.io", "another-pod"), pod("default", "uid"), request(t, "", nil)} {
-		if err := harden(t, other, cloneSpec(t, s)); err == nil || !strings.Contains(err.Error(), "/var/lib/kubelet is ") {
+		if err := harden(t, other, mustClone(t, s)); err == nil || !strings.Contains(err.Error(), "/var/lib/kubelet is ") {
 			t.Errorf("another pod's kubelet directory: %v", err)
 		}
 	}
@@ -350,18 +362,22 @@ func TestResourcesUpdate(t *testing.T) {
 }
 
 func TestProcessForExec(t *testing.T) {
-	p := &specs.Process{Args: []string{"sh"}, Capabilities: &specs.LinuxCapabilities{Bounding: caps.RuntimeDefault, Effective: caps.RuntimeDefault, Permitted: caps.RuntimeDefault}}
-	if _, err := Process(request(t, "", nil), p); err != nil {
+	in := &specs.Process{Args: []string{"sh"}, Capabilities: &specs.LinuxCapabilities{Bounding: caps.RuntimeDefault, Effective: caps.RuntimeDefault, Permitted: caps.RuntimeDefault}}
+	p, _, err := Process(request(t, "", nil), in)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if in.NoNewPrivileges || in.User.UID != 0 {
+		t.Errorf("Process changed the request's own process: %+v", in)
 	}
 	if !p.NoNewPrivileges || p.User.UID != 65534 || !slices.Equal(p.Capabilities.Effective, []string{"CAP_NET_BIND_SERVICE"}) || len(p.Capabilities.Ambient) != 0 {
 		t.Errorf("exec process %+v caps %+v", p, p.Capabilities)
 	}
-	if _, err := Process(request(t, "", nil), nil); err == nil {
+	if _, _, err := Process(request(t, "", nil), nil); err == nil {
 		t.Error("nil exec process accepted")
 	}
 	sysAdmin := &specs.Process{Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_SYS_ADMIN"}}}
-	if _, err := Process(request(t, "", nil), sysAdmin); err == nil {
+	if _, _, err := Process(request(t, "", nil), sysAdmin); err == nil {
 		t.Error("exec with CAP_SYS_ADMIN accepted")
 	}
 }
@@ -369,7 +385,7 @@ func TestProcessForExec(t *testing.T) {
 // Verify is independent of the transforms: a spec that skipped the pipeline
 // fails it, naming each broken invariant.
 func TestVerifyCatchesUnhardenedSpec(t *testing.T) {
-	err := Verify(request(t, "", nil), ctrSpec())
+	err := Verify(request(t, "", nil), nil, ctrSpec())
 	if err == nil || !errdefs.IsInternal(err) {
 		t.Fatalf("verify: %v", err)
 	}
@@ -420,13 +436,17 @@ func FuzzSpec(f *testing.F) {
 				asked = append(asked, l...)
 			}
 		}
-		if _, err := Spec(req, &s); err != nil {
+		plan, _, err := Harden(req, &s)
+		if err == nil {
+			s = *plan.Spec
+		}
+		if err != nil {
 			if errdefs.IsInternal(err) {
 				t.Fatalf("the pipeline produced a spec its own verification rejects: %v", err)
 			}
 			return // refused: fine, as long as it did not panic
 		}
-		if err := Verify(req, &s); err != nil {
+		if err := Verify(req, &plan.Decisions, &s); err != nil {
 			t.Fatalf("hardened spec fails verification: %v", err)
 		}
 		for _, c := range s.Process.Capabilities.Bounding {
@@ -435,7 +455,7 @@ func FuzzSpec(f *testing.F) {
 			}
 		}
 		once, _ := json.Marshal(&s)
-		changes, err := Spec(req, &s)
+		changes, err := hardenInPlace(req, &s)
 		if err != nil {
 			t.Fatalf("hardening a hardened spec failed: %v", err)
 		}
@@ -459,7 +479,7 @@ func BenchmarkPipeline(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := Spec(&Request{Namespace: "ns", ID: "c1", Config: cfg, Policy: pol}, s); err != nil {
+		if _, _, err := Harden(&Request{Namespace: "ns", ID: "c1", Config: cfg, Policy: pol}, s); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -488,7 +508,7 @@ func TestExecAllowlistWithoutLandlock(t *testing.T) {
 		req.Rootfs = func(f func(string) error) error { return f(root) }
 		s := ctrSpec()
 		s.Process.Args = []string{"/bin/app"}
-		changes, err := Spec(req, s)
+		changes, err := hardenInPlace(req, s)
 		if c.refuse != "" {
 			refusal(t, err, "exec-allowlist", c.refuse)
 			continue
@@ -503,7 +523,7 @@ func TestExecAllowlistWithoutLandlock(t *testing.T) {
 			t.Errorf("%s: no audited note %q in %+v", c.landlock, c.note, changes)
 		}
 		if c.wrapped {
-			again, err := Spec(req, s)
+			again, err := hardenInPlace(req, s)
 			if err != nil || len(again) != 0 {
 				t.Errorf("hardening a wrapped spec again: %v %+v", err, again)
 			}
@@ -531,7 +551,7 @@ func TestHelperMountCannotBeSpoofed(t *testing.T) {
 	s := ctrSpec()
 	s.Process.Args = []string{"/bin/app"}
 	s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/.palisade-init", Type: "bind", Source: fake, Options: []string{"rbind"}})
-	if _, err := Spec(req, s); err != nil {
+	if _, err := hardenInPlace(req, s); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range s.Mounts {
@@ -558,7 +578,7 @@ func execFixture(t *testing.T) (root, helper string) {
 	return root, helper
 }
 
-func cloneSpec(t *testing.T, s *specs.Spec) *specs.Spec {
+func mustClone(t *testing.T, s *specs.Spec) *specs.Spec {
 	t.Helper()
 	data, err := json.Marshal(s)
 	if err != nil {
@@ -569,4 +589,45 @@ func cloneSpec(t *testing.T, s *specs.Spec) *specs.Spec {
 		t.Fatal(err)
 	}
 	return &out
+}
+
+// Harden changes nothing it was given: not the client's spec, not the
+// request, not the policy.
+func TestHardenChangesNothingGiven(t *testing.T) {
+	root, helper := execFixture(t)
+	req := request(t, "", map[string]string{policy.AnnotationExecAllow: "/bin/app"})
+	req.LandlockABI = func() (int, error) { return 7, nil }
+	req.Helper = helper
+	req.Rootfs = func(f func(string) error) error { return f(root) }
+	s := ctrSpec()
+	s.Process.Args = []string{"/bin/app"}
+	before, _ := json.Marshal(s)
+	pol, _ := json.Marshal(req.Policy)
+	plan, _, err := Harden(req, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := json.Marshal(s); string(after) != string(before) {
+		t.Errorf("the client's spec was changed:\n%s\n%s", before, after)
+	}
+	if after, _ := json.Marshal(req.Policy); string(after) != string(pol) {
+		t.Errorf("the policy was changed:\n%s\n%s", pol, after)
+	}
+	if plan.Spec == s || !plan.Spec.Root.Readonly || !plan.ExecEnforced || !slices.Equal(plan.ExecAllow, []string{"/bin/app"}) {
+		t.Errorf("the plan: root %+v, exec %+v", plan.Spec.Root, plan.Decisions)
+	}
+}
+
+// A secret's custom target inside the read-only secrets directory cannot be
+// placed there: refused with a message, not left to fail inside runc.
+func TestSecretTargetInsideSecretsDir(t *testing.T) {
+	cfg := config.Default()
+	cfg.ProfilesDir = ""
+	cfg.Secrets.Store = t.TempDir()
+	pol, err := policy.Resolve("ns/c1", cfg, map[string]string{policy.AnnotationSecrets: "db=/run/secrets/database"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &Request{Namespace: "ns", ID: "c1", Config: cfg, Policy: pol, SecretsDir: "/run/palisade/secrets/ns/c1"}
+	refusal(t, harden(t, req, ctrSpec()), "secrets", "target /run/secrets/database lies inside the read-only secrets directory /run/secrets")
 }

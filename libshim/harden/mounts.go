@@ -99,7 +99,7 @@ func weakens(options []string, want []attr) bool {
 	})
 }
 
-func verifyMounts(req *Request, s *specs.Spec) string {
+func verifyMounts(req *Request, _ *Decisions, s *specs.Spec) string {
 	for _, m := range s.Mounts {
 		if why, _ := req.mountProblem(m); why != "" {
 			return why

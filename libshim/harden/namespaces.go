@@ -144,7 +144,7 @@ func pinnedIn(path string, dirs []string) bool {
 	})
 }
 
-func verifyNamespaces(req *Request, s *specs.Spec) string {
+func verifyNamespaces(req *Request, _ *Decisions, s *specs.Spec) string {
 	for _, typ := range requiredNamespaces {
 		if slices.Contains(req.Policy.Profile.Namespaces.HostAllowed, typ) {
 			continue

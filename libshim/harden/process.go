@@ -239,14 +239,14 @@ func lsmProblem(apparmor, selinux string) string {
 	return ""
 }
 
-func verifyNoNewPrivileges(_ *Request, p *specs.Process) string {
+func verifyNoNewPrivileges(_ *Request, _ *Decisions, p *specs.Process) string {
 	if !p.NoNewPrivileges {
 		return "noNewPrivileges is not set"
 	}
 	return ""
 }
 
-func verifyCapabilities(req *Request, p *specs.Process) string {
+func verifyCapabilities(req *Request, _ *Decisions, p *specs.Process) string {
 	c := p.Capabilities
 	if c == nil {
 		return ""
@@ -270,11 +270,11 @@ func verifyCapabilities(req *Request, p *specs.Process) string {
 	return ""
 }
 
-func verifyLSMLabels(_ *Request, p *specs.Process) string {
+func verifyLSMLabels(_ *Request, _ *Decisions, p *specs.Process) string {
 	return lsmProblem(p.ApparmorProfile, p.SelinuxLabel)
 }
 
-func verifyUser(req *Request, p *specs.Process) string {
+func verifyUser(req *Request, _ *Decisions, p *specs.Process) string {
 	if req.Policy.Profile.User.AllowRoot {
 		return ""
 	}
@@ -284,7 +284,7 @@ func verifyUser(req *Request, p *specs.Process) string {
 	return ""
 }
 
-func verifyRoot(req *Request, s *specs.Spec) string {
+func verifyRoot(req *Request, _ *Decisions, s *specs.Spec) string {
 	if s.Root == nil {
 		return "no root filesystem"
 	}

@@ -109,7 +109,7 @@ func rootfsMounts(r *run, _ *specs.Spec) error {
 	return nil
 }
 
-func verifyRootfsMounts(req *Request, _ *specs.Spec) string {
+func verifyRootfsMounts(req *Request, _ *Decisions, _ *specs.Spec) string {
 	for _, m := range req.RootfsMounts {
 		if why := rootfsMountProblem(m, req.SnapshotterRoots); why != "" {
 			return "rootfs mount " + m.String() + ": " + why

@@ -58,7 +58,7 @@ func sameJSON(a, b any) bool {
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
-func verifySeccomp(req *Request, s *specs.Spec) string {
+func verifySeccomp(req *Request, _ *Decisions, s *specs.Spec) string {
 	if req.Policy.Seccomp == nil {
 		return ""
 	}

@@ -18,8 +18,8 @@ import (
 // value moved into a file the same way; other variables whose names look
 // like secrets are allowed, recorded or refused as the profile says. The
 // secrets directory is bind-mounted read-only, nosuid, nodev, noexec. The
-// plan (with moved values, never logged) is left in Request.SecretPlan for
-// the shim to mount before runc runs. Names only are recorded.
+// plan (with moved values, never logged) is the Plan's Secrets, for the
+// launcher to mount before runc runs. Names only are recorded.
 func secretsStep(r *run, s *specs.Spec) error {
 	pol, cfg := r.req.Policy, r.req.Config
 	target := pol.Profile.Secrets.Target
@@ -37,6 +37,10 @@ func secretsStep(r *run, s *specs.Spec) error {
 		t := req.Target
 		if t == "" {
 			t = path.Join(target, req.Name)
+		}
+		if t != path.Join(target, req.Name) && (t == target || strings.HasPrefix(t, target+"/")) {
+			return r.refuse(fmt.Sprintf("secret %q: target %s lies inside the read-only secrets directory %s, where it cannot be placed", req.Name, t, target),
+				"leave the target out (the secret appears as "+path.Join(target, req.Name)+") or choose a path outside "+target)
 		}
 		add(secrets.Item{Name: req.Name, Target: t})
 	}
@@ -105,7 +109,7 @@ func secretsStep(r *run, s *specs.Spec) error {
 		}
 	}
 	r.record(nil, fmt.Sprintf("secrets %s from scope %q on a read-only tmpfs at %s", strings.Join(plan.Names(), ", "), plan.Scope, target))
-	r.req.SecretPlan = plan
+	r.dec.Secrets = plan
 	return nil
 }
 
@@ -132,7 +136,7 @@ func secretsProcess(r *run, p *specs.Process) error {
 			env = append(env, kv)
 			continue
 		}
-		if !slices.Contains(r.req.SecretNames, name) {
+		if !slices.Contains(r.dec.SecretNames, name) {
 			return r.refuse(fmt.Sprintf("environment variable %s refers to secret %q, which was not delivered to this container at create", k, name),
 				"request the secret when the container is created")
 		}
@@ -143,7 +147,7 @@ func secretsProcess(r *run, p *specs.Process) error {
 	return nil
 }
 
-func verifySecretsEnv(req *Request, p *specs.Process) string {
+func verifySecretsEnv(req *Request, _ *Decisions, p *specs.Process) string {
 	for _, kv := range p.Env {
 		k, v, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(v, secrets.EnvReference) {
@@ -156,12 +160,12 @@ func verifySecretsEnv(req *Request, p *specs.Process) string {
 	return ""
 }
 
-func verifySecretsMount(req *Request, s *specs.Spec) string {
-	if req.SecretPlan == nil {
+func verifySecretsMount(_ *Request, dec *Decisions, s *specs.Spec) string {
+	if dec == nil || dec.Secrets == nil {
 		return ""
 	}
 	for _, m := range s.Mounts {
-		if m.Source == req.SecretPlan.Dir {
+		if m.Source == dec.Secrets.Dir {
 			if l := lacking(m.Options, attrRO, attrNoSUID, attrNoDev, attrNoExec); len(l) > 0 {
 				return "the secrets mount lacks " + strings.Join(l, ",")
 			}

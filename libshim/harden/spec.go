@@ -241,7 +241,7 @@ func pidsUnifiedKey(unified map[string]string) string {
 	return ""
 }
 
-func verifyReadonlyRootfs(req *Request, s *specs.Spec) string {
+func verifyReadonlyRootfs(req *Request, _ *Decisions, s *specs.Spec) string {
 	if !req.Policy.Profile.Filesystem.WritableRootfs && (s.Root == nil || !s.Root.Readonly) {
 		return "the root filesystem is writable"
 	}
@@ -250,7 +250,7 @@ func verifyReadonlyRootfs(req *Request, s *specs.Spec) string {
 
 // verifyPidsLimit compares with the container's own resolved limit (the
 // profile's, an admin override's or a lower one the workload asked for).
-func verifyPidsLimit(req *Request, s *specs.Spec) string {
+func verifyPidsLimit(req *Request, _ *Decisions, s *specs.Spec) string {
 	l := s.Linux.Resources
 	if l == nil || l.Pids == nil || l.Pids.Limit == nil || *l.Pids.Limit <= 0 || *l.Pids.Limit > req.Policy.PidsLimit {
 		return fmt.Sprintf("the PID limit is missing or above the container's %d", req.Policy.PidsLimit)
@@ -261,15 +261,15 @@ func verifyPidsLimit(req *Request, s *specs.Spec) string {
 	return ""
 }
 
-func verifyMaskedPaths(_ *Request, s *specs.Spec) string {
+func verifyMaskedPaths(_ *Request, _ *Decisions, s *specs.Spec) string {
 	return missing("masked", s.Linux.MaskedPaths, minimumMaskedPaths)
 }
 
-func verifyReadonlyPaths(_ *Request, s *specs.Spec) string {
+func verifyReadonlyPaths(_ *Request, _ *Decisions, s *specs.Spec) string {
 	return missing("read-only", s.Linux.ReadonlyPaths, minimumReadonlyPaths)
 }
 
-func verifyHooks(req *Request, s *specs.Spec) string {
+func verifyHooks(req *Request, _ *Decisions, s *specs.Spec) string {
 	for _, hook := range allHooks(s.Hooks) {
 		if !slices.Contains(req.Policy.AllowedHooks, hook.Path) {
 			return "hook " + hook.Path + " is not allowed"
@@ -278,7 +278,7 @@ func verifyHooks(req *Request, s *specs.Spec) string {
 	return ""
 }
 
-func verifyDevices(_ *Request, s *specs.Spec) string {
+func verifyDevices(_ *Request, _ *Decisions, s *specs.Spec) string {
 	l := s.Linux.Resources
 	if l == nil || len(l.Devices) == 0 || l.Devices[0].Allow || (l.Devices[0].Type != "" && l.Devices[0].Type != "a") || l.Devices[0].Major != nil {
 		return "the device cgroup does not start by denying every device"
@@ -291,7 +291,7 @@ func verifyDevices(_ *Request, s *specs.Spec) string {
 	return ""
 }
 
-func verifySysctls(req *Request, s *specs.Spec) string {
+func verifySysctls(req *Request, _ *Decisions, s *specs.Spec) string {
 	for k := range s.Linux.Sysctl {
 		if !slices.Contains(safeSysctls, k) && !slices.Contains(req.Policy.Profile.Sysctls.Allowed, k) {
 			return "sysctl " + k + " is not allowed"

@@ -19,19 +19,19 @@ import (
 
 // Verify checks every step's invariant over a finished spec and refuses
 // with all failures.
-func Verify(req *Request, s *specs.Spec) error {
+func Verify(req *Request, dec *Decisions, s *specs.Spec) error {
 	if s.Process == nil || s.Linux == nil {
 		return verifyFailure(req, "verify-structure", "the spec has no process or no linux section")
 	}
 	var errs []error
-	if err := VerifyProcess(req, s.Process); err != nil {
+	if err := VerifyProcess(req, dec, s.Process); err != nil {
 		errs = append(errs, err)
 	}
 	for _, st := range pipeline {
 		if st.verify == nil {
 			continue
 		}
-		if msg := st.verify(req, s); msg != "" {
+		if msg := st.verify(req, dec, s); msg != "" {
 			errs = append(errs, verifyFailure(req, "verify-"+st.name, msg))
 		}
 	}
@@ -39,13 +39,13 @@ func Verify(req *Request, s *specs.Spec) error {
 }
 
 // VerifyProcess checks the process-level invariants.
-func VerifyProcess(req *Request, p *specs.Process) error {
+func VerifyProcess(req *Request, dec *Decisions, p *specs.Process) error {
 	var errs []error
 	for _, st := range pipeline {
 		if st.verifyProcess == nil {
 			continue
 		}
-		if msg := st.verifyProcess(req, p); msg != "" {
+		if msg := st.verifyProcess(req, dec, p); msg != "" {
 			errs = append(errs, verifyFailure(req, "verify-"+st.name, msg))
 		}
 	}

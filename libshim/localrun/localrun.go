@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,12 +27,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"palisade.dev/palisade/libshim/audit"
-	"palisade.dev/palisade/libshim/bundle"
 	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/libshim/harden"
+	"palisade.dev/palisade/libshim/launch"
 	"palisade.dev/palisade/libshim/policy"
-	"palisade.dev/palisade/libshim/secrets"
 )
 
 // Namespace is the namespace local containers are named in.
@@ -119,19 +119,31 @@ func Run(ctx context.Context, o Options) (code int, retErr error) {
 	}
 	if len(o.Secrets) > 0 {
 		cfg.Secrets.Store = tmp // secrets come from --secret files, not a store
-		var names []string
-		for n := range o.Secrets {
-			names = append(names, n)
-		}
+		// --secret NAME=FILE and palisade.dev/secrets=NAME[=/target] name
+		// the same secrets: each is requested once, with the annotation's
+		// target where it gives one.
+		var items []string
+		named := map[string]bool{}
 		if prev := ann[policy.AnnotationSecrets]; prev != "" {
-			names = append(names, prev)
+			for _, it := range strings.Split(prev, ",") {
+				items = append(items, it)
+				name, _, _ := strings.Cut(strings.TrimSpace(it), "=")
+				named[name] = true
+			}
 		}
-		ann[policy.AnnotationSecrets] = strings.Join(names, ",")
+		var extra []string
+		for n := range o.Secrets {
+			if !named[n] {
+				extra = append(extra, n)
+			}
+		}
+		slices.Sort(extra)
+		ann[policy.AnnotationSecrets] = strings.Join(append(items, extra...), ",")
 	}
 
 	nsCtx := namespaces.WithNamespace(ctx, Namespace)
 	spec, err := oci.GenerateSpec(nsCtx, nil, &containers.Container{ID: id},
-		oci.WithRootFSPath(root), oci.WithProcessArgs(o.Args...), oci.WithEnv(o.Env), oci.WithAnnotations(ann))
+		oci.WithRootFSPath(root), oci.WithProcessArgs(o.Args...), oci.WithDefaultPathEnv, oci.WithEnv(o.Env), oci.WithAnnotations(ann))
 	if err != nil {
 		return 0, fmt.Errorf("generate the spec: %w", err)
 	}
@@ -144,60 +156,32 @@ func Run(ctx context.Context, o Options) (code int, retErr error) {
 	if err != nil {
 		return 0, err
 	}
-	changes, err := harden.Spec(req, spec)
+	plan, changes, err := harden.Harden(req, spec)
 	if err != nil {
 		return 0, err
 	}
 	if o.Changes != nil {
 		o.Changes(req.Policy.Profile.Name, changes)
 	}
-	if plan := req.SecretPlan; plan != nil {
-		if err := secrets.Mount(plan, FileSource(o.Secrets)); err != nil {
-			return 0, err
-		}
-		cleanups = append(cleanups, func() error { return secrets.Release(plan.Dir) })
-	}
-	if err := bundle.WriteSpec(bundleDir, spec); err != nil {
-		return 0, err
-	}
 	if err := interrupted(); err != nil {
 		return 0, err
 	}
-
 	// The container's init is runc create's child; as a subreaper this
 	// process inherits it and can wait for its exit status.
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return 0, fmt.Errorf("become a subreaper: %w", err)
 	}
-	runc := func(args ...string) *exec.Cmd {
-		return exec.Command(cfg.Runc.BinaryName, append([]string{"--root", runcRoot}, args...)...)
-	}
-	pidFile := filepath.Join(tmp, "init.pid")
-	create := runc("create", "--bundle", bundleDir, "--pid-file", pidFile, id)
-	create.Stdin, create.Stdout, create.Stderr = o.Stdin, o.Stdout, o.Stderr
-	cleanups = append(cleanups, func() error {
-		out, err := runc("delete", "--force", id).CombinedOutput()
-		if err != nil && !strings.Contains(string(out), "does not exist") {
-			return fmt.Errorf("runc delete: %w: %s", err, out)
-		}
-		return nil
-	})
-	if err := create.Run(); err != nil {
-		return 0, fmt.Errorf("runc create: %w", err)
-	}
-	b, err := os.ReadFile(pidFile)
+	rt := &runcDirect{binary: cfg.Runc.BinaryName, root: runcRoot, bundle: bundleDir, id: id, pidFile: filepath.Join(tmp, "init.pid"), o: o}
+	launched, err := launch.Launch(ctx, plan, launch.Target{
+		Container: req.Container(), Profile: req.Policy.Profile.Name, Bundle: bundleDir, Helper: req.Helper,
+		Secrets: FileSource(o.Secrets), RunHelper: func(c *exec.Cmd) ([]byte, error) { return c.CombinedOutput() },
+	}, rt)
 	if err != nil {
 		return 0, err
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0, fmt.Errorf("runc pid file: %w", err)
-	}
-	if ex := req.Policy.Exec; ex != nil && ex.Enforced {
-		if out, err := exec.Command(req.Helper, "memfd-noexec", strconv.Itoa(pid)).CombinedOutput(); err != nil {
-			return 0, fmt.Errorf("make memfds non-executable: %w: %s", err, out)
-		}
-	}
+	cleanups = append(cleanups, launched.Release, func() error { return rt.Delete(context.WithoutCancel(ctx)) })
+	pid := int(launched.Pid)
+	runc := rt.command
 	if err := interrupted(); err != nil {
 		return 0, err
 	}
@@ -235,4 +219,40 @@ func Run(ctx context.Context, o Options) (code int, retErr error) {
 			_ = s
 		}
 	}
+}
+
+// runcDirect is the launcher's runtime for palisade run: runc itself, with
+// the caller's standard streams.
+type runcDirect struct {
+	binary, root, bundle, id, pidFile string
+	o                                 Options
+}
+
+func (r *runcDirect) command(args ...string) *exec.Cmd {
+	return exec.Command(r.binary, append([]string{"--root", r.root}, args...)...)
+}
+
+func (r *runcDirect) Create(context.Context) (uint32, error) {
+	create := r.command("create", "--bundle", r.bundle, "--pid-file", r.pidFile, r.id)
+	create.Stdin, create.Stdout, create.Stderr = r.o.Stdin, r.o.Stdout, r.o.Stderr
+	if err := create.Run(); err != nil {
+		return 0, fmt.Errorf("runc create: %w", err)
+	}
+	b, err := os.ReadFile(r.pidFile)
+	if err != nil {
+		return 0, err
+	}
+	pid, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 32)
+	if err != nil {
+		return 0, fmt.Errorf("runc pid file: %w", err)
+	}
+	return uint32(pid), nil
+}
+
+func (r *runcDirect) Delete(context.Context) error {
+	out, err := r.command("delete", "--force", r.id).CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "does not exist") {
+		return fmt.Errorf("runc delete: %w: %s", err, out)
+	}
+	return nil
 }

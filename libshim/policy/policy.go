@@ -82,10 +82,6 @@ type Exec struct {
 	Allow []string // for entrypoint-only, filled in once the entrypoint is resolved
 	// Source says where the list came from (the profile, or the annotation).
 	Source string
-	// Enforced is set by the pipeline when the kernel enforces the list
-	// (Landlock through palisade-init); false in audit mode or when Landlock
-	// is unavailable and the admin accepted API-only checks.
-	Enforced bool
 }
 
 // Resolve computes the policy of a container from the admin config and the

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
-	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
 
 	"palisade.dev/palisade/libshim/config"
@@ -75,11 +74,9 @@ func unruledField(req any) string {
 // checkFields refuses a request with a field palisade has no rule for.
 func checkFields(container, what string, req any) error {
 	if f := unruledField(req); f != "" {
-		return &policy.Refusal{
-			Container: container, Rule: "task-api-fields", Kind: errdefs.ErrInvalidArgument,
-			Reason: fmt.Sprintf("the %s request sets %s, a field palisade has no rule for", what, f),
-			Fix:    "use a containerd release palisade supports, or a palisade that knows the field",
-		}
+		return policy.Invalid(container, "task-api-fields", "",
+			fmt.Sprintf("the %s request sets %s, a field palisade has no rule for", what, f),
+			"use a containerd release palisade supports, or a palisade that knows the field")
 	}
 	return nil
 }

@@ -13,13 +13,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +38,7 @@ import (
 	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/libshim/harden"
+	"palisade.dev/palisade/libshim/launch"
 	"palisade.dev/palisade/libshim/policy"
 	"palisade.dev/palisade/libshim/secrets"
 )
@@ -87,126 +86,129 @@ func (s *Service) RegisterTTRPC(server *ttrpc.Server) error {
 	return nil
 }
 
-// Create hardens the bundle's spec and creates the container through runc.
+// Create hardens the bundle's spec and creates the container through runc:
+// admit the request, resolve the container's policy on this node, run the
+// pipeline, and launch the plan.
 func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
 	ns, err := namespaces.NamespaceRequired(ctx)
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
 	rec := &audit.Record{Event: audit.EventCreate, Namespace: ns, Container: r.ID}
-
-	cfg, err := config.FromRuntimeOptions(r.Options)
+	cfg, spec, err := s.admit(ns, r, rec)
 	if err != nil {
-		err = fmt.Errorf("palisade: container %s/%s refused: %w", ns, r.ID, err)
-		return nil, s.refused(ctx, nil, rec, err)
-	}
-	rec.Config = cfg.Source
-	if err := checkFields(ns+"/"+r.ID, "create", r); err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
 	}
-	if why, fix := stdioProblem(cfg, r.Stdin, r.Stdout, r.Stderr, false); why != "" {
-		return nil, s.refused(ctx, cfg, rec, &policy.Refusal{Container: ns + "/" + r.ID, Rule: "stdio", Kind: errdefs.ErrPermissionDenied, Reason: why, Fix: fix})
-	}
-	if (r.Checkpoint != "" || r.ParentCheckpoint != "") && !cfg.AllowRestore {
-		return nil, s.refused(ctx, cfg, rec, &policy.Refusal{
-			Container: ns + "/" + r.ID, Rule: "restore", Kind: errdefs.ErrPermissionDenied,
-			Reason: "restoring from a checkpoint is not allowed: CRIU restores credentials, capabilities and seccomp state from the image, not from the hardened spec",
-			Fix:    "set allow_restore = true in " + cfg.Source + " if checkpoints on this node are trusted",
-		})
-	}
-	spec, err := bundle.ReadSpec(r.Bundle)
-	if err != nil {
-		return nil, s.refused(ctx, cfg, rec, fmt.Errorf("palisade: container %s/%s refused: %w", ns, r.ID, err))
-	}
-	rec.SetCRI(spec.Annotations)
-	node := harden.Node{
-		Bundle: r.Bundle, Addresses: s.addresses, SocketDir: s.socketDir, RootfsMounts: rootfsMounts(r),
-		Joinable: s.joinable(ns, r.ID, spec.Annotations), Rootfs: rootfsAccess(ctx, r, spec), LandlockABI: s.landlockABI,
-	}
-	if node.ContainerdRoot, node.SnapshotterRoots, node.ContainerdDirs, err = s.node.learn(ctx, s.addresses); err != nil {
-		return nil, s.refused(ctx, cfg, rec, &policy.Refusal{
-			Container: ns + "/" + r.ID, Rule: "node-layout", Kind: errdefs.ErrUnavailable,
-			Reason: "cannot learn containerd's directories, which no container may reach: " + err.Error(),
-			Fix:    "check that containerd's gRPC socket answers the shim",
-		})
-	}
-	req, err := harden.Prepare(ns, r.ID, cfg, spec, node)
+	req, err := s.prepare(ctx, ns, r, cfg, spec)
 	if err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
 	}
 	rec.Profile = req.Policy.Profile.Name
-
-	changes, err := harden.Spec(req, spec)
-	rec.Changes = changes
-	if err != nil {
+	plan, changes, err := harden.Harden(req, spec)
+	if rec.Changes = changes; err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
 	}
-	created := false
-	if plan := req.SecretPlan; plan != nil {
-		if err := secrets.Mount(plan, secrets.DirSource{Root: cfg.Secrets.Store}); err != nil {
-			return nil, s.refused(ctx, cfg, rec, &policy.Refusal{
-				Container: req.Container(), Rule: "secrets", Profile: req.Policy.Profile.Name, Kind: errdefs.ErrFailedPrecondition,
-				Reason: "cannot deliver the container's secrets: " + err.Error(),
-				Fix:    "check that each secret exists in the store under scope " + strconv.Quote(plan.Scope) + " as a plain file within the size limits",
-			})
-		}
-		defer func() {
-			if !created {
-				if err := secrets.Release(plan.Dir); err != nil {
-					log.G(ctx).WithError(err).Error("palisade: cannot remove the secrets of a refused container")
-				}
-			}
-		}()
-	}
-	if err := bundle.WriteSpec(r.Bundle, spec); err != nil {
-		return nil, s.refused(ctx, cfg, rec, err)
-	}
-	runcOpts, err := cfg.RuncOptionsAny()
+	rt := &runcCreate{s: s, r: r, cfg: cfg, rec: rec}
+	launched, err := launch.Launch(ctx, plan, launch.Target{
+		Container: req.Container(), Profile: rec.Profile, Bundle: r.Bundle, Helper: req.Helper,
+		Secrets: secrets.DirSource{Root: cfg.Secrets.Store}, RunHelper: runReaped,
+	}, rt)
 	if err != nil {
-		return nil, s.refused(ctx, cfg, rec, fmt.Errorf("palisade: encode runc options: %w", err))
-	}
-	// The decision is recorded before runc runs: a container must never run
-	// without its audit record.
-	if err := s.allowed(ctx, cfg, rec); err != nil {
-		return nil, err
-	}
-
-	r.Options = runcOpts
-	resp, err := s.TTRPCTaskService.Create(ctx, r)
-	if err != nil {
-		log.G(ctx).WithError(err).WithField("container", req.Container()).Warn("palisade: runc failed to create the hardened container")
-		return nil, err
-	}
-	if ex := req.Policy.Exec; ex != nil && ex.Enforced {
-		// Landlock does not mediate memfds: make them non-executable in the
-		// container's PID namespace before its process starts.
-		out, err := runReaped(exec.CommandContext(ctx, req.Helper, "memfd-noexec", strconv.Itoa(int(resp.Pid))))
-		if err != nil {
-			_, derr := s.TTRPCTaskService.Delete(ctx, &taskAPI.DeleteRequest{ID: r.ID})
-			rec := &audit.Record{Event: audit.EventCreate, Namespace: ns, Container: r.ID, Config: cfg.Source, Profile: req.Policy.Profile.Name}
-			rec.SetCRI(spec.Annotations)
-			fix := "check that palisade-init at " + req.Helper + " is palisade's and runs on this host; the shim log has more"
-			if strings.Contains(string(out), "memfd_noexec: no such file") {
-				fix = "run on a kernel with vm.memfd_noexec (Linux 6.3 or later)"
-			}
-			return nil, s.refused(ctx, cfg, rec, errors.Join(&policy.Refusal{
-				Container: req.Container(), Rule: "exec-allowlist", Profile: req.Policy.Profile.Name, Kind: errdefs.ErrFailedPrecondition,
-				Reason: fmt.Sprintf("cannot make memfds non-executable (vm.memfd_noexec): %v: %s", err, strings.TrimSpace(string(out))),
-				Fix:    fix,
-			}, derr))
+		if rt.resp == nil && !rt.recorded {
+			return nil, s.refused(ctx, cfg, rec, err)
 		}
+		if rt.resp == nil {
+			return nil, err // runc's own error, after the container's allowed record
+		}
+		again := &audit.Record{Event: audit.EventCreate, Namespace: ns, Container: r.ID, Config: cfg.Source, Profile: rec.Profile}
+		again.SetCRI(spec.Annotations)
+		return nil, s.refused(ctx, cfg, again, err)
 	}
-	created = true
-	c := &container{req: *req, annotations: spec.Annotations, pid: resp.Pid}
-	if req.SecretPlan != nil {
-		c.secretsDir = req.SecretPlan.Dir
-		c.req.SecretNames = req.SecretPlan.Names()
-		c.req.SecretPlan = nil // moved values must not outlive the mount
-	}
+	req.Created = plan.ForExec()
 	s.mu.Lock()
-	s.containers[r.ID] = c
+	s.containers[r.ID] = &container{req: *req, annotations: spec.Annotations, secretsDir: launched.SecretsDir, pid: launched.Pid}
 	s.mu.Unlock()
-	return resp, nil
+	return rt.resp, nil
+}
+
+// admit loads the admin config the request names and applies the task-API
+// rules (fields, stdio, restore) before the bundle's spec is read.
+func (s *Service) admit(ns string, r *taskAPI.CreateTaskRequest, rec *audit.Record) (*config.Config, *specs.Spec, error) {
+	name := ns + "/" + r.ID
+	cfg, err := config.FromRuntimeOptions(r.Options)
+	if err != nil {
+		return nil, nil, fmt.Errorf("palisade: container %s refused: %w", name, err)
+	}
+	rec.Config = cfg.Source
+	if err := checkFields(name, "create", r); err != nil {
+		return cfg, nil, err
+	}
+	if why, fix := stdioProblem(cfg, r.Stdin, r.Stdout, r.Stderr, false); why != "" {
+		return cfg, nil, policy.Denied(name, "stdio", "", why, fix)
+	}
+	if (r.Checkpoint != "" || r.ParentCheckpoint != "") && !cfg.AllowRestore {
+		return cfg, nil, policy.Denied(name, "restore", "",
+			"restoring from a checkpoint is not allowed: CRIU restores credentials, capabilities and seccomp state from the image, not from the hardened spec",
+			"set allow_restore = true in "+cfg.Source+" if checkpoints on this node are trusted")
+	}
+	spec, err := bundle.ReadSpec(r.Bundle)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("palisade: container %s refused: %w", name, err)
+	}
+	rec.SetCRI(spec.Annotations)
+	return cfg, spec, nil
+}
+
+// prepare learns what the pipeline must know of this node and resolves the
+// container's policy.
+func (s *Service) prepare(ctx context.Context, ns string, r *taskAPI.CreateTaskRequest, cfg *config.Config, spec *specs.Spec) (*harden.Request, error) {
+	node := harden.Node{
+		Bundle: r.Bundle, Addresses: s.addresses, SocketDir: s.socketDir, RootfsMounts: rootfsMounts(r),
+		Joinable: s.joinable(ns, r.ID, spec.Annotations), Rootfs: rootfsAccess(ctx, r, spec), LandlockABI: s.landlockABI,
+	}
+	var err error
+	if node.ContainerdRoot, node.SnapshotterRoots, node.ContainerdDirs, err = s.node.learn(ctx, s.addresses); err != nil {
+		return nil, policy.Failed(ns+"/"+r.ID, "node-layout", "",
+			"cannot learn containerd's directories, which no container may reach: "+err.Error(),
+			"check that containerd's gRPC socket answers the shim")
+	}
+	return harden.Prepare(ns, r.ID, cfg, spec, node)
+}
+
+// runcCreate is the launcher's runtime in the shim: containerd's runc task
+// service, with the admin's runc options. The container's audit record is
+// written first: a container never runs without it.
+type runcCreate struct {
+	s        *Service
+	r        *taskAPI.CreateTaskRequest
+	cfg      *config.Config
+	rec      *audit.Record
+	recorded bool
+	resp     *taskAPI.CreateTaskResponse
+}
+
+func (c *runcCreate) Create(ctx context.Context) (uint32, error) {
+	opts, err := c.cfg.RuncOptionsAny()
+	if err != nil {
+		return 0, fmt.Errorf("palisade: encode runc options: %w", err)
+	}
+	if err := c.s.allowed(ctx, c.cfg, c.rec); err != nil {
+		return 0, err
+	}
+	c.recorded = true
+	c.r.Options = opts
+	resp, err := c.s.TTRPCTaskService.Create(ctx, c.r)
+	if err != nil {
+		log.G(ctx).WithError(err).WithField("container", c.rec.Namespace+"/"+c.r.ID).Warn("palisade: runc failed to create the hardened container")
+		return 0, err
+	}
+	c.resp = resp
+	return resp.Pid, nil
+}
+
+func (c *runcCreate) Delete(ctx context.Context) error {
+	_, err := c.s.TTRPCTaskService.Delete(ctx, &taskAPI.DeleteRequest{ID: c.r.ID})
+	return err
 }
 
 // Exec hardens the exec process with the pipeline's process steps.
@@ -222,8 +224,7 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 		return nil, s.refused(ctx, cfg, rec, err)
 	}
 	if why, fix := stdioProblem(cfg, r.Stdin, r.Stdout, r.Stderr, true); why != "" {
-		return nil, s.refused(ctx, cfg, rec, &policy.Refusal{Container: c.req.Container(), Rule: "stdio", Profile: c.req.Policy.Profile.Name, Kind: errdefs.ErrPermissionDenied,
-			Reason: "exec " + r.ExecID + ": " + why, Fix: fix})
+		return nil, s.refused(ctx, cfg, rec, policy.Denied(c.req.Container(), "stdio", c.req.Policy.Profile.Name, "exec "+r.ExecID+": "+why, fix))
 	}
 	if r.Spec == nil || len(r.Spec.GetValue()) > maxProcessSize {
 		return nil, s.refused(ctx, cfg, rec, fmt.Errorf("palisade: container %s: exec %s: missing or oversized process spec: %w",
@@ -236,12 +237,12 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 	}
 	req := c.req
 	req.Rootfs = s.runningRootfs(ctx, r.ID)
-	changes, err := harden.Process(&req, &p)
+	hardened, changes, err := harden.Process(&req, &p)
 	rec.Changes = changes
 	if err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
 	}
-	data, err := json.Marshal(&p)
+	data, err := json.Marshal(hardened)
 	if err != nil {
 		return nil, s.refused(ctx, cfg, rec, fmt.Errorf("palisade: encode exec process: %w", err))
 	}
@@ -295,11 +296,9 @@ func (s *Service) Checkpoint(ctx context.Context, r *taskAPI.CheckpointTaskReque
 		return nil, s.refused(ctx, c.req.Config, rec, err)
 	}
 	if !c.req.Config.AllowCheckpoint {
-		return nil, s.refused(ctx, c.req.Config, rec, &policy.Refusal{
-			Container: c.req.Container(), Rule: "checkpoint", Profile: c.req.Policy.Profile.Name, Kind: errdefs.ErrPermissionDenied,
-			Reason: "checkpoints are not allowed: the shim would write the container's memory and state as root to " + strconv.Quote(r.Path),
-			Fix:    "set allow_checkpoint = true in " + c.req.Config.Source + " if checkpoints on this node are wanted",
-		})
+		return nil, s.refused(ctx, c.req.Config, rec, policy.Denied(c.req.Container(), "checkpoint", c.req.Policy.Profile.Name,
+			"checkpoints are not allowed: the shim would write the container's memory and state as root to "+strconv.Quote(r.Path),
+			"set allow_checkpoint = true in "+c.req.Config.Source+" if checkpoints on this node are wanted"))
 	}
 	if err := s.allowed(ctx, c.req.Config, rec); err != nil {
 		return nil, err

@@ -98,6 +98,13 @@ func TestPalisadeRunRefusesAndSecrets(t *testing.T) {
 	if r.Err != nil || r.Stdout != "run-secret-value0\n" {
 		t.Errorf("secret through palisade run: %q %v", r.Stdout, r)
 	}
+	// The flag and the annotation name the same secret once each: merged,
+	// with the annotation's target. A bare command name finds sh through
+	// the default PATH, as under ctr and nerdctl.
+	r, _ = palisadeRun(e, "--secret", "db="+secretFile, "--annotation", "palisade.dev/secrets=db=/etc/database", "--", "sh", "-c", "cat /etc/database")
+	if r.Err != nil || r.Stdout != "run-secret-value" {
+		t.Errorf("--secret with the same secret in palisade.dev/secrets, and sh from PATH: %q %v", r.Stdout, r)
+	}
 	if left := runLeftovers(t); len(left) > 0 {
 		t.Errorf("palisade run left %v", left)
 	}
