@@ -19,6 +19,7 @@ import (
 
 	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/libshim/config"
+	"palisade.dev/palisade/libshim/lsm"
 	"palisade.dev/palisade/libshim/policy"
 	"palisade.dev/palisade/libshim/secrets"
 )
@@ -51,6 +52,12 @@ type Request struct {
 	// SecretNames are the secrets delivered at create (for exec processes).
 	SecretNames []string
 
+	// LSM is the node's LSM support (nil: detect, reserve and load
+	// nothing); Labels are set by the pipeline, and exec processes get the
+	// same (lsm.go).
+	LSM    *lsm.Env
+	Labels *lsm.Labels
+
 	// SecretPlan is set by the pipeline when the container gets secrets:
 	// the shim mounts it before runc runs. It may hold values moved out of
 	// the environment and must never be logged.
@@ -63,6 +70,7 @@ type Node struct {
 	Addresses   []string // containerd's sockets, never to be bind-mounted
 	Rootfs      func(func(root string) error) error
 	LandlockABI func() (int, error)
+	LSM         *lsm.Env
 }
 
 // Prepare resolves a container's policy from the admin config and the
@@ -75,6 +83,7 @@ func Prepare(ns, id string, cfg *config.Config, spec *specs.Spec, node Node) (*R
 		Helper:      cfg.HelperPath(),
 		Rootfs:      node.Rootfs,
 		LandlockABI: node.LandlockABI,
+		LSM:         node.LSM,
 		SecretsDir:  filepath.Join(cfg.Secrets.MountRoot, ns, id),
 		SecretScope: secrets.Scope(ns, spec.Annotations),
 	}
@@ -110,13 +119,16 @@ type step struct {
 //     exec-allowlist, before mounts, so their bind mounts get the same
 //     treatment as every other;
 //   - exec-allowlist runs after tmpfs, so the helper's mount is the last one
-//     and nothing a client or a profile adds can shadow it.
+//     and nothing a client or a profile adds can shadow it;
+//   - apparmor runs after capabilities, exec-allowlist and mounts: the
+//     generated profile follows the final capabilities, writable mounts and
+//     exec allow-list.
 var pipeline = []step{
 	{name: "process-required", spec: requireProcess},
 	{name: "privileged", spec: refusePrivileged},
 	{name: "hooks", spec: hooks},
 	{name: "namespaces", spec: namespaces},
-	{name: "lsm-labels", spec: onProcess(lsmLabels), process: lsmLabels},
+	{name: "lsm-labels", spec: lsmLabelsSpec, process: lsmLabels},
 	{name: "user", spec: onProcess(user), process: user},
 	{name: "capabilities", spec: onProcess(capabilities), process: capabilities},
 	{name: "no-new-privileges", spec: onProcess(noNewPrivileges), process: noNewPrivileges},
@@ -126,6 +138,7 @@ var pipeline = []step{
 	{name: "tmpfs", spec: tmpfs},
 	{name: "exec-allowlist", spec: execAllowlistSpec, process: func(r *run, p *specs.Process) error { _, err := execAllowlist(r, p, false); return err }},
 	{name: "mounts", spec: mounts},
+	{name: "apparmor", spec: apparmorSpec},
 	{name: "masked-paths", spec: maskedPaths},
 	{name: "readonly-paths", spec: readonlyPaths},
 	{name: "devices", spec: devices},

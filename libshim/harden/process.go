@@ -193,19 +193,3 @@ func noNewPrivileges(r *run, p *specs.Process) error {
 	}
 	return nil
 }
-
-// lsmLabels refuses specs that ask to leave the host's mandatory access
-// control: an AppArmor profile "unconfined", or the SELinux types of
-// privileged (spc_t) or unconfined processes. Specs keep the labels the
-// runtime chose otherwise; palisade's own LSM profiles are future work.
-func lsmLabels(r *run, p *specs.Process) error {
-	if p.ApparmorProfile == "unconfined" {
-		return r.refuse("AppArmor profile \"unconfined\" is not allowed", "leave the AppArmor profile to the runtime's default")
-	}
-	for _, t := range []string{":spc_t:", ":unconfined_t:", ":unconfined_service_t:", ":container_runtime_t:", ":kernel_t:", ":initrc_t:"} {
-		if strings.Contains(p.SelinuxLabel+":", t) {
-			return r.refuse(fmt.Sprintf("SELinux label %s would run the process unconfined", p.SelinuxLabel), "leave the SELinux label to the runtime")
-		}
-	}
-	return nil
-}

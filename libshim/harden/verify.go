@@ -82,12 +82,7 @@ var processChecks = []processCheck{
 		}
 		return ""
 	}},
-	{"verify-lsm-labels", func(_ *Request, p *specs.Process) string {
-		if p.ApparmorProfile == "unconfined" || strings.Contains(p.SelinuxLabel, "spc_t") || strings.Contains(p.SelinuxLabel, "unconfined") {
-			return "the process asks to run outside the host's mandatory access control"
-		}
-		return ""
-	}},
+	{"verify-lsm-labels", verifyLSMLabels},
 	{"verify-user", func(req *Request, p *specs.Process) string {
 		if req.Policy.Profile.User.AllowRoot {
 			return ""

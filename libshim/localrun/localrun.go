@@ -30,6 +30,7 @@ import (
 	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/libshim/harden"
+	"palisade.dev/palisade/libshim/lsm"
 	"palisade.dev/palisade/libshim/policy"
 	"palisade.dev/palisade/libshim/secrets"
 )
@@ -140,10 +141,12 @@ func Run(ctx context.Context, o Options) (code int, retErr error) {
 	req, err := harden.Prepare(Namespace, id, &cfg, spec, harden.Node{
 		Bundle: bundleDir, LandlockABI: execguard.LandlockABI,
 		Rootfs: func(f func(string) error) error { return f(root) },
+		LSM:    &lsm.Env{Host: lsm.Detect(), Reserve: true, Load: true},
 	})
 	if err != nil {
 		return 0, err
 	}
+	cleanups = append(cleanups, func() error { return harden.ReleaseLSM(req) })
 	changes, err := harden.Spec(req, spec)
 	if err != nil {
 		return 0, err

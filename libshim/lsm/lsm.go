@@ -53,21 +53,15 @@ func Detect() Host {
 // Env is what the pipeline needs to apply the LSMs on one node.
 type Env struct {
 	Host Host
-	// MCS reserves SELinux category pairs; nil means none can be reserved
-	// (dry runs: the CLI previews labels without reserving them).
-	MCS Reserver
+	// Reserve makes SELinux MCS reservations in the node's store (the
+	// shim); false for dry runs, which preview labels without reserving.
+	Reserve bool
 	// Runner runs apparmor_parser. The shim passes one that cooperates with
 	// its child reaper; nil runs commands directly.
 	Runner func(*exec.Cmd) ([]byte, error)
 	// Load loads generated AppArmor profiles into the kernel when the host
 	// has AppArmor. False for dry runs.
 	Load bool
-}
-
-// Reserver reserves and releases MCS category pairs.
-type Reserver interface {
-	Reserve(Holder) (string, error)
-	Release(namespace, id string) (string, error)
 }
 
 // Labels are what the pipeline decided for one container; exec processes

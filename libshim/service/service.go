@@ -39,6 +39,7 @@ import (
 	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/libshim/harden"
+	"palisade.dev/palisade/libshim/lsm"
 	"palisade.dev/palisade/libshim/policy"
 	"palisade.dev/palisade/libshim/secrets"
 )
@@ -61,6 +62,8 @@ type Service struct {
 	addresses []string
 	// landlockABI detects the kernel's Landlock support.
 	landlockABI func() (int, error)
+	// lsm is the host's LSM support (lsm.go).
+	lsm *lsm.Env
 
 	mu         sync.Mutex
 	containers map[string]*container
@@ -71,7 +74,7 @@ var _ taskAPI.TTRPCTaskService = (*Service)(nil)
 // New wraps the runc task service. addresses are containerd's gRPC and
 // TTRPC socket addresses.
 func New(inner taskAPI.TTRPCTaskService, addresses ...string) *Service {
-	return &Service{TTRPCTaskService: inner, addresses: addresses, landlockABI: execguard.LandlockABI, containers: map[string]*container{}}
+	return &Service{TTRPCTaskService: inner, addresses: addresses, landlockABI: execguard.LandlockABI, lsm: lsmEnv(), containers: map[string]*container{}}
 }
 
 // RegisterTTRPC registers the wrapper itself, not the inner service: were the
@@ -108,11 +111,17 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	}
 	rec.SetCRI(spec.Annotations)
 	req, err := harden.Prepare(ns, r.ID, cfg, spec, harden.Node{
-		Bundle: r.Bundle, Addresses: s.addresses, Rootfs: rootfsAccess(ctx, r, spec), LandlockABI: s.landlockABI,
+		Bundle: r.Bundle, Addresses: s.addresses, Rootfs: rootfsAccess(ctx, r, spec), LandlockABI: s.landlockABI, LSM: s.lsm,
 	})
 	if err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
 	}
+	created := false
+	defer func() {
+		if !created {
+			releaseLSM(ctx, req) // a refused container keeps no MCS pair
+		}
+	}()
 	rec.Profile = req.Policy.Profile.Name
 
 	changes, err := harden.Spec(req, spec)
@@ -120,7 +129,6 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
 	}
-	created := false
 	if plan := req.SecretPlan; plan != nil {
 		if err := secrets.Mount(plan, secrets.DirSource{Root: cfg.Secrets.Store}); err != nil {
 			return nil, s.refused(ctx, cfg, rec, &policy.Refusal{
@@ -277,6 +285,7 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 		}
 	}
 	if ok {
+		releaseLSM(ctx, &c.req)
 		rec := s.record(audit.EventDelete, c)
 		rec.Result = audit.ResultAllowed
 		if aerr := s.audit(ctx, c.req.Config, rec); aerr != nil {
