@@ -144,19 +144,23 @@ func apparmorSpec(r *run, s *specs.Spec) error {
 		return nil
 	}
 	name, text, err := lsm.RenderAppArmor(appArmorInput(r.req, s))
-	if err != nil {
-		return r.refuse("cannot generate the AppArmor profile: "+err.Error(), "mount volumes and list exec paths at plain paths (letters, digits, ._+@-)")
-	}
 	if r.req.Labels == nil {
 		r.req.Labels = &lsm.Labels{}
 	}
-	r.req.Labels.AppArmorName, r.req.Labels.AppArmorText = name, text
+	if err == nil {
+		r.req.Labels.AppArmorName, r.req.Labels.AppArmorText = name, text
+	}
 	if !env.Host.AppArmor {
+		// Without AppArmor a profile that cannot be generated matters only
+		// to the preview: the container is not refused for it.
 		requested := s.Process.ApparmorProfile
 		if requested == name {
 			requested = "" // palisade's own, from an earlier run of the pipeline
 		}
 		return r.absent("AppArmor", "apparmor.mode", mode, requested)
+	}
+	if err != nil {
+		return r.refuse("cannot generate the AppArmor profile: "+err.Error(), "mount volumes and list exec paths at plain paths (letters, digits, ._+@-)")
 	}
 	if env.Load && !lsm.AppArmorLoaded(name) {
 		if err := env.LoadAppArmor(text); err != nil {

@@ -243,3 +243,17 @@ func TestRefusedContainerReleasesMCS(t *testing.T) {
 		t.Fatalf("reservations left behind: %v", levels)
 	}
 }
+
+// A volume at a path AppArmor rules cannot hold refuses the container only
+// where AppArmor applies.
+func TestAppArmorUnrenderablePath(t *testing.T) {
+	for _, host := range []lsm.Host{{}, {AppArmor: true}} {
+		req := lsmRequest(t, host, nil)
+		s := ctrSpec()
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data dir", Type: "bind", Source: t.TempDir(), Options: []string{"rbind", "rw"}})
+		_, err := Spec(req, s)
+		if host.AppArmor != (err != nil) || err != nil && !strings.Contains(err.Error(), "cannot generate the AppArmor profile") {
+			t.Errorf("apparmor host %v: %v", host.AppArmor, err)
+		}
+	}
+}

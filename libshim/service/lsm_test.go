@@ -1,0 +1,71 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+
+	"palisade.dev/palisade/libshim/bundle"
+	"palisade.dev/palisade/libshim/lsm"
+)
+
+// runcFails is a runc task service whose create fails.
+type runcFails struct{ recorder }
+
+func (r *runcFails) Create(context.Context, *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
+	return nil, errors.New("runc create failed")
+}
+
+func (r *recorder) Delete(context.Context, *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
+	return &taskAPI.DeleteResponse{}, nil
+}
+
+// On an SELinux node (simulated) the shim reserves the container's MCS pair
+// at create, writes its label into the bundle, and releases the pair on
+// delete and when runc fails to create the container.
+func TestSELinuxPairReservedAndReleased(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		dir := t.TempDir()
+		mcsDir := filepath.Join(dir, "mcs")
+		ctx, bundleDir, cfgPath, _ := setup(t, "[runc]\nroot = \"/run/palisade-test\"\n[audit]\nfile = \"\"\n[selinux]\nstate_dir = \""+mcsDir+"\"\n")
+		var inner taskAPI.TTRPCTaskService = &recorder{}
+		if fail {
+			inner = &runcFails{}
+		}
+		s := New(inner)
+		s.lsm = &lsm.Env{Host: lsm.Host{SELinux: true}, Reserve: true}
+		store := &lsm.MCS{Dir: mcsDir}
+		_, err := s.Create(ctx, &taskAPI.CreateTaskRequest{ID: "c1", Bundle: bundleDir, Options: options(t, cfgPath)})
+		levels, _ := store.Levels()
+		if fail {
+			if err == nil || len(levels) != 0 {
+				t.Fatalf("failed create: err %v, reservations %v, want none", err, levels)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec, err := bundle.ReadSpec(bundleDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := levels["ns1/c1"]; l == "" || !strings.HasSuffix(spec.Process.SelinuxLabel, ":"+l) {
+			t.Fatalf("bundle label %q, reservations %v", spec.Process.SelinuxLabel, levels)
+		}
+		if _, err := s.Delete(ctx, &taskAPI.DeleteRequest{ID: "c1"}); err != nil {
+			t.Fatal(err)
+		}
+		if levels, _ := store.Levels(); len(levels) != 0 {
+			t.Fatalf("after delete the store holds %v", levels)
+		}
+		if _, err := os.Stat(filepath.Join(mcsDir, "mcs.json")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
