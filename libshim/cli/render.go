@@ -59,7 +59,7 @@ func (f *renderFlags) harden(spec *specs.Spec, bundleDir string) (*harden.Reques
 		return nil, nil, err
 	}
 	// A preview: no MCS pair is reserved and no AppArmor profile loaded.
-	node := harden.Node{Bundle: bundleDir, LandlockABI: execguard.LandlockABI, LSM: &lsm.Env{Host: host}}
+	node := harden.Node{Bundle: bundleDir, LandlockABI: execguard.LandlockABI, LSM: &lsm.Env{Host: host, Preview: true}}
 	root := f.rootfs
 	if root == "" && bundleDir != "" && spec.Root != nil {
 		root = spec.Root.Path

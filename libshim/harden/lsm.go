@@ -143,21 +143,21 @@ func apparmorSpec(r *run, s *specs.Spec) error {
 	if mode == lsm.Off {
 		return nil
 	}
-	name, text, err := lsm.RenderAppArmor(appArmorInput(r.req, s))
 	if r.req.Labels == nil {
 		r.req.Labels = &lsm.Labels{}
 	}
-	if err == nil {
-		r.req.Labels.AppArmorName, r.req.Labels.AppArmorText = name, text
+	var name, text string
+	var err error
+	if env.Host.AppArmor || env.Preview {
+		name, text, err = lsm.RenderAppArmor(appArmorInput(r.req, s))
+		if err == nil {
+			r.req.Labels.AppArmorName, r.req.Labels.AppArmorText = name, text
+		}
 	}
 	if !env.Host.AppArmor {
 		// Without AppArmor a profile that cannot be generated matters only
-		// to the preview: the container is not refused for it.
-		requested := s.Process.ApparmorProfile
-		if requested == name {
-			requested = "" // palisade's own, from an earlier run of the pipeline
-		}
-		return r.absent("AppArmor", "apparmor.mode", mode, requested)
+		// to a preview: the container is not refused for it.
+		return r.absent("AppArmor", "apparmor.mode", mode, s.Process.ApparmorProfile)
 	}
 	if err != nil {
 		return r.refuse("cannot generate the AppArmor profile: "+err.Error(), "mount volumes and list exec paths at plain paths (letters, digits, ._+@-)")

@@ -59,6 +59,9 @@ type Env struct {
 	// Runner runs apparmor_parser. The shim passes one that cooperates with
 	// its child reaper; nil runs commands directly.
 	Runner func(*exec.Cmd) ([]byte, error)
+	// Preview generates the AppArmor profile also where it is not applied,
+	// so that the CLI can show it.
+	Preview bool
 	// Load loads generated AppArmor profiles into the kernel when the host
 	// has AppArmor. False for dry runs.
 	Load bool
