@@ -2,6 +2,7 @@ package harden
 
 import (
 	"errors"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -255,5 +256,25 @@ func TestAppArmorUnrenderablePath(t *testing.T) {
 		if host.AppArmor != (err != nil) || err != nil && !strings.Contains(err.Error(), "cannot generate the AppArmor profile") {
 			t.Errorf("apparmor host %v: %v", host.AppArmor, err)
 		}
+	}
+}
+
+// The secrets tmpfs is mounted with the container's SELinux mount label.
+func TestSecretsGetTheMountLabel(t *testing.T) {
+	ann := map[string]string{policy.AnnotationSecrets: "db"}
+	req := lsmRequest(t, lsm.Host{SELinux: true}, nil)
+	req.Config.Secrets.Store = t.TempDir()
+	pol, err := policy.Resolve(req.Container(), req.Config, ann)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Policy, req.SecretsDir = pol, filepath.Join(t.TempDir(), "secrets")
+	s := ctrSpec()
+	s.Annotations = ann
+	if _, err := Spec(req, s); err != nil {
+		t.Fatal(err)
+	}
+	if req.SecretPlan == nil || req.SecretPlan.MountLabel == "" || req.SecretPlan.MountLabel != s.Linux.MountLabel {
+		t.Fatalf("secrets plan %+v, mount label %q", req.SecretPlan, s.Linux.MountLabel)
 	}
 }
