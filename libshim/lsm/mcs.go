@@ -268,36 +268,9 @@ func (m *MCS) rebuild(s *store) {
 		files, _ := filepath.Glob(filepath.Join(root, "*", "state.json"))
 		nested, _ := filepath.Glob(filepath.Join(root, "*", "*", "state.json"))
 		for _, f := range append(files, nested...) {
-			data, err := os.ReadFile(f)
-			if err != nil {
+			h, level, err := RuncHolder(root, f)
+			if err != nil || !strings.Contains(level, ":c") {
 				continue
-			}
-			var st runcState
-			if json.Unmarshal(data, &st) != nil || st.ID == "" {
-				continue
-			}
-			level := SELinuxLevel(st.Config.ProcessLabel)
-			if !strings.Contains(level, ":c") {
-				continue
-			}
-			ns := filepath.Base(filepath.Dir(filepath.Dir(f)))
-			if filepath.Dir(filepath.Dir(f)) == filepath.Clean(root) {
-				ns = filepath.Base(root)
-			}
-			h := Holder{Namespace: ns, ID: st.ID}
-			for _, l := range st.Config.Labels {
-				k, v, _ := strings.Cut(l, "=")
-				switch k {
-				case "bundle":
-					h.Bundle = v
-				case AnnotationSandboxID:
-					if v != st.ID {
-						h.Group = v
-					}
-				}
-			}
-			if h.Group == "" {
-				h.Group = h.ID
 			}
 			r, ok := s.Groups[h.group()]
 			if !ok {
@@ -307,6 +280,42 @@ func (m *MCS) rebuild(s *store) {
 			r.Holders[h.key()] = h.Bundle
 		}
 	}
+}
+
+// RuncHolder reads a running container's runc state file (ROOT/ID/state.json
+// or ROOT/NS/ID/state.json) and returns who holds which MCS level: the
+// level of its process label, its bundle, and its pod from the annotations
+// runc keeps as labels.
+func RuncHolder(root, file string) (Holder, string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return Holder{}, "", err
+	}
+	var st runcState
+	if err := json.Unmarshal(data, &st); err != nil || st.ID == "" {
+		return Holder{}, "", fmt.Errorf("%s is not a runc state file: %w", file, errdefs.ErrInvalidArgument)
+	}
+	dir := filepath.Dir(filepath.Dir(file))
+	ns := filepath.Base(dir)
+	if dir == filepath.Clean(root) {
+		ns = filepath.Base(root)
+	}
+	h := Holder{Namespace: ns, ID: st.ID}
+	for _, l := range st.Config.Labels {
+		k, v, _ := strings.Cut(l, "=")
+		switch k {
+		case "bundle":
+			h.Bundle = v
+		case AnnotationSandboxID:
+			if v != st.ID {
+				h.Group = v
+			}
+		}
+	}
+	if h.Group == "" {
+		h.Group = h.ID
+	}
+	return h, SELinuxLevel(st.Config.ProcessLabel), nil
 }
 
 // CRI annotations that say which pod a container belongs to.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -152,4 +153,26 @@ func currentLabel(t *testing.T, e *harness.Env, suffix, lsmConfig string) string
 		t.Fatalf("run: %v", r)
 	}
 	return strings.TrimRight(strings.TrimSpace(r.Stdout), "\x00")
+}
+
+// The MCS store is rebuilt from runc's state of running containers: the
+// state a real runc writes names the container, its namespace and its
+// bundle the way the rebuild reads them.
+func TestMCSRebuildReadsRealRuncState(t *testing.T) {
+	e := needEnv(t)
+	id := containerID(t, "state")
+	startDetached(t, e, id)
+	defer removeContainer(t, e, id)
+	file := filepath.Join(e.RuncRoot, e.Namespace, id, "state.json")
+	h, level, err := lsm.RuncHolder(e.RuncRoot, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle := filepath.Join(e.Dir, "state", "io.containerd.runtime.v2.task", e.Namespace, id)
+	if h.ID != id || h.Namespace != e.Namespace || h.Bundle != bundle || h.Group != id {
+		t.Errorf("from runc's state: %+v, want id %s in %s with bundle %s", h, id, e.Namespace, bundle)
+	}
+	if host := lsm.Detect(); !host.SELinux && level != "" {
+		t.Errorf("level %q without SELinux", level)
+	}
 }
