@@ -2,7 +2,11 @@ package service
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strings"
 
+	"github.com/containerd/containerd/api/types"
 	"github.com/containerd/log"
 
 	"palisade.dev/palisade/libshim/harden"
@@ -22,5 +26,24 @@ func lsmEnv() *lsm.Env {
 func releaseLSM(ctx context.Context, req *harden.Request) {
 	if err := harden.ReleaseLSM(req); err != nil {
 		log.G(ctx).WithError(err).WithField("container", req.Container()).Error("palisade: cannot release the container's SELinux MCS pair")
+	}
+}
+
+// contextOptions are the mount options that set SELinux labels.
+var contextOptions = []string{"context=", "fscontext=", "defcontext=", "rootcontext="}
+
+// labelRootfs gives the container's root filesystem mounts the container's
+// SELinux mount label (context=), as containerd's client does for the label
+// a client chose: palisade chooses the label in the shim, after the client
+// built the request. Label options a client put there are dropped.
+func labelRootfs(mounts []*types.Mount, req *harden.Request) {
+	if req.Labels == nil || req.Labels.SELinuxMount == "" {
+		return
+	}
+	for _, m := range mounts {
+		m.Options = slices.DeleteFunc(m.Options, func(o string) bool {
+			return slices.ContainsFunc(contextOptions, func(p string) bool { return strings.HasPrefix(o, p) })
+		})
+		m.Options = append(m.Options, fmt.Sprintf("context=%q", req.Labels.SELinuxMount))
 	}
 }

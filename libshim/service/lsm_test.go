@@ -3,12 +3,15 @@ package service
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
+	"github.com/containerd/containerd/api/types"
 
 	"palisade.dev/palisade/libshim/bundle"
 	"palisade.dev/palisade/libshim/lsm"
@@ -40,7 +43,8 @@ func TestSELinuxPairReservedAndReleased(t *testing.T) {
 		s := New(inner)
 		s.lsm = &lsm.Env{Host: lsm.Host{SELinux: true}, Reserve: true}
 		store := &lsm.MCS{Dir: mcsDir}
-		_, err := s.Create(ctx, &taskAPI.CreateTaskRequest{ID: "c1", Bundle: bundleDir, Options: options(t, cfgPath)})
+		rootfs := []*types.Mount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=/l", `context="system_u:object_r:container_file_t:s0:c1,c2"`}}}
+		_, err := s.Create(ctx, &taskAPI.CreateTaskRequest{ID: "c1", Bundle: bundleDir, Options: options(t, cfgPath), Rootfs: rootfs})
 		levels, _ := store.Levels()
 		if fail {
 			if err == nil || len(levels) != 0 {
@@ -57,6 +61,9 @@ func TestSELinuxPairReservedAndReleased(t *testing.T) {
 		}
 		if l := levels["ns1/c1"]; l == "" || !strings.HasSuffix(spec.Process.SelinuxLabel, ":"+l) {
 			t.Fatalf("bundle label %q, reservations %v", spec.Process.SelinuxLabel, levels)
+		}
+		if want := []string{"lowerdir=/l", fmt.Sprintf("context=%q", spec.Linux.MountLabel)}; !slices.Equal(rootfs[0].Options, want) {
+			t.Errorf("rootfs mount options %q, want %q", rootfs[0].Options, want)
 		}
 		if _, err := s.Delete(ctx, &taskAPI.DeleteRequest{ID: "c1"}); err != nil {
 			t.Fatal(err)

@@ -129,6 +129,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
 	}
+	labelRootfs(r.Rootfs, req)
 	if plan := req.SecretPlan; plan != nil {
 		if err := secrets.Mount(plan, secrets.DirSource{Root: cfg.Secrets.Store}); err != nil {
 			return nil, s.refused(ctx, cfg, rec, &policy.Refusal{
