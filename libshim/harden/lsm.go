@@ -160,7 +160,7 @@ func apparmorSpec(r *run, s *specs.Spec) error {
 		return r.absent("AppArmor", "apparmor.mode", mode, s.Process.ApparmorProfile)
 	}
 	if err != nil {
-		return r.refuse("cannot generate the AppArmor profile: "+err.Error(), "mount volumes and list exec paths at plain paths (letters, digits, ._+@-)")
+		return r.refuse("cannot generate the AppArmor profile: "+err.Error(), "mount volumes and list exec paths at paths without AppArmor's special characters (*?[]{}^\"\\@)")
 	}
 	if env.Load && !lsm.AppArmorLoaded(name) {
 		if err := env.LoadAppArmor(text); err != nil {

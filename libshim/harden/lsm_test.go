@@ -211,8 +211,8 @@ func TestAppArmorProfileApplied(t *testing.T) {
 		t.Errorf("replacing the runtime's profile is not audited: %+v", changes)
 	}
 	text := req.Labels.AppArmorText
-	if strings.Count(text, " ix,") != 2 || !strings.Contains(text, "  /bin/app ix,\n") || !strings.Contains(text, "  /dev/.palisade-init ix,\n") ||
-		!strings.Contains(text, "  /tmp{,/**} rwlk,\n") || !strings.Contains(text, "deny network raw,") {
+	if strings.Count(text, " ix,") != 2 || !strings.Contains(text, "  \"/bin/app\" ix,\n") || !strings.Contains(text, "  \"/dev/.palisade-init\" ix,\n") ||
+		!strings.Contains(text, "  \"/tmp{,/**}\" rwlk,\n") || !strings.Contains(text, "deny network raw,") {
 		t.Errorf("generated profile:\n%s", text)
 	}
 	p := &specs.Process{Args: []string{"/bin/app"}, ApparmorProfile: "cri-containerd.apparmor.d"}
@@ -251,7 +251,7 @@ func TestAppArmorUnrenderablePath(t *testing.T) {
 	for _, host := range []lsm.Host{{}, {AppArmor: true}} {
 		req := lsmRequest(t, host, nil)
 		s := ctrSpec()
-		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data dir", Type: "bind", Source: t.TempDir(), Options: []string{"rbind", "rw"}})
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/data*", Type: "bind", Source: t.TempDir(), Options: []string{"rbind", "rw"}})
 		_, err := Spec(req, s)
 		if host.AppArmor != (err != nil) || err != nil && !strings.Contains(err.Error(), "cannot generate the AppArmor profile") {
 			t.Errorf("apparmor host %v: %v", host.AppArmor, err)

@@ -64,7 +64,7 @@ profile {{.Name}} flags=(attach_disconnected,mediate_deleted) {
   /{,**} w,
 {{- else}}
 {{- range .Writable}}
-  {{.}}{,/**} rwlk,
+  "{{.}}{,/**}" rwlk,
 {{- end}}
 {{- end}}
   /dev/{,**} rw,
@@ -73,9 +73,9 @@ profile {{.Name}} flags=(attach_disconnected,mediate_deleted) {
 {{- if .Exec}}
 
   # Exec allow-list: nothing else can be executed.
-  {{.Helper}} ix,
+  "{{.Helper}}" ix,
 {{- range .Exec}}
-  {{.}} ix,
+  "{{.}}" ix,
 {{- end}}
 {{- else}}
 
@@ -119,9 +119,11 @@ profile {{.Name}} flags=(attach_disconnected,mediate_deleted) {
 
 var appArmorTmpl = template.Must(template.New("apparmor").Parse(appArmorTemplate))
 
-// safePath keeps paths that go into a profile to characters that have no
-// meaning in AppArmor's glob and rule syntax.
-var safePath = regexp.MustCompile(`^/[A-Za-z0-9._+@/-]*$`)
+// safePath keeps paths that go into a profile to characters that are
+// literal in a quoted AppArmor path: none of AppArmor's glob characters
+// (* ? [ ] { } ^), no quote, backslash, variable (@{) or control character.
+// The tests check with apparmor_parser that such paths compile to literals.
+var safePath = regexp.MustCompile(`^/[A-Za-z0-9._+/ :,=~%#-]*$`)
 
 var capName = regexp.MustCompile(`^[a-z_]+$`)
 
@@ -155,7 +157,7 @@ func RenderAppArmor(in AppArmorInput) (name, text string, err error) {
 	slices.Sort(data.Caps)
 	clean := func(p string) (string, error) {
 		if !safePath.MatchString(p) || path.Clean(p) != strings.TrimSuffix(p, "/") && p != "/" {
-			return "", fmt.Errorf("apparmor: path %q cannot be written into a profile (clean absolute paths of letters, digits and ._+@- only): %w", p, errdefs.ErrInvalidArgument)
+			return "", fmt.Errorf("apparmor: path %q cannot be written into a profile (only clean absolute paths without *?[]{}^\"\\@ or control characters): %w", p, errdefs.ErrInvalidArgument)
 		}
 		return p, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -91,7 +92,7 @@ func TestAppArmorRules(t *testing.T) {
 		return text
 	}
 	restricted := render(appArmorCases["restricted"])
-	for _, want := range []string{"deny network raw,", "deny network packet,", "capability net_bind_service,", "/tmp{,/**} rwlk,", "deny mount,", "/{,**} ix,"} {
+	for _, want := range []string{"deny network raw,", "deny network packet,", "capability net_bind_service,", `"/tmp{,/**}" rwlk,`, "deny mount,", "/{,**} ix,"} {
 		if !strings.Contains(restricted, want) {
 			t.Errorf("restricted profile lacks %q", want)
 		}
@@ -102,14 +103,14 @@ func TestAppArmorRules(t *testing.T) {
 		}
 	}
 	locked := render(appArmorCases["locked"])
-	if strings.Contains(locked, "/{,**} ix,") || !strings.Contains(locked, "  /usr/bin/probe ix,\n") || !strings.Contains(locked, "  /.palisade/init ix,\n") {
+	if strings.Contains(locked, "/{,**} ix,") || !strings.Contains(locked, "  \"/usr/bin/probe\" ix,\n") || !strings.Contains(locked, "  \"/.palisade/init\" ix,\n") {
 		t.Errorf("locked profile does not allow exactly its exec list:\n%s", locked)
 	}
 	if n := strings.Count(locked, " ix,"); n != 3 {
 		t.Errorf("locked profile has %d ix rules, want 3 (helper, probe, interpreter)", n)
 	}
 	netraw := render(appArmorCases["writable-netraw"])
-	if strings.Contains(netraw, "deny network raw") || !strings.Contains(netraw, "/{,**} w,") || !strings.Contains(netraw, "/usr/bin/** ix,") {
+	if strings.Contains(netraw, "deny network raw") || !strings.Contains(netraw, "/{,**} w,") || !strings.Contains(netraw, `"/usr/bin/**" ix,`) {
 		t.Errorf("profile with NET_RAW and a writable root:\n%s", netraw)
 	}
 	// Any input change gives a new name.
@@ -123,7 +124,7 @@ func TestAppArmorRules(t *testing.T) {
 
 // Paths that would change a profile's meaning are refused, never written.
 func TestAppArmorRefusesInjection(t *testing.T) {
-	for _, p := range []string{"/tmp rw,\n  /** ix", "/a b", "/x/../etc", "relative", "/tmp/*", "/{a,b}"} {
+	for _, p := range []string{"/tmp rw,\n  /** ix", "/a\"b", "/a\\b", "/a@{HOME}", "/a\tb", "/x/../etc", "relative", "/tmp/*", "/{a,b}", "/a?", "/[ab]", "/^a"} {
 		for _, in := range []AppArmorInput{
 			{Profile: "p", Writable: []string{p}},
 			{Profile: "p", Exec: []string{p}, Helper: "/.palisade/init"},
@@ -135,5 +136,32 @@ func TestAppArmorRefusesInjection(t *testing.T) {
 	}
 	if _, _, err := RenderAppArmor(AppArmorInput{Profile: "p", Writable: []string{"/"}}); err == nil {
 		t.Error("/ accepted as a writable path")
+	}
+}
+
+// Paths are written quoted; the characters they may hold besides letters
+// and digits are literal to AppArmor: the parser compiles them to exactly
+// the path (a space escaped, nothing turned into a pattern).
+func TestAppArmorPathsAreLiteral(t *testing.T) {
+	requireParser(t)
+	const odd = "/data dir/a:b,c=d~e%f#g+h.i_j-k"
+	_, text, err := RenderAppArmor(AppArmorInput{Profile: "p", Writable: []string{odd}, Exec: []string{odd}, Helper: "/.palisade/init"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ParserPath(), "-Q", "-K", "-D", "rule-exprs")
+	cmd.Stdin = strings.NewReader(text)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("apparmor_parser: %v\n%s", err, out)
+	}
+	// The parser's regular expressions escape + and . (and, in their
+	// final form, the space) as literals.
+	re := strings.NewReplacer("+", `\+`, ".", `\.`).Replace(odd)
+	final := strings.ReplaceAll(re, " ", `\ `)
+	for _, want := range []string{"rule: " + re + "(|/[^\\x00]*)  ->  " + final + "([]|/", "rule: " + re + "  ->  " + final + " ("} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the parser did not compile %q to a literal (want %q):\n%s", odd, want, out)
+		}
 	}
 }
