@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,8 @@ import (
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	"github.com/containerd/containerd/api/types"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"palisade.dev/palisade/libshim/bundle"
 	"palisade.dev/palisade/libshim/lsm"
@@ -64,6 +67,15 @@ func TestSELinuxPairReservedAndReleased(t *testing.T) {
 		}
 		if want := []string{"lowerdir=/l", fmt.Sprintf("context=%q", spec.Linux.MountLabel)}; !slices.Equal(rootfs[0].Options, want) {
 			t.Errorf("rootfs mount options %q, want %q", rootfs[0].Options, want)
+		}
+		// An exec process runs under the container's label.
+		proc, _ := json.Marshal(&specs.Process{Args: []string{"/bin/sh"}})
+		if _, err := s.Exec(ctx, &taskAPI.ExecProcessRequest{ID: "c1", ExecID: "e1", Spec: &anypb.Any{TypeUrl: "types.containerd.io/opencontainers/runtime-spec/1/Process", Value: proc}}); err != nil {
+			t.Fatal(err)
+		}
+		var got specs.Process
+		if err := json.Unmarshal(inner.(*recorder).execed.Spec.GetValue(), &got); err != nil || got.SelinuxLabel != spec.Process.SelinuxLabel {
+			t.Errorf("exec process label %q (%v), want the container's %q", got.SelinuxLabel, err, spec.Process.SelinuxLabel)
 		}
 		if _, err := s.Delete(ctx, &taskAPI.DeleteRequest{ID: "c1"}); err != nil {
 			t.Fatal(err)
