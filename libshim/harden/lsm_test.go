@@ -278,3 +278,30 @@ func TestSecretsGetTheMountLabel(t *testing.T) {
 		t.Fatalf("secrets plan %+v, mount label %q", req.SecretPlan, s.Linux.MountLabel)
 	}
 }
+
+// The containers of a CRI pod share their sandbox's pair; another pod gets
+// its own.
+func TestSELinuxPodsSharePairs(t *testing.T) {
+	dir := t.TempDir()
+	level := func(id string, ann map[string]string) string {
+		t.Helper()
+		req := lsmRequest(t, lsm.Host{SELinux: true}, nil)
+		req.ID, req.Config.SELinux.StateDir = id, dir
+		s := ctrSpec()
+		s.Annotations = ann
+		if _, err := Spec(req, s); err != nil {
+			t.Fatal(err)
+		}
+		return lsm.SELinuxLevel(s.Process.SelinuxLabel)
+	}
+	pod := func(sandbox, typ string) map[string]string {
+		return map[string]string{lsm.AnnotationSandboxID: sandbox, lsm.AnnotationContainerType: typ}
+	}
+	sb1 := level("sb1", pod("sb1", "sandbox"))
+	app1 := level("app1", pod("sb1", "container"))
+	sb2 := level("sb2", pod("sb2", "sandbox"))
+	app2 := level("app2", pod("sb2", "container"))
+	if sb1 != app1 || sb2 != app2 || sb1 == sb2 {
+		t.Fatalf("pod 1: %s %s, pod 2: %s %s; want shared within a pod, distinct between pods", sb1, app1, sb2, app2)
+	}
+}
