@@ -24,7 +24,9 @@ demo: deps ## start a private containerd and run a real container under palisade
 	$(GO) run ./testing/cmd/demo
 
 test: deps lint ## run every unit and end-to-end test (as root); fails instead of skipping when a prerequisite is missing
-	PALISADE_E2E_REQUIRED=1 $(GO) test -count=1 ./...
+	@mkdir -p $(BIN); rm -f $(BIN)/skipped.txt
+	PALISADE_E2E_REQUIRED=1 PALISADE_SKIPS=$(abspath $(BIN))/skipped.txt $(GO) test -count=1 ./...; status=$$?; \
+		if [ -s $(BIN)/skipped.txt ]; then echo "skipped: this host lacks what these tests need:"; sed 's/^/  /' $(BIN)/skipped.txt; fi; exit $$status
 
 unit: ## run the unit tests only (no root needed)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /testing/e2e)

@@ -15,8 +15,10 @@ golangci_version=$(version golangci-lint)
 log() { echo "setup: $*" >&2; }
 
 # Debian packages: libseccomp for runc's and palisade's seccomp support,
-# busybox-static for the test image.
-packages=(libseccomp-dev busybox-static pkg-config)
+# busybox-static for the test image, apparmor for apparmor_parser, which
+# checks palisade's generated AppArmor profiles (-Q -K) even where the
+# kernel has no AppArmor.
+packages=(libseccomp-dev busybox-static pkg-config apparmor)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"palisade.dev/palisade"
+	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/libshim/hostinfo"
 )
 
@@ -56,7 +57,7 @@ Exit codes: 0 success, 1 failure or problem found, 2 usage error, 3 refused by p
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(versionCmd(g), doctorCmd(g), seccompCmd(g), profileCmd(g), renderCmd(g), explainCmd(g), execCmd(g), runCmd(g))
+	root.AddCommand(versionCmd(g), doctorCmd(g), seccompCmd(g), profileCmd(g), renderCmd(g), explainCmd(g), execCmd(g), runCmd(g), apparmorCmd(g))
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -113,7 +114,7 @@ func versionCmd(g *globals) *cobra.Command {
 }
 
 func doctorCmd(g *globals) *cobra.Command {
-	var address string
+	var address, configPath string
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Report what this host supports: cgroups, seccomp, Landlock, SELinux, AppArmor, runtimes, containerd",
@@ -124,7 +125,17 @@ func doctorCmd(g *globals) *cobra.Command {
 			if err := g.validate(); err != nil {
 				return err
 			}
-			checks := hostinfo.Probe(cmd.Context(), hostinfo.Options{ContainerdAddress: address})
+			opts := hostinfo.Options{ContainerdAddress: address}
+			var cfgErr error
+			if cfg, err := config.Resolve(configPath); err == nil {
+				opts.SELinuxMode, opts.AppArmorMode = cfg.SELinux.Mode, cfg.AppArmor.Mode
+			} else {
+				cfgErr = err
+			}
+			checks := hostinfo.Probe(cmd.Context(), opts)
+			if cfgErr != nil {
+				checks = append(checks, hostinfo.Check{Name: "config", Status: hostinfo.Warn, Detail: cfgErr.Error() + " (LSM modes shown are the defaults)"})
+			}
 			if g.output == "json" {
 				return g.json(cmd.OutOrStdout(), checks)
 			}
@@ -137,5 +148,6 @@ func doctorCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&address, "address", "/run/containerd/containerd.sock", "containerd socket to check (\"\" to skip)")
+	cmd.Flags().StringVar(&configPath, "config", "", "admin config whose LSM modes to report (default: "+config.DefaultPath+" if it exists)")
 	return cmd
 }

@@ -24,6 +24,7 @@ import (
 
 func explainCmd(g *globals) *cobra.Command {
 	var f policyFlags
+	var lsmHost lsmHostFlag
 	var container, namespace, address string
 	cmd := &cobra.Command{
 		Use:   "explain (PROFILE | --container ID)",
@@ -44,14 +45,19 @@ func explainCmd(g *globals) *cobra.Command {
 				return &exitError{ExitUsage, fmt.Errorf("name a profile, or a container with --container")}
 			}
 			f.profile = args[0]
-			pol, _, err := resolvePolicy(&f, nil)
+			pol, cfg, err := resolvePolicy(&f, nil)
 			if err != nil {
 				return err
 			}
-			if g.output == "json" {
-				return g.json(cmd.OutOrStdout(), explainProfile(pol))
+			host, err := lsmHost.host()
+			if err != nil {
+				return err
 			}
-			for _, s := range explainProfile(pol) {
+			sections := append(explainProfile(pol), lsmSection(cfg, host))
+			if g.output == "json" {
+				return g.json(cmd.OutOrStdout(), sections)
+			}
+			for _, s := range sections {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s\n", s.Title)
 				for _, l := range s.Lines {
 					fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", l)
@@ -61,6 +67,7 @@ func explainCmd(g *globals) *cobra.Command {
 		},
 	}
 	f.add(cmd)
+	lsmHost.add(cmd)
 	cmd.Flags().StringVar(&container, "container", "", "explain the decisions recorded for this container")
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "default", "the container's containerd namespace")
 	cmd.Flags().StringVar(&address, "address", "", "containerd socket: find the container's admin config (and so its audit file) through containerd")

@@ -49,9 +49,12 @@ func TestRenderDiffGolden(t *testing.T) {
 		{"render-diff-baseline-ipc-lock", []string{"--profile", "baseline", "--annotation", "palisade.dev/cap-add=IPC_LOCK"}, ExitOK},
 		{"render-diff-restricted-sys-admin", []string{"--profile", "restricted", "--annotation", "palisade.dev/cap-add=SYS_ADMIN"}, ExitRefused},
 		{"render-diff-locked-without-rootfs", []string{"--profile", "locked"}, ExitRefused},
+		{"render-diff-restricted-lsm-node", []string{"--profile", "restricted", "--lsm-host", "selinux,apparmor"}, ExitOK},
+		{"render-apparmor-baseline", []string{"--profile", "baseline", "--lsm-host", "apparmor", "--apparmor"}, ExitOK},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			args := append([]string{"render", "--diff", "--config", cfg}, c.args...)
+			// LSM labels depend on the node: goldens name the node they show.
+			args := append([]string{"render", "--diff", "--config", cfg, "--lsm-host", "none"}, c.args...)
 			code, out, errs := run(append(args, "testdata/ctr-default-spec.json")...)
 			if code != c.code {
 				t.Fatalf("exit %d, want %d: %s", code, c.code, errs)
@@ -65,7 +68,7 @@ func TestExplainGolden(t *testing.T) {
 	cfg := noAdmin(t)
 	for _, p := range []string{"restricted", "baseline", "locked"} {
 		t.Run(p, func(t *testing.T) {
-			code, out, errs := run("explain", "--config", cfg, p)
+			code, out, errs := run("explain", "--config", cfg, "--lsm-host", "none", p)
 			if code != ExitOK {
 				t.Fatalf("exit %d: %s", code, errs)
 			}

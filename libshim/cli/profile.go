@@ -118,9 +118,11 @@ func profileLintCmd(g *globals) *cobra.Command {
 	var strict bool
 	cmd := &cobra.Command{
 		Use:   "lint FILE...",
-		Short: "Check profiles (.toml) and seccomp profiles (.json): schema, names on amd64 and arm64, conflicts",
+		Short: "Check profiles (.toml) and seccomp profiles (.json): schema, names on amd64 and arm64, conflicts, AppArmor rendering",
 		Long: `Lint checks palisade profiles (*.toml) and seccomp profiles (*.json) the way the shim
-loads them, and adds warnings for settings that are legal but probably wrong.
+loads them, and adds warnings for settings that are legal but probably wrong. The AppArmor
+profile generated from each palisade profile is rendered and, when apparmor_parser is
+installed, parsed and compiled (apparmor_parser -Q -K).
 Exit code 1 when any file has an error (or, with --strict, a warning).`,
 		Example: "  palisade profile lint /etc/palisade/profiles/*.toml\n  palisade profile lint --strict web.toml seccomp/web.json -o json",
 		Args:    cobra.MinimumNArgs(1),
@@ -186,7 +188,7 @@ func lintFile(file string) []Finding {
 		}
 		return []Finding{{File: file, Severity: "error", Message: err.Error()}}
 	}
-	var out []Finding
+	out := lintAppArmor(file, p)
 	for _, w := range profiles.Lint(p) {
 		out = append(out, Finding{File: file, Field: w.Field, Severity: "warning", Message: w.Msg})
 	}

@@ -15,6 +15,7 @@ import (
 	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/libshim/harden"
+	"palisade.dev/palisade/libshim/lsm"
 	"palisade.dev/palisade/libshim/policy"
 )
 
@@ -38,8 +39,9 @@ func resolvePolicy(f *policyFlags, _ *specs.Spec) (*policy.Policy, *config.Confi
 
 type renderFlags struct {
 	policyFlags
+	lsmHost               lsmHostFlag
 	namespace, id, rootfs string
-	diff                  bool
+	diff, apparmor        bool
 }
 
 // hardenInput runs the shim's pipeline on a spec, exactly as Create would
@@ -52,7 +54,12 @@ func (f *renderFlags) harden(spec *specs.Spec, bundleDir string) (*harden.Reques
 	if spec.Annotations, err = f.annotationMap(spec.Annotations); err != nil {
 		return nil, nil, err
 	}
-	node := harden.Node{Bundle: bundleDir, LandlockABI: execguard.LandlockABI}
+	host, err := f.lsmHost.host()
+	if err != nil {
+		return nil, nil, err
+	}
+	// A preview: no MCS pair is reserved and no AppArmor profile loaded.
+	node := harden.Node{Bundle: bundleDir, LandlockABI: execguard.LandlockABI, LSM: &lsm.Env{Host: host, Preview: true}}
 	root := f.rootfs
 	if root == "" && bundleDir != "" && spec.Root != nil {
 		root = spec.Root.Path
@@ -81,6 +88,7 @@ func (f *renderFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.namespace, "namespace", "n", "default", "containerd namespace the container would be in")
 	cmd.Flags().StringVar(&f.id, "id", "render", "container id")
 	cmd.Flags().StringVar(&f.rootfs, "rootfs", "", "root filesystem to resolve commands in (default: the bundle's)")
+	f.lsmHost.add(cmd)
 }
 
 func renderCmd(g *globals) *cobra.Command {
@@ -89,11 +97,14 @@ func renderCmd(g *globals) *cobra.Command {
 		Use:   "render [flags] (BUNDLE_DIR | config.json | -)",
 		Short: "Print the spec the shim would hand to runc, or what it would change and why",
 		Long: `render runs the shim's own hardening pipeline on an OCI spec and prints the result.
-A refusal prints the message the shim would give and exits 3.`,
+A refusal prints the message the shim would give and exits 3. --diff also shows the
+SELinux labels and AppArmor profile the container gets; --apparmor prints that profile.
+LSM labels depend on the node: --lsm-host previews another kind of node.`,
 		Example: `  ctr oci spec > config.json
   palisade render --profile restricted config.json
   palisade render --diff --annotation palisade.dev/cap-add=NET_BIND_SERVICE config.json
-  palisade render --profile locked --rootfs ./rootfs - < config.json`,
+  palisade render --profile locked --rootfs ./rootfs - < config.json
+  palisade render --apparmor --lsm-host apparmor config.json   # the generated AppArmor profile`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := g.validate(); err != nil {
@@ -118,10 +129,20 @@ A refusal prints the message the shim would give and exits 3.`,
 			changes := plan.Changes
 			out := cmd.OutOrStdout()
 			switch {
+			case f.apparmor:
+				if plan.Labels == nil || plan.Labels.AppArmorText == "" {
+					return &exitError{ExitFailed, fmt.Errorf("no AppArmor profile is generated: apparmor.mode is %q in %s", req.Config.AppArmor.Mode, req.Config.Source)}
+				}
+				_, err := fmt.Fprint(out, plan.Labels.AppArmorText)
+				return err
 			case f.diff && g.output == "json":
-				return g.json(out, map[string]any{"profile": req.Policy.Profile.Name, "changes": changes})
+				return g.json(out, map[string]any{"profile": req.Policy.Profile.Name, "changes": changes, "labels": plan.Labels})
 			case f.diff:
-				return changeTable(out, req.Policy.Profile.Name, changes)
+				if err := changeTable(out, req.Policy.Profile.Name, changes); err != nil {
+					return err
+				}
+				labelLines(out, req, plan.Labels)
+				return nil
 			default:
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
@@ -130,7 +151,8 @@ A refusal prints the message the shim would give and exits 3.`,
 		},
 	}
 	f.add(cmd)
-	cmd.Flags().BoolVar(&f.diff, "diff", false, "show what changed, rule by rule, instead of the spec")
+	cmd.Flags().BoolVar(&f.diff, "diff", false, "show what changed, rule by rule, and the LSM labels, instead of the spec")
+	cmd.Flags().BoolVar(&f.apparmor, "apparmor", false, "print the AppArmor profile generated for the container instead of the spec")
 	return cmd
 }
 

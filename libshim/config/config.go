@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"palisade.dev/palisade/libshim/lsm"
 	"palisade.dev/palisade/libshim/tomlfile"
 	"palisade.dev/palisade/profiles"
 )
@@ -82,6 +83,9 @@ type Config struct {
 	Node Node `toml:"node"`
 	// Stdio says which stdio targets besides FIFOs a client may give.
 	Stdio Stdio `toml:"stdio"`
+	// SELinux and AppArmor say how palisade applies each LSM.
+	SELinux  SELinux  `toml:"selinux"`
+	AppArmor AppArmor `toml:"apparmor"`
 
 	// Source is where this config came from: a file path, SourceBody or
 	// SourceBuiltin. It is not read from the file.
@@ -173,6 +177,28 @@ type Stdio struct {
 	Exec bool `toml:"exec"`
 }
 
+// SELinux configures SELinux labels (docs/lsm.md).
+type SELinux struct {
+	// Mode is "require", "if-available" (default) or "off".
+	Mode string `toml:"mode"`
+	// Type is the process type of every container (default container_t),
+	// MountType the type of its files (default container_file_t).
+	Type      string `toml:"type"`
+	MountType string `toml:"mount_type"`
+	// AllowedTypes are further process types a client's label may ask for.
+	AllowedTypes []string `toml:"allowed_types"`
+	// Categories is the MCS category range (c0 to cN-1, default 1024).
+	Categories int `toml:"categories"`
+	// StateDir holds the node's MCS reservations.
+	StateDir string `toml:"state_dir"`
+}
+
+// AppArmor configures generated AppArmor profiles (docs/lsm.md).
+type AppArmor struct {
+	// Mode is "require", "if-available" (default) or "off".
+	Mode string `toml:"mode"`
+}
+
 // Audit configures the audit sinks. Records always go to the shim log too.
 type Audit struct {
 	// File is an append-only JSON-lines file (created 0600). Empty disables
@@ -194,6 +220,11 @@ func Default() *Config {
 			CRINamespaces: []string{"k8s.io"},
 			NetnsDirs:     []string{"/run/netns", "/var/run/netns"},
 		},
+		SELinux: SELinux{
+			Mode: lsm.IfAvailable, Type: lsm.DefaultSELinuxType, MountType: lsm.DefaultSELinuxMountType,
+			Categories: 1024, StateDir: "/run/palisade/selinux",
+		},
+		AppArmor: AppArmor{Mode: lsm.IfAvailable},
 		Secrets: Secrets{
 			MountRoot:   "/run/palisade/secrets",
 			EnvPatterns: []string{"*PASSWORD*", "*PASSWD*", "*TOKEN*", "*SECRET*", "*API_KEY*", "*PRIVATE_KEY*", "*CREDENTIAL*"},
@@ -317,6 +348,32 @@ func (c *Config) validate() error {
 				return bad(fmt.Sprintf("%s[%d]", field, i), fmt.Sprintf("%q is not a clean absolute path below /", p))
 			}
 		}
+	}
+	return c.validateLSM(bad)
+}
+
+func (c *Config) validateLSM(bad func(field, msg string) error) error {
+	for field, m := range map[string]string{"selinux.mode": c.SELinux.Mode, "apparmor.mode": c.AppArmor.Mode} {
+		if !lsm.ValidMode(m) {
+			return bad(field, fmt.Sprintf("%q is not one of %s", m, strings.Join(lsm.Modes, ", ")))
+		}
+	}
+	if why := lsm.ValidSELinuxType(c.SELinux.Type); why != "" {
+		return bad("selinux.type", why)
+	}
+	if why := lsm.ValidSELinuxType(c.SELinux.MountType); why != "" {
+		return bad("selinux.mount_type", why)
+	}
+	for i, t := range c.SELinux.AllowedTypes {
+		if why := lsm.ValidSELinuxType(t); why != "" {
+			return bad(fmt.Sprintf("selinux.allowed_types[%d]", i), why)
+		}
+	}
+	if c.SELinux.Categories < 2 || c.SELinux.Categories > 1024 {
+		return bad("selinux.categories", fmt.Sprintf("%d is not between 2 and 1024", c.SELinux.Categories))
+	}
+	if !filepath.IsAbs(c.SELinux.StateDir) {
+		return bad("selinux.state_dir", fmt.Sprintf("%q is not an absolute path", c.SELinux.StateDir))
 	}
 	return nil
 }

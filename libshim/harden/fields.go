@@ -12,6 +12,8 @@ import (
 	"github.com/containerd/cgroups/v3"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"palisade.dev/palisade/libshim/lsm"
 )
 
 // Coverage by construction. Every field of the runtime spec that can reach
@@ -123,7 +125,7 @@ var specFields = map[string]fieldRule{
 	"linux.rootfsPropagation":             decide(checkRootfsPropagation),
 	"linux.maskedPaths":                   byStep("masked-paths"),
 	"linux.readonlyPaths":                 byStep("readonly-paths"),
-	"linux.mountLabel":                    decide(checkMountLabel),
+	"linux.mountLabel":                    decide(checkMountLabel), // and the lsm-labels step
 	"linux.intelRdt":                      refuse("resctrl classes are shared with other workloads and palisade has no rule for them"),
 	"linux.memoryPolicy":                  allow("NUMA placement of the container's own memory, within its cpuset"),
 	"linux.personality":                   decide(checkPersonality),
@@ -371,7 +373,7 @@ func checkRootfsPropagation(r *run, v reflect.Value) error {
 }
 
 func checkMountLabel(r *run, v reflect.Value) error {
-	if why := lsmProblem("", v.String()); why != "" {
+	if why := lsm.ConfinementProblem("", v.String()); why != "" {
 		return r.refuse("mount label: "+why, "leave the mount label to the runtime")
 	}
 	return nil

@@ -12,6 +12,7 @@ package harden
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -21,6 +22,7 @@ import (
 
 	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/libshim/config"
+	"palisade.dev/palisade/libshim/lsm"
 	"palisade.dev/palisade/libshim/policy"
 	"palisade.dev/palisade/libshim/secrets"
 )
@@ -62,6 +64,10 @@ type Request struct {
 	// (its Plan's Decisions), for its exec processes and updates; nil at
 	// create.
 	Created *Decisions
+
+	// LSM is the node's LSM support (nil: detect, reserve and load
+	// nothing).
+	LSM *lsm.Env
 }
 
 // Node is what the pipeline needs to know about where a container runs.
@@ -87,6 +93,7 @@ type Node struct {
 	Joinable    func(typ specs.LinuxNamespaceType) []string
 	Rootfs      func(func(root string) error) error
 	LandlockABI func() (int, error)
+	LSM         *lsm.Env
 }
 
 // Prepare resolves a container's policy from the admin config and the
@@ -102,6 +109,7 @@ func Prepare(ns, id string, cfg *config.Config, spec *specs.Spec, node Node) (*R
 		Helper:      cfg.HelperPath(),
 		Rootfs:      node.Rootfs,
 		LandlockABI: node.LandlockABI,
+		LSM:         node.LSM,
 		SecretsDir:  filepath.Join(cfg.Secrets.MountRoot, ns, id),
 		SecretScope: secrets.Scope(ns, spec.Annotations),
 	}
@@ -146,7 +154,10 @@ type step struct {
 //     exec-allowlist, before mounts, so their bind mounts get the same
 //     treatment as every other;
 //   - exec-allowlist runs after tmpfs, so the helper's mount is the last one
-//     and nothing a client or a profile adds can shadow it.
+//     and nothing a client or a profile adds can shadow it;
+//   - apparmor runs after capabilities, exec-allowlist and mounts: the
+//     generated profile follows the final capabilities, writable mounts and
+//     exec allow-list.
 var pipeline = []step{
 	{name: "fields", spec: fields, process: processFields},
 	{name: "process-required", spec: requireProcess, verify: verifyRoot},
@@ -154,7 +165,7 @@ var pipeline = []step{
 	{name: "privileged", spec: refusePrivileged},
 	{name: "hooks", spec: hooks, verify: verifyHooks},
 	{name: "namespaces", spec: namespaces, verify: verifyNamespaces},
-	{name: "lsm-labels", spec: onProcess(lsmLabels), process: lsmLabels, verifyProcess: verifyLSMLabels},
+	{name: "lsm-labels", spec: lsmLabelsSpec, process: lsmLabels, verifyProcess: verifyLSMLabels},
 	{name: "user", spec: onProcess(user), process: user, verifyProcess: verifyUser},
 	{name: "capabilities", spec: onProcess(capabilities), process: capabilities, verifyProcess: verifyCapabilities},
 	{name: "no-new-privileges", spec: onProcess(noNewPrivileges), process: noNewPrivileges, verifyProcess: verifyNoNewPrivileges},
@@ -168,6 +179,7 @@ var pipeline = []step{
 		verify:  verifyExecHelper, verifyProcess: verifyExecAllowlist,
 	},
 	{name: "mounts", spec: mounts, verify: verifyMounts},
+	{name: "apparmor", spec: apparmorSpec},
 	{name: "masked-paths", spec: maskedPaths, verify: verifyMaskedPaths},
 	{name: "readonly-paths", spec: readonlyPaths, verify: verifyReadonlyPaths},
 	{name: "devices", spec: devices, verify: verifyDevices},
@@ -188,6 +200,9 @@ type Decisions struct {
 	// ExecAllow is the exec allow-list in force: the policy's, or for
 	// entrypoint-only the entrypoint resolved at create.
 	ExecAllow []string
+	// Labels are the container's SELinux labels and AppArmor profile; its
+	// exec processes get the same.
+	Labels *lsm.Labels
 	// ExecEnforced is set when the kernel enforces the exec allow-list
 	// (Landlock through palisade-init): the container's PID namespace must
 	// then get vm.memfd_noexec after create, before start.
@@ -221,7 +236,8 @@ type run struct {
 	rule    string
 	changes []audit.Change
 	dec     *Decisions
-	update  bool // judging an update of a running container's resources
+	lsm     *lsm.Env // the request's, or detected once for this run
+	update  bool     // judging an update of a running container's resources
 }
 
 func (r *run) record(before, after any) {
@@ -249,14 +265,18 @@ func Harden(req *Request, in *specs.Spec) (*Plan, []audit.Change, error) {
 		return nil, nil, &policy.Refusal{Container: req.Container(), Rule: "process-required", Reason: "the spec cannot be copied: " + err.Error(), Kind: errdefs.ErrInvalidArgument}
 	}
 	r := &run{req: req, dec: &Decisions{}}
+	fail := func(err error) (*Plan, []audit.Change, error) {
+		// nothing reserved for a refused container stays reserved
+		return nil, r.changes, errors.Join(err, ReleaseLSM(req, r.dec))
+	}
 	for _, st := range pipeline {
 		r.rule = st.name
 		if err := st.spec(r, s); err != nil {
-			return nil, r.changes, err
+			return fail(err)
 		}
 	}
 	if err := Verify(req, r.dec, s); err != nil {
-		return nil, r.changes, err
+		return fail(err)
 	}
 	return &Plan{Spec: s, Changes: r.changes, Decisions: *r.dec}, r.changes, nil
 }

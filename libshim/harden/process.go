@@ -205,40 +205,6 @@ func noNewPrivileges(r *run, p *specs.Process) error {
 	return nil
 }
 
-// lsmLabels refuses specs that ask to leave the host's mandatory access
-// control: an AppArmor profile "unconfined", or the SELinux types of
-// privileged (spc_t) or unconfined processes. Specs keep the labels the
-// runtime chose otherwise.
-func lsmLabels(r *run, p *specs.Process) error {
-	if why := lsmProblem(p.ApparmorProfile, p.SelinuxLabel); why != "" {
-		return r.refuse(why, "leave the AppArmor profile and SELinux label to the runtime's default")
-	}
-	return nil
-}
-
-// unconfinedSELinuxTypes run a process outside SELinux confinement. The
-// step and its check share this one list.
-var unconfinedSELinuxTypes = []string{"spc_t", "unconfined_t", "unconfined_service_t", "container_runtime_t", "kernel_t", "initrc_t"}
-
-// lsmProblem says why an AppArmor profile or SELinux label (process or
-// mount label) would leave mandatory access control, or "".
-func lsmProblem(apparmor, selinux string) string {
-	if apparmor == "unconfined" {
-		return "AppArmor profile \"unconfined\" is not allowed"
-	}
-	if selinux == "" {
-		return ""
-	}
-	parts := strings.Split(selinux, ":")
-	if len(parts) < 3 {
-		return fmt.Sprintf("SELinux label %q is not of the form user:role:type[:level]", selinux)
-	}
-	if slices.Contains(unconfinedSELinuxTypes, parts[2]) {
-		return fmt.Sprintf("SELinux label %s would run the process unconfined", selinux)
-	}
-	return ""
-}
-
 func verifyNoNewPrivileges(_ *Request, _ *Decisions, p *specs.Process) string {
 	if !p.NoNewPrivileges {
 		return "noNewPrivileges is not set"
@@ -268,10 +234,6 @@ func verifyCapabilities(req *Request, _ *Decisions, p *specs.Process) string {
 		}
 	}
 	return ""
-}
-
-func verifyLSMLabels(_ *Request, _ *Decisions, p *specs.Process) string {
-	return lsmProblem(p.ApparmorProfile, p.SelinuxLabel)
 }
 
 func verifyUser(req *Request, _ *Decisions, p *specs.Process) string {

@@ -28,6 +28,9 @@ func secretsStep(r *run, s *specs.Spec) error {
 		UID: s.Process.User.UID, GID: s.Process.User.GID,
 		MaxSize: cfg.Secrets.MaxSize, MaxTotal: cfg.Secrets.MaxTotal,
 	}
+	if l := r.dec.Labels; l != nil {
+		plan.MountLabel = l.SELinuxMount // lsm-labels ran first
+	}
 	add := func(it secrets.Item) {
 		if !slices.ContainsFunc(plan.Items, func(o secrets.Item) bool { return o.Name == it.Name }) {
 			plan.Items = append(plan.Items, it)

@@ -15,12 +15,11 @@ import (
 
 	"github.com/containerd/cgroups/v3"
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/apparmor"
-	"github.com/opencontainers/selinux/go-selinux"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 
 	"palisade.dev/palisade/libshim/execguard"
+	"palisade.dev/palisade/libshim/lsm"
 )
 
 // Status of one check.
@@ -43,17 +42,22 @@ type Check struct {
 // Options for Probe.
 type Options struct {
 	ContainerdAddress string // "" skips the containerd check
+	// SELinuxMode and AppArmorMode are the admin config's LSM modes; the
+	// LSM lines say which applies and why. "" means the default.
+	SELinuxMode, AppArmorMode string
 }
 
 // Probe runs every check.
 func Probe(ctx context.Context, o Options) []Check {
+	host := lsm.Detect()
 	checks := []Check{
 		{Name: "architecture", Status: OK, Detail: runtime.GOARCH + " (" + kernel() + ")"},
 		cgroupCheck(),
 		seccompCheck(),
 		LandlockCheck(),
-		selinuxCheck(),
-		apparmorCheck(),
+		lsmCheck("selinux", "SELinux", o.SELinuxMode, host.SELinux, "no /sys/fs/selinux"),
+		lsmCheck("apparmor", "AppArmor", o.AppArmorMode, host.AppArmor, "no AppArmor module, or no apparmor_parser"),
+		parserCheck(),
 		runtimeCheck("runc"),
 		runtimeCheck("crun"),
 	}
@@ -121,18 +125,27 @@ func LandlockCheck() Check {
 	return Check{Name: "landlock", Status: OK, Detail: fmt.Sprintf("ABI %d", abi)}
 }
 
-func selinuxCheck() Check {
-	if selinux.GetEnabled() {
-		return Check{Name: "selinux", Status: OK, Detail: "enabled"}
+// lsmCheck reports an LSM and the mode that applies to it.
+func lsmCheck(name, title, mode string, present bool, absent string) Check {
+	if mode == "" {
+		mode = lsm.IfAvailable
 	}
-	return Check{Name: "selinux", Status: Missing, Detail: "not enabled on this host (no /sys/fs/selinux)"}
+	c := Check{Name: name, Status: OK, Detail: "enabled"}
+	if !present {
+		c.Status, c.Detail = Warn, "not enabled on this host ("+absent+")"
+		if mode == lsm.Require {
+			c.Status = Missing
+		}
+	}
+	c.Detail += "; " + lsm.Why(title, name+".mode", mode, present)
+	return c
 }
 
-func apparmorCheck() Check {
-	if apparmor.HostSupports() {
-		return Check{Name: "apparmor", Status: OK, Detail: "enabled"}
+func parserCheck() Check {
+	if p := lsm.ParserPath(); p != "" {
+		return Check{Name: "apparmor_parser", Status: OK, Detail: p + ": generated AppArmor profiles can be validated (and loaded where AppArmor is enabled)"}
 	}
-	return Check{Name: "apparmor", Status: Missing, Detail: "not enabled on this host"}
+	return Check{Name: "apparmor_parser", Status: Warn, Detail: "not installed (Debian/Ubuntu: apt-get install apparmor): generated AppArmor profiles cannot be validated"}
 }
 
 func runtimeCheck(name string) Check {

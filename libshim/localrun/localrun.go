@@ -31,6 +31,7 @@ import (
 	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/libshim/harden"
 	"palisade.dev/palisade/libshim/launch"
+	"palisade.dev/palisade/libshim/lsm"
 	"palisade.dev/palisade/libshim/policy"
 )
 
@@ -152,6 +153,7 @@ func Run(ctx context.Context, o Options) (code int, retErr error) {
 	req, err := harden.Prepare(Namespace, id, &cfg, spec, harden.Node{
 		Bundle: bundleDir, LandlockABI: execguard.LandlockABI,
 		Rootfs: func(f func(string) error) error { return f(root) },
+		LSM:    &lsm.Env{Host: lsm.Detect(), Reserve: true, Load: true},
 	})
 	if err != nil {
 		return 0, err
@@ -160,6 +162,7 @@ func Run(ctx context.Context, o Options) (code int, retErr error) {
 	if err != nil {
 		return 0, err
 	}
+	cleanups = append(cleanups, func() error { return harden.ReleaseLSM(req, &plan.Decisions) })
 	if o.Changes != nil {
 		o.Changes(req.Policy.Profile.Name, changes)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
+	"github.com/opencontainers/selinux/go-selinux/label"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,7 +56,7 @@ func Mount(p *Plan, src Source) (retErr error) {
 	}()
 	// Room for the files plus a page of overhead each; nothing else fits.
 	size := total + int64(len(p.Items)+1)*4096
-	opts := fmt.Sprintf("size=%d,mode=0700,nr_inodes=%d", size, len(p.Items)+8)
+	opts := label.FormatMountLabel(fmt.Sprintf("size=%d,mode=0700,nr_inodes=%d", size, len(p.Items)+8), p.MountLabel)
 	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
 	if err := unix.Mount(fsSource, p.Dir, "tmpfs", flags, opts+",noswap"); err != nil {
 		if !errors.Is(err, unix.EINVAL) {

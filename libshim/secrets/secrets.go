@@ -136,6 +136,10 @@ type Plan struct {
 	Items    []Item
 	MaxSize  int64 // per secret
 	MaxTotal int64
+
+	// MountLabel is the container's SELinux mount label: the tmpfs is
+	// mounted with it as context= ("" where SELinux is not applied).
+	MountLabel string
 }
 
 // Names lists the secret names, for audit records (never values).

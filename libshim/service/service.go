@@ -39,6 +39,7 @@ import (
 	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/libshim/harden"
 	"palisade.dev/palisade/libshim/launch"
+	"palisade.dev/palisade/libshim/lsm"
 	"palisade.dev/palisade/libshim/policy"
 	"palisade.dev/palisade/libshim/secrets"
 )
@@ -66,6 +67,8 @@ type Service struct {
 	node layout
 	// landlockABI detects the kernel's Landlock support.
 	landlockABI func() (int, error)
+	// lsm is the host's LSM support (lsm.go).
+	lsm *lsm.Env
 
 	mu         sync.Mutex
 	containers map[string]*container
@@ -76,7 +79,7 @@ var _ taskAPI.TTRPCTaskService = (*Service)(nil)
 // New wraps the runc task service. addresses are containerd's gRPC and
 // TTRPC socket addresses.
 func New(inner taskAPI.TTRPCTaskService, addresses ...string) *Service {
-	return &Service{TTRPCTaskService: inner, addresses: addresses, socketDir: socketDir(), landlockABI: execguard.LandlockABI, containers: map[string]*container{}}
+	return &Service{TTRPCTaskService: inner, addresses: addresses, socketDir: socketDir(), landlockABI: execguard.LandlockABI, lsm: lsmEnv(), containers: map[string]*container{}}
 }
 
 // RegisterTTRPC registers the wrapper itself, not the inner service: were the
@@ -108,12 +111,14 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if rec.Changes = changes; err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
 	}
+	labelRootfs(r.Rootfs, plan.Labels)
 	rt := &runcCreate{s: s, r: r, cfg: cfg, rec: rec}
 	launched, err := launch.Launch(ctx, plan, launch.Target{
 		Container: req.Container(), Profile: rec.Profile, Bundle: r.Bundle, Helper: req.Helper,
 		Secrets: secrets.DirSource{Root: cfg.Secrets.Store}, RunHelper: runReaped,
 	}, rt)
 	if err != nil {
+		releaseLSM(ctx, req, &plan.Decisions) // a refused container keeps no MCS pair
 		if rt.resp == nil && !rt.recorded {
 			return nil, s.refused(ctx, cfg, rec, err)
 		}
@@ -164,7 +169,7 @@ func (s *Service) admit(ns string, r *taskAPI.CreateTaskRequest, rec *audit.Reco
 func (s *Service) prepare(ctx context.Context, ns string, r *taskAPI.CreateTaskRequest, cfg *config.Config, spec *specs.Spec) (*harden.Request, error) {
 	node := harden.Node{
 		Bundle: r.Bundle, Addresses: s.addresses, SocketDir: s.socketDir, RootfsMounts: rootfsMounts(r),
-		Joinable: s.joinable(ns, r.ID, spec.Annotations), Rootfs: rootfsAccess(ctx, r, spec), LandlockABI: s.landlockABI,
+		Joinable: s.joinable(ns, r.ID, spec.Annotations), Rootfs: rootfsAccess(ctx, r, spec), LandlockABI: s.landlockABI, LSM: s.lsm,
 	}
 	var err error
 	if node.ContainerdRoot, node.SnapshotterRoots, node.ContainerdDirs, err = s.node.learn(ctx, s.addresses); err != nil {
@@ -322,6 +327,7 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 		}
 	}
 	if ok {
+		releaseLSM(ctx, &c.req, c.req.Created)
 		rec := s.record(audit.EventDelete, c)
 		rec.Result = audit.ResultAllowed
 		if aerr := s.audit(ctx, c.req.Config, rec); aerr != nil {
