@@ -27,6 +27,7 @@ test: deps lint ## run every unit and end-to-end test (as root); fails instead o
 	@mkdir -p $(BIN); rm -f $(BIN)/skipped.txt
 	PALISADE_E2E_REQUIRED=1 PALISADE_SKIPS=$(abspath $(BIN))/skipped.txt $(GO) test -count=1 ./...; status=$$?; \
 		if [ -s $(BIN)/skipped.txt ]; then echo "skipped: this host lacks what these tests need:"; sed 's/^/  /' $(BIN)/skipped.txt; fi; exit $$status
+	$(GO) test -run XXX -fuzz 'FuzzAnnotations$$' -fuzztime 10s ./libshim/policy/
 
 unit: ## run the unit tests only (no root needed)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /testing/e2e)
@@ -39,9 +40,10 @@ lint: deps ## gofmt, go vet and golangci-lint
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...
 
-fuzz: ## fuzz the hardening pipeline: whole specs and every field, a minute each
+fuzz: ## fuzz the pipeline (whole specs, every field) and workload annotations, a minute each
 	$(GO) test -run XXX -fuzz 'FuzzSpec$$' -fuzztime 60s ./libshim/harden/
 	$(GO) test -run XXX -fuzz 'FuzzSpecFields$$' -fuzztime 60s ./libshim/harden/
+	$(GO) test -run XXX -fuzz 'FuzzAnnotations$$' -fuzztime 60s ./libshim/policy/
 
 bench: deps ## benchmarks: Go (pipeline, create rewrite, exec helper) and palisade vs the stock runc shim (root; writes docs/benchmarks.md)
 	@mkdir -p $(BIN)

@@ -26,6 +26,7 @@ import (
 
 	"palisade.dev/palisade/libshim/caps"
 	"palisade.dev/palisade/libshim/tomlfile"
+	"palisade.dev/palisade/seccomp"
 )
 
 //go:embed *.toml
@@ -194,78 +195,129 @@ var nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 // name files in the admin's directory and must not traverse out of it.
 var seccompNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 
-// DefaultSeccomp is the built-in seccomp profile's name.
-const DefaultSeccomp = "palisade-default"
-
 // hostNamespaces a profile may allow to be shared with the host.
 var hostNamespaces = []string{"pid", "network", "ipc", "uts"}
 
 // Normalize validates the profile and puts names in canonical form. Parse
 // calls it; call it again after changing a profile (e.g. an admin override).
 func (p *Profile) Normalize() error {
-	bad := func(field, format string, args ...any) error {
-		return invalid(p.Source, field, fmt.Sprintf(format, args...))
+	for _, c := range sectionChecks {
+		if field, msg := c(p); msg != "" {
+			return invalid(p.Source, field, msg)
+		}
 	}
+	return nil
+}
+
+// sectionCheck validates (and fills the defaults of) one section of a
+// profile, returning the field at fault and what is wrong, or "" for msg.
+type sectionCheck func(p *Profile) (field, msg string)
+
+// sectionChecks are Normalize's checks, one per section, in the order the
+// sections appear in a profile (runc's configs/validate style).
+var sectionChecks = []sectionCheck{
+	checkName, checkCapabilities, checkFilesystem, checkPids, checkUser, checkNamespaces,
+	checkPaths, checkDevices, checkSeccomp, checkExec, checkSecrets, checkSysctls,
+}
+
+func checkName(p *Profile) (string, string) {
 	if !nameRe.MatchString(p.Name) {
-		return bad("name", "%q must be 1-63 lower-case letters, digits or dashes", p.Name)
+		return "name", fmt.Sprintf("%q must be 1-63 lower-case letters, digits or dashes", p.Name)
 	}
+	return "", ""
+}
+
+func checkCapabilities(p *Profile) (string, string) {
 	for i, c := range p.Capabilities.Allowed {
 		n, err := caps.Canonical(c)
 		if err != nil {
-			return bad(fmt.Sprintf("capabilities.allowed[%d]", i), "%v", err)
+			return fmt.Sprintf("capabilities.allowed[%d]", i), err.Error()
 		}
 		p.Capabilities.Allowed[i] = n
 	}
 	p.Capabilities.Allowed = caps.Set(p.Capabilities.Allowed)
+	return "", ""
+}
+
+func checkFilesystem(p *Profile) (string, string) {
 	seen := map[string]bool{}
 	for i := range p.Filesystem.Tmpfs {
 		t := &p.Filesystem.Tmpfs[i]
 		field := fmt.Sprintf("filesystem.tmpfs[%d]", i)
 		if err := absPath(t.Path); err != nil {
-			return bad(field+".path", "%v", err)
+			return field + ".path", err.Error()
 		}
 		if t.Path == "/" || seen[t.Path] {
-			return bad(field+".path", "%q is the root or listed twice", t.Path)
+			return field + ".path", fmt.Sprintf("%q is the root or listed twice", t.Path)
 		}
 		seen[t.Path] = true
 		if _, err := units.RAMInBytes(t.Size); err != nil || t.Size == "" || strings.HasPrefix(t.Size, "-") {
-			return bad(field+".size", "%q is not a size such as \"64m\"", t.Size)
+			return field + ".size", fmt.Sprintf("%q is not a size such as \"64m\"", t.Size)
 		}
 		if t.Mode == "" {
 			t.Mode = "1777"
 		}
 		if m, err := strconv.ParseUint(t.Mode, 8, 32); err != nil || m > 0o7777 {
-			return bad(field+".mode", "%q is not an octal mode such as \"1777\"", t.Mode)
+			return field + ".mode", fmt.Sprintf("%q is not an octal mode such as \"1777\"", t.Mode)
 		}
 	}
+	return "", ""
+}
+
+func checkPids(p *Profile) (string, string) {
 	if p.Pids.Limit <= 0 {
-		return bad("pids.limit", "must be a positive number of processes, not %d", p.Pids.Limit)
+		return "pids.limit", fmt.Sprintf("must be a positive number of processes, not %d", p.Pids.Limit)
 	}
+	return "", ""
+}
+
+func checkUser(p *Profile) (string, string) {
 	if p.User.UID == 0 {
 		p.User.UID = 65534
 	}
 	if p.User.GID == 0 {
 		p.User.GID = 65534
 	}
+	return "", ""
+}
+
+func checkNamespaces(p *Profile) (string, string) {
 	for i, ns := range p.Namespaces.HostAllowed {
 		if !slices.Contains(hostNamespaces, ns) {
-			return bad(fmt.Sprintf("namespaces.host_allowed[%d]", i), "%q is not one of %s", ns, strings.Join(hostNamespaces, ", "))
+			return fmt.Sprintf("namespaces.host_allowed[%d]", i), fmt.Sprintf("%q is not one of %s", ns, strings.Join(hostNamespaces, ", "))
 		}
 	}
-	for field, list := range map[string][]string{"paths.masked": p.Paths.Masked, "paths.readonly": p.Paths.Readonly, "namespaces.join_allowed": p.Namespaces.JoinAllowed} {
-		for i, pth := range list {
-			if err := absPath(pth); err != nil {
-				return bad(fmt.Sprintf("%s[%d]", field, i), "%v", err)
-			}
+	return checkPathList("namespaces.join_allowed", p.Namespaces.JoinAllowed)
+}
+
+func checkPaths(p *Profile) (string, string) {
+	if field, msg := checkPathList("paths.masked", p.Paths.Masked); msg != "" {
+		return field, msg
+	}
+	return checkPathList("paths.readonly", p.Paths.Readonly)
+}
+
+func checkPathList(field string, list []string) (string, string) {
+	for i, pth := range list {
+		if err := absPath(pth); err != nil {
+			return fmt.Sprintf("%s[%d]", field, i), err.Error()
 		}
 	}
+	return "", ""
+}
+
+func checkDevices(p *Profile) (string, string) {
 	for i, d := range p.Devices.Allowed {
 		if err := absPath(d); err != nil || !strings.HasPrefix(d, "/dev/") {
-			return bad(fmt.Sprintf("devices.allowed[%d]", i), "%q is not a path under /dev", d)
+			return fmt.Sprintf("devices.allowed[%d]", i), fmt.Sprintf("%q is not a path under /dev", d)
 		}
 	}
+	return "", ""
+}
+
+func checkSeccomp(p *Profile) (string, string) {
 	if p.Seccomp.Profile == "" {
-		p.Seccomp.Profile = DefaultSeccomp
+		p.Seccomp.Profile = seccomp.DefaultName
 	}
 	for i, n := range append([]string{p.Seccomp.Profile}, p.Seccomp.Selectable...) {
 		if !seccompNameRe.MatchString(n) {
@@ -273,44 +325,56 @@ func (p *Profile) Normalize() error {
 			if i > 0 {
 				field = fmt.Sprintf("seccomp.selectable[%d]", i-1)
 			}
-			return bad(field, "%q is not a seccomp profile name (letters, digits, '.', '_', '-')", n)
+			return field, fmt.Sprintf("%q is not a seccomp profile name (letters, digits, '.', '_', '-')", n)
 		}
 	}
+	return "", ""
+}
+
+func checkExec(p *Profile) (string, string) {
 	switch p.Exec.Mode {
 	case ExecOff, ExecEntrypointOnly:
 		if len(p.Exec.Allow) > 0 {
-			return bad("exec.allow", "an allow-list needs mode \"enforce\" or \"audit\" (mode is %q)", p.Exec.Mode)
+			return "exec.allow", fmt.Sprintf("an allow-list needs mode \"enforce\" or \"audit\" (mode is %q)", p.Exec.Mode)
 		}
 	case ExecEnforce, ExecAudit:
 		if len(p.Exec.Allow) == 0 {
-			return bad("exec.allow", "mode %q needs a non-empty allow-list", p.Exec.Mode)
+			return "exec.allow", fmt.Sprintf("mode %q needs a non-empty allow-list", p.Exec.Mode)
 		}
 	default:
-		return bad("exec.mode", "%q is not one of enforce, audit, entrypoint-only", p.Exec.Mode)
+		return "exec.mode", fmt.Sprintf("%q is not one of enforce, audit, entrypoint-only", p.Exec.Mode)
 	}
 	for i, a := range p.Exec.Allow {
 		if err := absPath(strings.TrimSuffix(a, "/")); err != nil || a == "/" {
-			return bad(fmt.Sprintf("exec.allow[%d]", i), "%q is not an absolute path (end it with / to allow a directory tree; / itself is not a list)", a)
+			return fmt.Sprintf("exec.allow[%d]", i), fmt.Sprintf("%q is not an absolute path (end it with / to allow a directory tree; / itself is not a list)", a)
 		}
 	}
+	return "", ""
+}
+
+func checkSecrets(p *Profile) (string, string) {
 	if p.Secrets.Target == "" {
 		p.Secrets.Target = "/run/secrets"
 	}
 	if err := absPath(p.Secrets.Target); err != nil || p.Secrets.Target == "/" {
-		return bad("secrets.target", "%q is not a clean absolute path", p.Secrets.Target)
+		return "secrets.target", fmt.Sprintf("%q is not a clean absolute path", p.Secrets.Target)
 	}
 	if p.Secrets.Env == "" {
 		p.Secrets.Env = EnvAudit
 	}
 	if p.Secrets.Env != EnvAllow && p.Secrets.Env != EnvAudit && p.Secrets.Env != EnvRefuse {
-		return bad("secrets.env", "%q is not one of allow, audit, refuse", p.Secrets.Env)
+		return "secrets.env", fmt.Sprintf("%q is not one of allow, audit, refuse", p.Secrets.Env)
 	}
+	return "", ""
+}
+
+func checkSysctls(p *Profile) (string, string) {
 	for i, s := range p.Sysctls.Allowed {
 		if s == "" || strings.ContainsAny(s, " /=") {
-			return bad(fmt.Sprintf("sysctls.allowed[%d]", i), "%q is not a sysctl name such as net.ipv4.tcp_syncookies", s)
+			return fmt.Sprintf("sysctls.allowed[%d]", i), fmt.Sprintf("%q is not a sysctl name such as net.ipv4.tcp_syncookies", s)
 		}
 	}
-	return nil
+	return "", ""
 }
 
 func absPath(p string) error {

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/containerd/log"
@@ -113,7 +112,6 @@ func (LogSink) Write(ctx context.Context, r *Record) error {
 // appending to the same file do not interleave within a record.
 type FileSink struct {
 	Path string
-	mu   sync.Mutex
 }
 
 // Write appends the record.
@@ -123,8 +121,6 @@ func (s *FileSink) Write(_ context.Context, r *Record) error {
 		return fmt.Errorf("audit: encode record: %w", err)
 	}
 	data = append(data, '\n')
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := os.MkdirAll(filepath.Dir(s.Path), 0o700); err != nil {
 		return fmt.Errorf("audit: create directory for %s: %w", s.Path, err)
 	}

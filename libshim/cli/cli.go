@@ -55,6 +55,8 @@ func Execute(args []string, stdout, stderr io.Writer) int {
 Exit codes: 0 success, 1 failure or problem found, 2 usage error, 3 refused by policy.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// One check of the global flags for every command.
+		PersistentPreRunE: func(*cobra.Command, []string) error { return g.validate() },
 	}
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(versionCmd(g), doctorCmd(g), seccompCmd(g), profileCmd(g), renderCmd(g), explainCmd(g), execCmd(g), runCmd(g), apparmorCmd(g))
@@ -101,9 +103,6 @@ func versionCmd(g *globals) *cobra.Command {
 		Example: "  palisade version\n  palisade version -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			if g.output == "json" {
 				return g.json(cmd.OutOrStdout(), map[string]string{"version": palisade.Version})
 			}
@@ -122,9 +121,6 @@ func doctorCmd(g *globals) *cobra.Command {
   palisade doctor --address /run/containerd/containerd.sock -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			opts := hostinfo.Options{ContainerdAddress: address}
 			var cfgErr error
 			if cfg, err := config.Resolve(configPath); err == nil {

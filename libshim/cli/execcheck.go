@@ -23,9 +23,6 @@ func execCmd(g *globals) *cobra.Command {
   palisade exec check --rootfs ./rootfs --annotation palisade.dev/exec-allow=/bin/busybox sh`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			if rootfs == "" {
 				return &exitError{ExitUsage, fmt.Errorf("--rootfs is required")}
 			}

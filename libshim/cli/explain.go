@@ -17,6 +17,7 @@ import (
 	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/libshim/caps"
 	"palisade.dev/palisade/libshim/config"
+	"palisade.dev/palisade/libshim/harden"
 	"palisade.dev/palisade/libshim/policy"
 	"palisade.dev/palisade/profiles"
 	"palisade.dev/palisade/seccomp"
@@ -35,9 +36,6 @@ func explainCmd(g *globals) *cobra.Command {
   palisade explain --container 3f2a... -n k8s.io --address /run/containerd/containerd.sock`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			if container != "" {
 				return explainContainer(cmd, g, &f, container, namespace, address)
 			}
@@ -118,9 +116,10 @@ func explainProfile(pol *policy.Policy) []Section {
 		}
 		fs = append(fs, fmt.Sprintf("%s is a %s tmpfs (mode %s, nosuid, nodev, %s).", t.Path, t.Size, t.Mode, exec))
 	}
+	facts := harden.FixedFacts()
 	fs = append(fs,
-		"Bind mounts of host system paths (/proc, /sys, /dev, /etc, ...) and of container runtime sockets and state are refused; other bind mounts get nosuid,nodev.",
-		"/sys is read-only; containerd's masked paths (/proc/kcore, /proc/keys, /proc/timer_list, /sys/firmware, ...) and read-only paths (/proc/sys, ...) are always applied.")
+		"Bind mounts of host system paths ("+strings.Join(facts.ProtectedPaths, ", ")+"), of container runtime sockets and state, and of palisade's own directories are refused; other bind mounts get nosuid,nodev.",
+		"/sys is read-only; always masked: "+strings.Join(facts.MaskedPaths, ", ")+"; always read-only: "+strings.Join(facts.ReadonlyPaths, ", ")+".")
 	if len(p.Paths.Masked) > 0 {
 		fs = append(fs, "Also masked: "+strings.Join(p.Paths.Masked, ", ")+".")
 	}
@@ -130,17 +129,17 @@ func explainProfile(pol *policy.Policy) []Section {
 	add("Filesystem", fs...)
 
 	add("Limits", fmt.Sprintf("At most %d processes and threads (PID cgroup); a workload may ask for fewer with %s.", pol.PidsLimit, policy.AnnotationPidsLimit))
-	ns := "The container gets its own pid, network, ipc, uts and mount namespaces; sharing the host's is refused."
+	ns := "The container gets its own " + strings.Join(facts.Namespaces, ", ") + " namespaces; sharing the host's is refused."
 	if len(p.Namespaces.HostAllowed) > 0 {
 		ns = "The container may share these host namespaces: " + strings.Join(p.Namespaces.HostAllowed, ", ") + "; the others are its own."
 	}
 	add("Namespaces", ns)
-	dev := []string{"Only the standard devices (null, zero, full, random, urandom, tty, console, ptmx, pts) are accessible."}
+	dev := []string{"Only the standard devices (" + strings.Join(facts.Devices, ", ") + ") are accessible."}
 	if len(p.Devices.Allowed) > 0 {
 		dev = append(dev, "Also allowed: "+strings.Join(p.Devices.Allowed, ", ")+".")
 	}
 	add("Devices", dev...)
-	sys := "Only Kubernetes' safe namespaced sysctls may be set."
+	sys := "Only Kubernetes' safe namespaced sysctls (" + strings.Join(facts.SafeSysctls, ", ") + ") may be set."
 	if len(p.Sysctls.Allowed) > 0 {
 		sys += " Also: " + strings.Join(p.Sysctls.Allowed, ", ") + "."
 	}

@@ -95,9 +95,6 @@ volumes (each writable volume adds a rule, and so a profile of its own: palisade
   palisade apparmor show restricted | apparmor_parser -Q -K`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			f.profile = args[0]
 			pol, _, err := resolvePolicy(&f, nil)
 			if err != nil {

@@ -30,9 +30,6 @@ func profileListCmd(g *globals) *cobra.Command {
 		Example: "  palisade profile list\n  palisade profile list --config ./config.toml -o json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			cfg, err := f.load()
 			if err != nil {
 				return err
@@ -69,9 +66,6 @@ func profileShowCmd(g *globals) *cobra.Command {
 		Example: "  palisade profile show restricted\n  palisade profile show baseline -o json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			f.profile = args[0]
 			pol, _, err := resolvePolicy(&f, nil)
 			if err != nil {
@@ -127,9 +121,6 @@ Exit code 1 when any file has an error (or, with --strict, a warning).`,
 		Example: "  palisade profile lint /etc/palisade/profiles/*.toml\n  palisade profile lint --strict web.toml seccomp/web.json -o json",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			var all []Finding
 			for _, file := range args {
 				all = append(all, lintFile(file)...)

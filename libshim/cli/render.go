@@ -107,9 +107,6 @@ LSM labels depend on the node: --lsm-host previews another kind of node.`,
   palisade render --apparmor --lsm-host apparmor config.json   # the generated AppArmor profile`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			in, bundleDir := args[0], ""
 			if st, err := os.Stat(in); err == nil && st.IsDir() {
 				bundleDir, in = in, filepath.Join(in, bundle.ConfigName)

@@ -27,9 +27,6 @@ Everything it creates (bundle, runc state, cgroup, secrets tmpfs) is removed aft
   sudo palisade run --rootfs ./rootfs --secret db-password=./db.txt --env DB_PASSWORD=palisade-secret:db-password -- /app/server`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := g.validate(); err != nil {
-				return err
-			}
 			if rootfs == "" {
 				return &exitError{ExitUsage, fmt.Errorf("--rootfs is required")}
 			}

@@ -1,7 +1,8 @@
 // Package config loads palisade's admin configuration: the TOML file a node
 // administrator writes to say how the shim runs runc and where decisions are
 // audited. The file's path comes from containerd's runtime options
-// (ConfigPath, or the file's body in ConfigBody), else DefaultPath, else the
+// (ConfigPath, naming a file in a directory the administrator trusts; a
+// config body sent by a client is refused), else DefaultPath, else the
 // built-in defaults apply.
 //
 // Loading is strict: an unknown field, a wrong type or an invalid value is an
@@ -34,11 +35,8 @@ const SchemaVersion = 1
 // kilobytes; anything much larger is a mistake or an attack on the shim.
 const maxFileSize = 1 << 20
 
-// Source names for configs that do not come from a file.
-const (
-	SourceBuiltin = "<built-in defaults>"
-	SourceBody    = "<runtime options ConfigBody>"
-)
+// SourceBuiltin names the built-in defaults as a config's source.
+const SourceBuiltin = "<built-in defaults>"
 
 // Config is the admin configuration. Every field is documented in
 // docs/config.md; absent fields keep the value of Default().
@@ -87,7 +85,7 @@ type Config struct {
 	SELinux  SELinux  `toml:"selinux"`
 	AppArmor AppArmor `toml:"apparmor"`
 
-	// Source is where this config came from: a file path, SourceBody or
+	// Source is where this config came from: a file path or
 	// SourceBuiltin. It is not read from the file.
 	Source string `toml:"-"`
 }

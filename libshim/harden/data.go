@@ -1,5 +1,7 @@
 package harden
 
+import "slices"
+
 // The fixed data the pipeline and the verification pass share. Profiles add
 // to these lists; nothing removes from them.
 
@@ -59,11 +61,31 @@ var safeSysctls = []string{
 // standardDevices are the device nodes every container may use: runc's
 // default set (null, zero, full, random, urandom, tty, console, ptmx, pts).
 var standardDevices = []deviceRule{
-	{'c', 1, 3}, {'c', 1, 5}, {'c', 1, 7}, {'c', 1, 8}, {'c', 1, 9},
-	{'c', 5, 0}, {'c', 5, 1}, {'c', 5, 2}, {'c', 136, -1},
+	{'c', 1, 3, "null"}, {'c', 1, 5, "zero"}, {'c', 1, 7, "full"}, {'c', 1, 8, "random"}, {'c', 1, 9, "urandom"},
+	{'c', 5, 0, "tty"}, {'c', 5, 1, "console"}, {'c', 5, 2, "ptmx"}, {'c', 136, -1, "pts"},
 }
 
 type deviceRule struct {
 	typ          byte
 	major, minor int64 // -1: any
+	name         string
+}
+
+// Facts are the fixed rules every container gets whatever its profile, for
+// `palisade explain` and the docs: read from the data above, never
+// restated in prose.
+type Facts struct {
+	MaskedPaths, ReadonlyPaths, Namespaces, Devices, SafeSysctls, ProtectedPaths []string
+}
+
+// FixedFacts returns the fixed rules.
+func FixedFacts() Facts {
+	f := Facts{
+		MaskedPaths: slices.Clone(minimumMaskedPaths), ReadonlyPaths: slices.Clone(minimumReadonlyPaths),
+		Namespaces: slices.Clone(requiredNamespaces), SafeSysctls: slices.Clone(safeSysctls), ProtectedPaths: slices.Clone(sensitiveHostPaths),
+	}
+	for _, d := range standardDevices {
+		f.Devices = append(f.Devices, d.name)
+	}
+	return f
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"palisade.dev/palisade/libshim/config"
@@ -123,7 +122,7 @@ func execAllowlist(r *run, p *specs.Process, init bool) (bool, error) {
 
 // denied is a refusal for a command that may not run.
 func (r *run) denied(reason, fix string) error {
-	return &policy.Refusal{Container: r.req.Container(), Rule: r.rule, Profile: r.profile(), Reason: "permission denied: " + reason, Fix: fix, Kind: errdefs.ErrPermissionDenied}
+	return policy.Denied(r.req.Container(), r.rule, r.profile(), "permission denied: "+reason, fix)
 }
 
 // wrap makes args start through palisade-init with the allow-list.

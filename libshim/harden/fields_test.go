@@ -1,8 +1,11 @@
 package harden
 
 import (
+	"flag"
+
 	"github.com/containerd/errdefs"
 	"os"
+	"palisade.dev/palisade/libshim/docgen"
 	"reflect"
 	"slices"
 	"strings"
@@ -463,4 +466,28 @@ func emptyAfter(s *specs.Spec, path string) bool {
 		}
 	}
 	return v.IsZero()
+}
+
+var update = flag.Bool("update", false, "rewrite generated doc sections")
+
+// docs/profiles.md lists the pipeline in the code's order, with every
+// step's text; a step without a text fails.
+func TestPipelineDocumented(t *testing.T) {
+	docs := stepDocs()
+	for _, st := range pipeline {
+		if docs[st.name] == "" {
+			t.Errorf("step %s has no text in stepDocs", st.name)
+		}
+		delete(docs, st.name)
+	}
+	for name := range docs {
+		t.Errorf("stepDocs describes %s, which the pipeline does not have", name)
+	}
+	diff, err := docgen.Check("../../docs/profiles.md", "pipeline", PipelineDoc(), *update)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff != "" {
+		t.Fatal(diff)
+	}
 }

@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"reflect"
 
-	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"palisade.dev/palisade/libshim/audit"
@@ -253,7 +252,7 @@ func (r *run) profile() string { return r.req.Policy.Profile.Name }
 
 // refuse returns a refusal of the current rule for an invalid request.
 func (r *run) refuse(reason, fix string) error {
-	return &policy.Refusal{Container: r.req.Container(), Rule: r.rule, Profile: r.profile(), Reason: reason, Fix: fix, Kind: errdefs.ErrInvalidArgument}
+	return policy.Invalid(r.req.Container(), r.rule, r.profile(), reason, fix)
 }
 
 // Harden runs the pipeline over a copy of the client's spec and verifies
@@ -262,7 +261,7 @@ func (r *run) refuse(reason, fix string) error {
 func Harden(req *Request, in *specs.Spec) (*Plan, []audit.Change, error) {
 	s, err := cloneSpec(in)
 	if err != nil {
-		return nil, nil, &policy.Refusal{Container: req.Container(), Rule: "process-required", Reason: "the spec cannot be copied: " + err.Error(), Kind: errdefs.ErrInvalidArgument}
+		return nil, nil, policy.Invalid(req.Container(), "process-required", "", "the spec cannot be copied: "+err.Error(), "send a valid OCI spec")
 	}
 	r := &run{req: req, dec: &Decisions{}}
 	fail := func(err error) (*Plan, []audit.Change, error) {
@@ -347,18 +346,15 @@ func Resources(req *Request, res *specs.LinuxResources) ([]audit.Change, error) 
 	r := &run{req: req, rule: "pids-limit"}
 	limit := req.Policy.PidsLimit
 	if k := pidsUnifiedKey(res.Unified); k != "" {
-		return nil, &policy.Refusal{Container: req.Container(), Rule: r.rule, Profile: r.profile(), Kind: errdefs.ErrFailedPrecondition,
-			Reason: fmt.Sprintf("update of cgroup v2 setting %s refused: it would override the PID limit", k), Fix: "change the PID limit through pids.limit, downwards"}
+		return nil, policy.Failed(req.Container(), r.rule, r.profile(),
+			fmt.Sprintf("update of cgroup v2 setting %s refused: it would override the PID limit", k), "change the PID limit through pids.limit, downwards")
 	}
 	if res.Pids == nil || res.Pids.Limit == nil {
 		return nil, nil
 	}
 	if n := *res.Pids.Limit; n <= 0 || n > limit {
-		return nil, &policy.Refusal{
-			Container: req.Container(), Rule: r.rule, Profile: r.profile(), Kind: errdefs.ErrFailedPrecondition,
-			Reason: fmt.Sprintf("update of the PID limit to %d refused: the container's limit is %d", n, limit),
-			Fix:    "an update may only lower the PID limit",
-		}
+		return nil, policy.Failed(req.Container(), r.rule, r.profile(),
+			fmt.Sprintf("update of the PID limit to %d refused: the container's limit is %d", n, limit), "an update may only lower the PID limit")
 	}
 	r.record(nil, *res.Pids.Limit)
 	return r.changes, nil

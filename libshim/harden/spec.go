@@ -135,7 +135,7 @@ func devices(r *run, s *specs.Spec) error {
 		if why := hostDeviceMismatch(d); why != "" {
 			return r.refuse(fmt.Sprintf("device %s: %s", d.Path, why), "give the device as it exists on the host")
 		}
-		want = append(want, deviceRule{d.Type[0], d.Major, d.Minor}.cgroup())
+		want = append(want, deviceRule{d.Type[0], d.Major, d.Minor, d.Path}.cgroup())
 	}
 	if s.Linux.Resources == nil {
 		s.Linux.Resources = &specs.LinuxResources{}

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"palisade.dev/palisade/libshim/policy"
@@ -53,12 +52,7 @@ func VerifyProcess(req *Request, dec *Decisions, p *specs.Process) error {
 }
 
 func verifyFailure(req *Request, rule, msg string) error {
-	return &policy.Refusal{
-		Container: req.Container(), Rule: rule, Profile: req.Policy.Profile.Name,
-		Reason: "the hardened spec fails verification: " + msg,
-		Fix:    "this is a palisade bug; report it with the audit record",
-		Kind:   errdefs.ErrInternal,
-	}
+	return policy.Internal(req.Container(), rule, req.Policy.Profile.Name, "the hardened spec fails verification: "+msg)
 }
 
 func missing(what string, have, want []string) string {

@@ -28,9 +28,6 @@ import (
 	"palisade.dev/palisade/libshim/safeopen"
 )
 
-// DefaultTarget is where secrets appear in a container.
-const DefaultTarget = "/run/secrets"
-
 // EnvReference is the prefix of an environment value that names a secret:
 // DB_PASSWORD=palisade-secret:db-password.
 const EnvReference = "palisade-secret:"
