@@ -1,0 +1,249 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
+	containerd "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/core/mount"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	"github.com/containerd/containerd/v2/pkg/oci"
+	"github.com/containerd/typeurl/v2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"palisade.dev/palisade/testing/harness"
+)
+
+// Attacks from a review of the fail-closed pipeline (issue #11): each test
+// fails while the hole is open and passes once palisade refuses the attack.
+
+// snapshotOverlay returns the options of the overlay containerd's snapshotter
+// made for a container's snapshot.
+func snapshotOverlay(ctx context.Context, t *testing.T, c *containerd.Client, ctr containerd.Container) []string {
+	t.Helper()
+	info, err := ctr.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := c.SnapshotService(info.Snapshotter).Mounts(ctx, info.SnapshotKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 1 || ms[0].Type != "overlay" {
+		t.Fatalf("snapshot mounts %+v: want one overlay", ms)
+	}
+	return ms[0].Options
+}
+
+// A task rootfs overlay option whose value carries a comma: palisade checks
+// "upperdir=<snapshot>,lowerdir=/host/dir:<snapshot>" as one path below the
+// snapshotter's root, but containerd joins the options with commas for
+// mount(2), so the kernel reads a second option, lowerdir, naming a host
+// directory. The container's root is then layered over that host directory.
+func TestReviewRootfsOverlayCommaInjection(t *testing.T) {
+	e := needEnv(t)
+	c, ctx := client(t, e)
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "host-marker"), []byte("host secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id := containerID(t, "ovl")
+	ctr := newContainer(t, e, c, ctx, id, true, oci.WithProcessArgs("/bin/cat", "/host-marker"))
+	var opts []string
+	var lower, upper string
+	for _, o := range snapshotOverlay(ctx, t, c, ctr) {
+		switch k, v, _ := strings.Cut(o, "="); k {
+		case "lowerdir":
+			lower = v
+		case "upperdir":
+			upper = v
+		default:
+			opts = append(opts, o)
+		}
+	}
+	if lower == "" || upper == "" {
+		t.Fatalf("snapshot overlay without lower and upper dirs: %v", opts)
+	}
+	opts = append(opts, "upperdir="+upper+",lowerdir="+host+":"+lower)
+	out, err := runTask(ctx, ctr, containerd.WithRootFS([]mount.Mount{{Type: "overlay", Source: "overlay", Options: opts}}))
+	if err == nil {
+		t.Fatalf("a rootfs overlay with a comma in an option was allowed; the container printed %q", out)
+	}
+	refusedWith(t, e, id, err, "is not allowed")
+}
+
+// runTask creates, starts and waits for a container's task with FIFO stdio,
+// and returns what it printed, or the error of NewTask.
+func runTask(ctx context.Context, ctr containerd.Container, opts ...containerd.NewTaskOpts) (string, error) {
+	var buf bytes.Buffer
+	task, err := ctr.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, &buf, &buf)), opts...)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _, _ = task.Delete(context.Background(), containerd.WithProcessKill) }()
+	wait, err := task.Wait(ctx)
+	if err != nil {
+		return "", nil
+	}
+	if err := task.Start(ctx); err != nil {
+		return "start failed: " + err.Error(), nil
+	}
+	<-wait
+	task.IO().Wait()
+	return buf.String(), nil
+}
+
+// An update may only tighten the PID limit, but it is compared with the
+// profile's limit, not with the container's own: a container created with
+// palisade.dev/pids-limit=20 can be raised to the profile's 256 by Update.
+func TestReviewUpdateRaisesOwnPidsLimit(t *testing.T) {
+	e := needEnv(t)
+	id := containerID(t, "pids")
+	startDetached(t, e, id, "--annotation", "palisade.dev/pids-limit=20")
+	defer removeContainer(t, e, id)
+	task, ctx := runningTask(t, e, id)
+	n := int64(200)
+	err := task.Update(ctx, containerd.WithResources(&specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &n}}))
+	max, _ := os.ReadFile(filepath.Join("/sys/fs/cgroup", e.Namespace, id, "pids.max"))
+	if err == nil {
+		t.Fatalf("raising the container's PID limit from 20 to %d was accepted; pids.max is now %s", n, strings.TrimSpace(string(max)))
+	}
+	if !strings.Contains(err.Error(), "the container's limit is 20") {
+		t.Errorf("refusal does not name the container's own limit: %v", err)
+	}
+}
+
+// An exec request's process spec from a hostile client: root, every
+// capability, no no_new_privs, an OOM score below the shim's, a huge
+// NOFILE. Whatever is accepted must end up hardened inside the container.
+func TestReviewExecHostileProcess(t *testing.T) {
+	e := needEnv(t)
+	id := containerID(t, "exec")
+	startDetached(t, e, id)
+	defer removeContainer(t, e, id)
+	task, ctx := runningTask(t, e, id)
+	p := &specs.Process{
+		Args:            []string{"/bin/sh", "-c", "id -u; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; cat /proc/self/oom_score_adj"},
+		Cwd:             "/",
+		Env:             []string{"PATH=/bin:/usr/bin"},
+		User:            specs.User{UID: 0, GID: 0},
+		NoNewPrivileges: false,
+		OOMScoreAdj:     ptr(-1000),
+	}
+	out, err := execOut(ctx, task, "hostile", p)
+	if err != nil {
+		t.Logf("refused: %v", err)
+		return
+	}
+	lines := strings.Fields(out)
+	t.Logf("exec output: %q", out)
+	if len(lines) < 5 {
+		t.Fatalf("exec output %q", out)
+	}
+	if lines[0] == "0" {
+		t.Error("exec process runs as root")
+	}
+	if lines[2] != "0000000000000000" {
+		t.Errorf("exec process has capabilities %s", lines[2])
+	}
+	if lines[4] != "1" {
+		t.Error("exec process without no_new_privs")
+	}
+	if strings.HasPrefix(lines[5], "-") {
+		t.Errorf("exec process oom_score_adj %s", lines[5])
+	}
+	// An empty process must be refused without taking the shim down.
+	if _, err := execOut(ctx, task, "empty", &specs.Process{}); err == nil {
+		t.Error("an empty exec process was accepted")
+	}
+	if _, err := task.Status(ctx); err != nil {
+		t.Fatalf("shim gone after an empty exec process: %v", err)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// execOut runs an exec process with FIFO stdio and returns its output.
+func execOut(ctx context.Context, task containerd.Task, id string, p *specs.Process) (string, error) {
+	var buf bytes.Buffer
+	proc, err := task.Exec(ctx, id, p, cio.NewCreator(cio.WithStreams(nil, &buf, &buf)))
+	if err != nil {
+		return "", err
+	}
+	defer func() { _, _ = proc.Delete(context.Background(), containerd.WithProcessKill) }()
+	wait, err := proc.Wait(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := proc.Start(ctx); err != nil {
+		return "", err
+	}
+	<-wait
+	proc.IO().Wait()
+	return buf.String(), nil
+}
+
+// A task rootfs bind of a snapshotter's whole snapshots directory is
+// "below a snapshotter directory", but it is not a snapshot: the container
+// sees every other container's writable layer, in every namespace.
+func TestReviewRootfsBindOfAllSnapshots(t *testing.T) {
+	e := needEnv(t)
+	c, ctx := client(t, e)
+	victim := newContainer(t, e, c, ctx, containerID(t, "victim"), true)
+	var vupper string
+	for _, o := range snapshotOverlay(ctx, t, c, victim) {
+		if k, v, _ := strings.Cut(o, "="); k == "upperdir" {
+			vupper = v
+		}
+	}
+	// what the victim wrote into its root filesystem
+	if err := os.WriteFile(filepath.Join(vupper, "victim-secret"), []byte("victim's data\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// under baseline (root allowed), which the admin lets workloads select
+	cfg := adminConfig(t, e, `selectable_profiles = ["baseline"]`)
+	id := containerID(t, "all")
+	img, err := c.GetImage(ctx, e.Image())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr, err := c.NewContainer(ctx, id,
+		containerd.WithRuntime(harness.Runtime, &runtimeoptions.Options{ConfigPath: cfg}),
+		containerd.WithNewSnapshot(id, img),
+		containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithAnnotations(map[string]string{"palisade.dev/profile": "baseline"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ctr.Delete(context.Background(), containerd.WithSnapshotCleanup) })
+	var lower string
+	for _, o := range snapshotOverlay(ctx, t, c, ctr) {
+		if k, v, _ := strings.Cut(o, "="); k == "lowerdir" {
+			l := strings.Split(v, ":")
+			lower = l[len(l)-1]
+		}
+	}
+	snapshots := filepath.Dir(filepath.Dir(lower)) // .../snapshots
+	rel := func(p string) string { return strings.TrimPrefix(p, snapshots) }
+	spec, err := ctr.Spec(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Process.Args = []string{rel(lower) + "/bin/busybox", "cat", rel(vupper) + "/victim-secret"}
+	if err := ctr.Update(ctx, func(_ context.Context, _ *containerd.Client, cc *containers.Container) error {
+		var err error
+		cc.Spec, err = typeurl.MarshalAnyToProto(spec)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runTask(ctx, ctr, containerd.WithRootFS([]mount.Mount{{Type: "bind", Source: snapshots, Options: []string{"rbind", "rw"}}}))
+	if err == nil {
+		t.Fatalf("a rootfs bind of %s was allowed; the container printed %q", snapshots, out)
+	}
+	refusedWith(t, e, id, err, "is not allowed")
+}
