@@ -247,3 +247,37 @@ func TestReviewRootfsBindOfAllSnapshots(t *testing.T) {
 	}
 	refusedWith(t, e, id, err, "is not allowed")
 }
+
+// Host directories whose contents the node runs as root or that hold other
+// pods' data are not in the default protected list: the CNI plugin binaries
+// (containerd runs them as root on the host for every pod: a rw bind lets a
+// root container replace them), CNI's state and other pods' logs. A pod
+// author binds them like any volume.
+func TestReviewBindNodeExecutables(t *testing.T) {
+	e := needEnv(t)
+	for _, src := range []string{"/opt/cni/bin", "/var/lib/cni", "/var/log/pods"} {
+		// create what is missing, and remove exactly that afterwards
+		top := src
+		for d := src; d != "/"; d = filepath.Dir(d) {
+			if _, err := os.Stat(d); os.IsNotExist(err) {
+				top = d
+			}
+		}
+		if _, err := os.Stat(src); os.IsNotExist(err) {
+			if err := os.MkdirAll(src, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = os.RemoveAll(top) }()
+		}
+		id := containerID(t, "bind")
+		r := e.Run(id, []string{"--mount", "type=bind,src=" + src + ",dst=/x,options=rbind:rw"}, "/bin/ls", "-ld", "/x")
+		if r.Err == nil {
+			t.Errorf("bind of %s was allowed: %s", src, strings.TrimSpace(r.Stdout))
+			continue
+		}
+		if !strings.Contains(r.Stderr, "bind mount of "+src+" at /x is not allowed") {
+			t.Errorf("bind of %s: %s", src, r.Stderr)
+		}
+		assertClean(t, e, id)
+	}
+}
