@@ -248,14 +248,16 @@ func TestReviewRootfsBindOfAllSnapshots(t *testing.T) {
 	refusedWith(t, e, id, err, "is not allowed")
 }
 
-// Host directories whose contents the node runs as root or that hold other
-// pods' data are not in the default protected list: the CNI plugin binaries
-// (containerd runs them as root on the host for every pod: a rw bind lets a
-// root container replace them), CNI's state and other pods' logs. A pod
-// author binds them like any volume.
-func TestReviewBindNodeExecutables(t *testing.T) {
+// Host paths that are root on the node, or hold other pods' data, are not in
+// the default protected list, and a pod author binds them like any volume:
+// the CNI plugin binaries (containerd runs them as root on the host for
+// every pod: a root container replaces one), CNI's state, other pods' logs,
+// and the API sockets of other root daemons next to containerd's (podman,
+// buildkit, libvirt, snapd, users' systemd and rootless engines in
+// /run/user).
+func TestReviewBindRootEquivalentHostPaths(t *testing.T) {
 	e := needEnv(t)
-	for _, src := range []string{"/opt/cni/bin", "/var/lib/cni", "/var/log/pods"} {
+	for _, src := range []string{"/opt/cni/bin", "/var/lib/cni", "/var/log/pods", "/run/podman", "/run/buildkit", "/run/libvirt", "/run/user"} {
 		// create what is missing, and remove exactly that afterwards
 		top := src
 		for d := src; d != "/"; d = filepath.Dir(d) {
