@@ -283,3 +283,90 @@ func TestReviewBindRootEquivalentHostPaths(t *testing.T) {
 		assertClean(t, e, id)
 	}
 }
+
+// A container that palisade accepts but runc fails to create (here a bind
+// source that does not exist) leaves no secrets tmpfs, no container and the
+// secret value nowhere.
+func TestReviewSecretsCleanedWhenRuncFails(t *testing.T) {
+	e := needEnv(t)
+	value := "review-secret-" + containerID(t, "v")
+	putSecret(t, e, e.Namespace, "review-token", value)
+	id := containerID(t, "fail")
+	missing := filepath.Join(t.TempDir(), "missing")
+	r := e.Run(id, []string{"--annotation", "palisade.dev/secrets=review-token", "--mount", "type=bind,src=" + missing + ",dst=/x,options=rbind:ro"}, "/bin/true")
+	if r.Err == nil {
+		t.Fatal("a bind of a missing source ran")
+	}
+	assertClean(t, e, id)
+	assertNoSecretMounts(t, e)
+	assertNowhere(t, e, value)
+}
+
+// Odd and empty values in spec fields and palisade annotations, sent through
+// containerd's API: each is accepted or refused by palisade, never an
+// internal error or a dead shim.
+func TestReviewOddSpecValues(t *testing.T) {
+	e := needEnv(t)
+	c, ctx := client(t, e)
+	type mutate = func(*specs.Spec)
+	ann := func(k, v string) mutate {
+		return func(s *specs.Spec) {
+			if s.Annotations == nil {
+				s.Annotations = map[string]string{}
+			}
+			s.Annotations[k] = v
+		}
+	}
+	cases := map[string]mutate{
+		"no-linux":           func(s *specs.Spec) { s.Linux = nil },
+		"no-caps":            func(s *specs.Spec) { s.Process.Capabilities = nil },
+		"empty-mount":        func(s *specs.Spec) { s.Mounts = append(s.Mounts, specs.Mount{}) },
+		"empty-ns":           func(s *specs.Spec) { s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{}) },
+		"no-resources":       func(s *specs.Spec) { s.Linux.Resources = nil },
+		"empty-seccomp":      func(s *specs.Spec) { s.Linux.Seccomp = &specs.LinuxSeccomp{} },
+		"seccomp-listener":   func(s *specs.Spec) { s.Linux.Seccomp = &specs.LinuxSeccomp{ListenerPath: "/run/x.sock"} },
+		"empty-hooks":        func(s *specs.Spec) { s.Hooks = &specs.Hooks{} },
+		"empty-hook":         func(s *specs.Spec) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{}}} },
+		"empty-scheduler":    func(s *specs.Spec) { s.Process.Scheduler = &specs.Scheduler{} },
+		"empty-ioprio":       func(s *specs.Spec) { s.Process.IOPriority = &specs.LinuxIOPriority{} },
+		"empty-personality":  func(s *specs.Spec) { s.Linux.Personality = &specs.LinuxPersonality{} },
+		"empty-device":       func(s *specs.Spec) { s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{}) },
+		"empty-rlimit":       func(s *specs.Spec) { s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{}) },
+		"empty-pids":         func(s *specs.Spec) { s.Linux.Resources.Pids = &specs.LinuxPids{} },
+		"empty-cpu":          func(s *specs.Spec) { s.Linux.Resources.CPU = &specs.LinuxCPU{} },
+		"no-root":            func(s *specs.Spec) { s.Root = nil },
+		"no-process":         func(s *specs.Spec) { s.Process = nil },
+		"secrets-comma":      ann("palisade.dev/secrets", ","),
+		"secrets-eq":         ann("palisade.dev/secrets", "=/"),
+		"secrets-target-dot": ann("palisade.dev/secrets", "a=/run/secrets/../../proc/self/x"),
+		"pids-huge":          ann("palisade.dev/pids-limit", "99999999999999999999999"),
+		"pids-neg":           ann("palisade.dev/pids-limit", "-1"),
+		"cap-add-comma":      ann("palisade.dev/cap-add", ","),
+		"exec-allow-empty":   ann("palisade.dev/exec-allow", ""),
+		"exec-allow-rel":     ann("palisade.dev/exec-allow", "bin/sh"),
+		"profile-empty":      ann("palisade.dev/profile", ""),
+		"seccomp-empty":      ann("palisade.dev/seccomp-profile", ""),
+		"secret-env-empty":   ann("palisade.dev/secret-env", ","),
+		"cgroups-systemd":    func(s *specs.Spec) { s.Linux.CgroupsPath = "::" },
+		"cgroups-rel":        func(s *specs.Spec) { s.Linux.CgroupsPath = "a/./b/" },
+		"rootfs-prop-empty":  func(s *specs.Spec) { s.Linux.RootfsPropagation = "shared" },
+		"unified-empty-key":  func(s *specs.Spec) { s.Linux.Resources.Unified = map[string]string{"": "1"} },
+	}
+	for name, m := range cases {
+		id := containerID(t, name)
+		ctr := newContainer(t, e, c, ctx, id, true, func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+			m(s)
+			return nil
+		})
+		task, err := ctr.NewTask(ctx, cio.NullIO)
+		if err == nil {
+			t.Logf("%s: accepted", name)
+			_, _ = task.Delete(ctx, containerd.WithProcessKill)
+			continue
+		}
+		t.Logf("%s: %.200v", name, err)
+		if !strings.Contains(err.Error(), "palisade: container "+e.Namespace+"/"+id) || strings.Contains(err.Error(), "internal error") {
+			t.Errorf("%s: not a palisade refusal: %v", name, err)
+		}
+	}
+}
