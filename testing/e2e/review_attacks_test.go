@@ -3,10 +3,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"golang.org/x/sys/unix"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	containerd "github.com/containerd/containerd/v2/client"
@@ -369,4 +371,54 @@ func TestReviewOddSpecValues(t *testing.T) {
 			t.Errorf("%s: not a palisade refusal: %v", name, err)
 		}
 	}
+}
+
+// Any existing FIFO is accepted as a task's stdout, wherever it is: the shim
+// then writes the container's output into it as root. A host daemon's
+// control FIFO (systemd's initctl FIFO, sysvinit's /run/initctl) takes
+// commands from whoever writes a request into it (runlevel changes: a
+// reboot or power-off of the node). Here the daemon's FIFO is made by the
+// test at systemd's path, below the protected /run/systemd.
+func TestReviewStdoutIntoHostDaemonFIFO(t *testing.T) {
+	e := needEnv(t)
+	c, ctx := client(t, e)
+	fifo := "/run/systemd/initctl/fifo"
+	if _, err := os.Stat(fifo); os.IsNotExist(err) {
+		top := fifo
+		for d := filepath.Dir(fifo); d != "/"; d = filepath.Dir(d) {
+			if _, err := os.Stat(d); os.IsNotExist(err) {
+				top = d
+			}
+		}
+		if err := os.MkdirAll(filepath.Dir(fifo), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mkfifo(fifo, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = os.RemoveAll(top) }()
+	} else {
+		t.Skip(fifo + " exists on this host: a real daemon reads it, so the test does not write into it")
+	}
+	// the daemon's side of the FIFO
+	f, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	id := containerID(t, "initctl")
+	ctr := newContainer(t, e, c, ctx, id, true, oci.WithProcessArgs("/bin/echo", "initreq: runlevel 0"))
+	task, err := ctr.NewTask(ctx, withStdio(fifo))
+	if err == nil {
+		defer func() { _, _ = task.Delete(context.Background(), containerd.WithProcessKill) }()
+		wait, _ := task.Wait(ctx)
+		if err := task.Start(ctx); err == nil {
+			<-wait
+		}
+		_ = f.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 256)
+		n, _ := f.Read(buf)
+		t.Fatalf("the container's stdout went into the host daemon's FIFO %s: it read %q", fifo, buf[:n])
+	}
+	refusedWith(t, e, id, err, fifo)
 }
