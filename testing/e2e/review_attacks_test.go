@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"golang.org/x/sys/unix"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -421,4 +422,39 @@ func TestReviewStdoutIntoHostDaemonFIFO(t *testing.T) {
 		t.Fatalf("the container's stdout went into the host daemon's FIFO %s: it read %q", fifo, buf[:n])
 	}
 	refusedWith(t, e, id, err, fifo)
+}
+
+// Another container's stdin FIFO is an existing FIFO too: a client names it
+// as its own task's stdout, and what its container prints is typed into the
+// other container's stdin (an interactive shell, `kubectl attach -i`).
+func TestReviewStdoutIntoOtherContainersStdin(t *testing.T) {
+	e := needEnv(t)
+	c, ctx := client(t, e)
+	vid := containerID(t, "victim")
+	victim := newContainer(t, e, c, ctx, vid, true, oci.WithProcessArgs("/bin/cat"))
+	pr, pw := io.Pipe()
+	defer func() { _ = pw.Close() }()
+	var vout bytes.Buffer
+	vtask, err := victim.NewTask(ctx, cio.NewCreator(cio.WithStreams(pr, &vout, &vout), cio.WithFIFODir(t.TempDir())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = vtask.Delete(context.Background(), containerd.WithProcessKill) }()
+	if err := vtask.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stdin := vtask.IO().Config().Stdin
+	id := containerID(t, "typist")
+	ctr := newContainer(t, e, c, ctx, id, true, oci.WithProcessArgs("/bin/echo", "typed by another container"))
+	task, err := ctr.NewTask(ctx, withStdio(stdin))
+	if err == nil {
+		defer func() { _, _ = task.Delete(context.Background(), containerd.WithProcessKill) }()
+		wait, _ := task.Wait(ctx)
+		if err := task.Start(ctx); err == nil {
+			<-wait
+		}
+		time.Sleep(500 * time.Millisecond)
+		t.Fatalf("a task's stdout was the other container's stdin FIFO %s; the other container echoed %q", stdin, vout.String())
+	}
+	refusedWith(t, e, id, err, stdin)
 }
