@@ -92,8 +92,10 @@ func (req *Request) joinProblem(n specs.LinuxNamespace) (string, string) {
 	dirs := slices.Clone(req.Policy.Profile.Namespaces.JoinAllowed)
 	if n.Type == specs.NetworkNamespace {
 		dirs = append(dirs, req.Config.Node.NetnsDirs...)
+		// containerd's CRI plugin pins them in its own state directory
+		// with netns_mounts_under_state_dir.
 		if st := ContainerdState(req.Bundle); st != "" {
-			dirs = append(dirs, filepath.Join(st, "netns"))
+			dirs = append(dirs, filepath.Join(st, criDir, "netns"))
 		}
 	}
 	if pinnedIn(n.Path, dirs) {

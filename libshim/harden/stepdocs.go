@@ -34,7 +34,7 @@ func stepDocs() map[string]string {
 		"namespaces": "private " + strings.Join(requiredNamespaces, ", ") + " namespaces. A missing one (host networking, " +
 			"host PID) or a path to the host's own namespace is refused unless the profile allows sharing it. Any other " +
 			"namespace path is joined only if it is a namespace of the container's own pod sandbox (in a CRI namespace), a " +
-			"network namespace pinned by CNI (`node.netns_dirs`, containerd's state `netns`), or in a directory of the " +
+			"network namespace pinned by CNI (`node.netns_dirs`, containerd's CRI state `netns`), or in a directory of the " +
 			"profile's `namespaces.join_allowed`; it must be a namespace file of that type.",
 		"lsm-labels": "an AppArmor profile `unconfined` or an SELinux label of an unconfined type (`spc_t`, " +
 			"`unconfined_t`, …) is refused, also for exec processes; the container gets its SELinux labels at a reserved " +

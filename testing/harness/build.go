@@ -16,7 +16,10 @@ type Build struct {
 	BinDir string // holds containerd-shim-palisade-v2, palisade-init and palisade
 	Probe  string
 	Image  string // the OCI archive of the test image
-	Rootfs string // the same image as a directory (palisade run --rootfs)
+	// PauseImage is the OCI archive of the pod sandbox image (PauseRef)
+	// the CRI tests use.
+	PauseImage string
+	Rootfs     string // the same image as a directory (palisade run --rootfs)
 }
 
 // ModuleRoot is the palisade source tree.
@@ -35,7 +38,9 @@ func BuildAll(dir string) (*Build, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Build{BinDir: filepath.Join(dir, "bin"), Probe: filepath.Join(dir, "programs", "probe"), Image: filepath.Join(dir, "image.tar"), Rootfs: filepath.Join(dir, "rootfs")}
+	b := &Build{BinDir: filepath.Join(dir, "bin"), Probe: filepath.Join(dir, "programs", "probe"), Image: filepath.Join(dir, "image.tar"), Rootfs: filepath.Join(dir, "rootfs"),
+		PauseImage: filepath.Join(dir, "pause.tar")}
+	pause := filepath.Join(dir, "programs", "pause")
 	steps := []struct {
 		out, pkg string
 		static   bool
@@ -44,6 +49,7 @@ func BuildAll(dir string) (*Build, error) {
 		{filepath.Join(b.BinDir, "palisade"), "./cmd/palisade", false},
 		{filepath.Join(b.BinDir, "palisade-init"), "./cmd/palisade-init", true},
 		{b.Probe, "./testing/cmd/probe", true},
+		{pause, "./testing/cmd/pause", true},
 	}
 	for _, s := range steps {
 		cmd := exec.Command("go", "build", "-trimpath", "-o", s.out, s.pkg)
@@ -73,5 +79,28 @@ func BuildAll(dir string) (*Build, error) {
 	if err := image.Extract(b.Rootfs, opts); err != nil {
 		return nil, err
 	}
-	return b, f.Close()
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	return b, writeImage(b.PauseImage, image.Options{
+		Busybox:  "/bin/busybox",
+		Programs: map[string]string{"/pause": pause},
+		Ref:      PauseRef,
+		Cmd:      []string{"/pause"},
+	})
+}
+
+// PauseRef is the pod sandbox image's reference in the CRI tests.
+const PauseRef = "registry.k8s.io/pause:palisade-test"
+
+func writeImage(path string, o image.Options) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := image.Build(f, o); err != nil {
+		return err
+	}
+	return f.Close()
 }
