@@ -138,3 +138,29 @@ func hasChange(rec *audit.Record, rule, s string) bool {
 	}
 	return false
 }
+
+// containerd's CRI plugin probes each handler's features with the runtime's
+// own `-info` (in containerd's environment, not the shims'); palisade's
+// handler advertises what the runc handler does, so the kubelet may schedule
+// user-namespace pods and recursive read-only mounts on it.
+func TestHandlerFeaturesMatchRunc(t *testing.T) {
+	e := needEnv(t)
+	var info struct {
+		RuntimeHandlers []struct {
+			Name     string          `json:"name"`
+			Features json.RawMessage `json:"features"`
+		} `json:"runtimeHandlers"`
+	}
+	out := crictl(t, e, "info", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		t.Fatalf("crictl info: %v\n%s", err, out)
+	}
+	features := map[string]string{}
+	for _, h := range info.RuntimeHandlers {
+		features[h.Name] = string(h.Features)
+	}
+	if features[harness.CRIHandler] == "" || features[harness.CRIHandler] != features["runc"] {
+		t.Errorf("handler features: palisade %s, runc %s", features[harness.CRIHandler], features["runc"])
+	}
+	t.Logf("features: %s", features["runc"])
+}

@@ -16,6 +16,9 @@ type Build struct {
 	BinDir string // holds containerd-shim-palisade-v2, palisade-init and palisade
 	Probe  string
 	Image  string // the OCI archive of the test image
+	// ConfigDirsFile is where the built shim reads its extra trusted
+	// config directories (instead of /etc/palisade/config-dirs).
+	ConfigDirsFile string
 	// PauseImage is the OCI archive of the pod sandbox image (PauseRef)
 	// the CRI tests use.
 	PauseImage string
@@ -39,7 +42,7 @@ func BuildAll(dir string) (*Build, error) {
 		return nil, err
 	}
 	b := &Build{BinDir: filepath.Join(dir, "bin"), Probe: filepath.Join(dir, "programs", "probe"), Image: filepath.Join(dir, "image.tar"), Rootfs: filepath.Join(dir, "rootfs"),
-		PauseImage: filepath.Join(dir, "pause.tar")}
+		PauseImage: filepath.Join(dir, "pause.tar"), ConfigDirsFile: filepath.Join(dir, "config-dirs")}
 	pause := filepath.Join(dir, "programs", "pause")
 	steps := []struct {
 		out, pkg string
@@ -52,7 +55,10 @@ func BuildAll(dir string) (*Build, error) {
 		{pause, "./testing/cmd/pause", true},
 	}
 	for _, s := range steps {
-		cmd := exec.Command("go", "build", "-trimpath", "-o", s.out, s.pkg)
+		// The shims of a private environment read its trusted config
+		// directories from a file of the build, not /etc/palisade.
+		ldflags := "-X palisade.dev/palisade/libshim/config.dirsFile=" + b.ConfigDirsFile
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", s.out, s.pkg)
 		cmd.Dir = root
 		cmd.Env = os.Environ()
 		if s.static {

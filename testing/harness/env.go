@@ -96,6 +96,10 @@ func Start(o Options) (_ *Env, retErr error) {
 	if _, err := e.WriteAdminConfig(filepath.Base(e.AdminConfig), o.AdminConfig); err != nil {
 		return nil, err
 	}
+	// the built shim reads its list of trusted config directories here
+	if err := os.WriteFile(e.build.ConfigDirsFile, []byte(e.ConfigDir+"\n"), 0o644); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Join(e.SecretStore, "containerd", e.Namespace), 0o700); err != nil {
 		return nil, err
 	}
@@ -158,6 +162,14 @@ imports = []
 `, filepath.Join(e.Dir, "root"), filepath.Join(e.Dir, "state"), e.criConfig(), e.Address, e.Address+".ttrpc", filepath.Join(e.Dir, "s"), config.DirsEnv+"="+e.ConfigDir) + e.criTables()
 }
 
+// ContainerdEnv is containerd's own environment: the test's, with the
+// tools on PATH. The shims it starts get the shim manager's `env` on top
+// (PALISADE_CONFIG_DIRS); what containerd runs itself, such as the runtime
+// feature probe `-info`, does not.
+func (e *Env) ContainerdEnv() []string {
+	return append(os.Environ(), "PATH="+e.path())
+}
+
 func (e *Env) path() string {
 	dirs := append([]string{e.build.BinDir}, e.tools.pathDirs()...)
 	return strings.Join(append(dirs, os.Getenv("PATH")), ":")
@@ -172,7 +184,7 @@ func (e *Env) StartContainerd() error {
 	}
 	defer logf.Close()
 	cmd := exec.Command(e.tools.Containerd, "--config", filepath.Join(e.Dir, "containerd.toml"))
-	cmd.Env = append(os.Environ(), "PATH="+e.path())
+	cmd.Env = e.ContainerdEnv()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
