@@ -165,6 +165,11 @@ type Node struct {
 // first); a binary:// logger runs on the host as root and a file:// target
 // is written by the shim as root, so both need the administrator's leave.
 type Stdio struct {
+	// FIFODirs are where clients make stdio FIFOs, one directory of their
+	// own per process inside (containerd's client library). CRI's
+	// per-container FIFO directories are always accepted. Default
+	// /run/containerd/fifo.
+	FIFODirs []string `toml:"fifo_dirs"`
 	// AllowedBinaries are the logging binaries (absolute paths) a
 	// binary:// stdio URI may name, e.g. nerdctl's.
 	AllowedBinaries []string `toml:"allowed_binaries"`
@@ -213,6 +218,7 @@ func Default() *Config {
 		Landlock:       LandlockRequire,
 		Runc:           Runc{BinaryName: "runc"},
 		Audit:          Audit{File: "/var/log/palisade/audit.jsonl"},
+		Stdio:          Stdio{FIFODirs: []string{"/run/containerd/fifo"}},
 		Node: Node{
 			KubeletRoot:   "/var/lib/kubelet",
 			CRINamespaces: []string{"k8s.io"},
@@ -335,7 +341,7 @@ func (c *Config) validate() error {
 	}
 	lists := map[string][]string{
 		"node.protected_paths": c.Node.ProtectedPaths, "node.netns_dirs": c.Node.NetnsDirs,
-		"stdio.allowed_binaries": c.Stdio.AllowedBinaries, "stdio.file_dirs": c.Stdio.FileDirs,
+		"stdio.allowed_binaries": c.Stdio.AllowedBinaries, "stdio.file_dirs": c.Stdio.FileDirs, "stdio.fifo_dirs": c.Stdio.FIFODirs,
 	}
 	if c.Node.KubeletRoot != "" {
 		lists["node.kubelet_root"] = []string{c.Node.KubeletRoot}
