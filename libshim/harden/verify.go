@@ -185,6 +185,9 @@ var specChecks = []specCheck{
 		if !slices.Contains(sc.Architectures, nativeArch[runtime.GOARCH]) {
 			return "the seccomp filter does not cover this architecture"
 		}
+		if !req.Policy.Profile.Seccomp.CompatABI && len(sc.Architectures) > 1 {
+			return "the seccomp filter admits compat ABIs the profile does not allow (seccomp.compat_abi)"
+		}
 		return ""
 	}},
 	{"verify-exec-helper", func(req *Request, s *specs.Spec) string {
