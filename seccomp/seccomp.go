@@ -41,6 +41,8 @@ type Loaded struct {
 	// on an architecture, names this libseccomp does not know and were
 	// dropped from allow rules (so they stay denied).
 	Notes []string
+
+	cache *resolveCache // ResolveCached's filters
 }
 
 // Arches are the architectures every profile must cover, each with the
@@ -159,7 +161,7 @@ func Validate(name, source string, in *Profile) (*Loaded, error) {
 		return &Error{Source: source, Rule: rule, Msg: fmt.Sprintf(format, args...)}
 	}
 	p := clone(in)
-	l := &Loaded{Name: name, Source: source, Profile: p}
+	l := &Loaded{Name: name, Source: source, Profile: p, cache: &resolveCache{m: map[cacheKey]*specs.LinuxSeccomp{}}}
 	if !slices.Contains(validActions, p.DefaultAction) {
 		return nil, fail(-1, "defaultAction %q is not a seccomp action palisade supports (%s)", p.DefaultAction, actionList())
 	}

@@ -267,3 +267,28 @@ func TestDeviationsDocumented(t *testing.T) {
 		}
 	}
 }
+
+// ResolveCached returns one shared filter per architecture, capability set
+// (in any order) and ABI choice, equal to what Resolve computes, with its
+// JSON; filters from Resolve have none.
+func TestResolveCached(t *testing.T) {
+	l, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := ResolveCached(l, "amd64", []string{"CAP_SYS_ADMIN", "CAP_NET_BIND_SERVICE"}, NativeOnly)
+	b, _ := ResolveCached(l, "amd64", []string{"CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"}, NativeOnly)
+	c, _ := ResolveCached(l, "amd64", []string{"CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"}, WithCompat)
+	d, _ := ResolveCached(l, "arm64", []string{"CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"}, NativeOnly)
+	if a != b || a == c || a == d || c == d {
+		t.Errorf("cache keys: same set %v, compat %v, arm64 %v", a == b, a == c, a == d)
+	}
+	fresh, _ := Resolve(l, "amd64", []string{"CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"}, WithCompat)
+	want, _ := json.Marshal(fresh)
+	if got := Encoded(c); string(got) != string(want) {
+		t.Errorf("cached encoding differs from a fresh resolution")
+	}
+	if Encoded(fresh) != nil {
+		t.Errorf("a filter from Resolve has a cached encoding")
+	}
+}

@@ -18,6 +18,8 @@ import (
 // compat ABI choice (native only unless seccomp.compat_abi = true). The
 // spec's own filter is replaced (and recorded): a spec cannot carry two, and
 // the node's policy decides. Unconfined (nil) only when the admin allowed it.
+// The installed filter is shared between containers (seccomp.ResolveCached):
+// nothing after this step may modify it.
 func seccompFilter(r *run, s *specs.Spec) error {
 	pol := r.req.Policy
 	if pol.Seccomp == nil {
@@ -31,7 +33,7 @@ func seccompFilter(r *run, s *specs.Spec) error {
 	if s.Process.Capabilities != nil {
 		bounding = s.Process.Capabilities.Bounding
 	}
-	want, err := seccomp.Resolve(pol.Seccomp, runtime.GOARCH, bounding, compatABIs(pol.Profile.Seccomp.CompatABI))
+	want, err := seccomp.ResolveCached(pol.Seccomp, runtime.GOARCH, bounding, compatABIs(pol.Profile.Seccomp.CompatABI))
 	if err != nil {
 		return r.refuse(err.Error(), "run palisade on amd64 or arm64")
 	}
@@ -40,7 +42,7 @@ func seccompFilter(r *run, s *specs.Spec) error {
 	}
 	before := "none"
 	if s.Linux.Seccomp != nil {
-		before = fmt.Sprintf("client filter (default %s, %d rules)", s.Linux.Seccomp.DefaultAction, len(s.Linux.Seccomp.Syscalls))
+		before = fmt.Sprintf("client filter (default %s)", s.Linux.Seccomp.DefaultAction)
 	}
 	r.record(before, fmt.Sprintf("%s (default %s, %d rules, %s)", pol.SeccompName, want.DefaultAction, len(want.Syscalls), abiNote(want)))
 	s.Linux.Seccomp = want
@@ -75,6 +77,9 @@ func abiNote(sc *specs.LinuxSeccomp) string {
 }
 
 func sameFilter(a, b *specs.LinuxSeccomp) bool {
+	if a == b {
+		return true
+	}
 	if a.DefaultAction != b.DefaultAction || len(a.Syscalls) != len(b.Syscalls) || len(a.Architectures) != len(b.Architectures) {
 		return false
 	}
