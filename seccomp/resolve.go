@@ -11,12 +11,13 @@ import (
 )
 
 // Resolve turns a profile into the OCI spec's seccomp section for one
-// architecture and one capability set: the native architecture (plus the
-// compat ABIs the profile lists, only WithCompat), and the rules whose
-// includes/excludes (architecture, capabilities, minimum kernel) match. moby/profiles has the same logic but
-// only for the host's own architecture, and it edits its input; palisade
-// resolves for either architecture (palisade seccomp check --arch) from a
-// shared, read-only profile.
+// architecture and one capability set: the native architecture (plus, only
+// WithCompat, the compat ABIs the profile lists), and the rules whose
+// includes/excludes (architecture, capabilities, minimum kernel) match.
+// moby/profiles has the same logic but only for the host's own
+// architecture, and it edits its input; palisade resolves for either
+// architecture (palisade seccomp check --arch) from a shared, read-only
+// profile.
 func Resolve(l *Loaded, goarch string, bounding []string, abis ABIs) (*specs.LinuxSeccomp, error) {
 	t, ok := Arches[goarch]
 	if !ok {
