@@ -108,6 +108,9 @@ type Override struct {
 	// SeccompUnconfined lets containers of this profile run without a
 	// seccomp filter, when the profile or the workload asks for "unconfined".
 	SeccompUnconfined bool `toml:"seccomp_unconfined"`
+	// SeccompCompatABI replaces the profile's seccomp.compat_abi when set:
+	// whether 32-bit (compat ABI) system calls are admitted.
+	SeccompCompatABI *bool `toml:"seccomp_compat_abi"`
 }
 
 // Runc holds the options palisade passes to containerd's runc shim. They live
