@@ -129,6 +129,11 @@ type Seccomp struct {
 	// Selectable are other seccomp profiles a workload may choose with the
 	// annotation palisade.dev/seccomp-profile.
 	Selectable []string `toml:"selectable"`
+	// CompatABI admits system calls made through the architecture's compat
+	// ABIs (32-bit x86 and x32 on amd64, AArch32 on arm64) that the seccomp
+	// profile lists. Default false: the filter covers the native ABI only,
+	// and the kernel kills a process's first 32-bit system call (SIGSYS).
+	CompatABI bool `toml:"compat_abi"`
 }
 
 // Exec modes.

@@ -30,9 +30,12 @@ type Verdict struct {
 	Syscall string   `json:"syscall"`
 	Args    []uint64 `json:"args,omitempty"`
 	Arch    string   `json:"arch"`
-	Number  int      `json:"number"`
-	Absent  bool     `json:"absent,omitempty"` // no such syscall on this architecture
-	Action  string   `json:"action"`           // allow, errno EPERM, errno ENOSYS, kill-process, ...
+	// ABI names a compat ABI the call was made through (x86, x32, arm);
+	// empty for the architecture's native ABI.
+	ABI    string `json:"abi,omitempty"`
+	Number int    `json:"number"`
+	Absent bool   `json:"absent,omitempty"` // no such syscall on this architecture
+	Action string `json:"action"`           // allow, errno EPERM, errno ENOSYS, kill-process, ...
 }
 
 var auditArch = map[string]uint32{"amd64": unix.AUDIT_ARCH_X86_64, "arm64": unix.AUDIT_ARCH_AARCH64}
@@ -234,13 +237,33 @@ func export(f *libseccomp.ScmpFilter) ([]bpf.Instruction, error) {
 	return prog, nil
 }
 
-// Check runs the filter on one syscall with up to six arguments.
+// Check runs the filter on one syscall with up to six arguments, made
+// through the architecture's native ABI.
 func (f *Filter) Check(name string, args ...uint64) (Verdict, error) {
-	v := Verdict{Syscall: name, Args: args, Arch: f.target.GoArch}
+	return f.check(name, "", f.target.Scmp, f.audit, args)
+}
+
+// CheckCompat runs the filter on one syscall made through each compat ABI
+// of the architecture (int 0x80 and x32 on amd64, AArch32 on arm64): what a
+// 32-bit program in the container would get.
+func (f *Filter) CheckCompat(name string, args ...uint64) ([]Verdict, error) {
+	var out []Verdict
+	for _, c := range f.target.Compat {
+		v, err := f.check(name, c.Name, c.Scmp, c.Audit, args)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func (f *Filter) check(name, abi string, arch libseccomp.ScmpArch, audit uint32, args []uint64) (Verdict, error) {
+	v := Verdict{Syscall: name, Args: args, Arch: f.target.GoArch, ABI: abi}
 	if len(args) > 6 {
 		return v, fmt.Errorf("seccomp: a syscall has at most 6 arguments")
 	}
-	nr, err := libseccomp.GetSyscallFromNameByArch(name, f.target.Scmp)
+	nr, err := libseccomp.GetSyscallFromNameByArch(name, arch)
 	if err != nil {
 		return v, fmt.Errorf("seccomp: unknown syscall %q", name)
 	}
@@ -255,7 +278,7 @@ func (f *Filter) Check(name string, args ...uint64) (Verdict, error) {
 	// words in little-endian order, as both targets lay them out.
 	data := make([]byte, 64)
 	binary.BigEndian.PutUint32(data[0:], uint32(nr))
-	binary.BigEndian.PutUint32(data[4:], f.audit)
+	binary.BigEndian.PutUint32(data[4:], audit)
 	for i, a := range args {
 		off := 16 + 8*i
 		binary.BigEndian.PutUint32(data[off:], uint32(a))

@@ -11,13 +11,14 @@ import (
 )
 
 // Resolve turns a profile into the OCI spec's seccomp section for one
-// architecture and one capability set: the architecture and its compat
-// sub-architectures, and the rules whose includes/excludes (architecture,
-// capabilities, minimum kernel) match. moby/profiles has the same logic but
-// only for the host's own architecture, and it edits its input; palisade
-// resolves for either architecture (palisade seccomp check --arch) from a
-// shared, read-only profile.
-func Resolve(l *Loaded, goarch string, bounding []string) (*specs.LinuxSeccomp, error) {
+// architecture and one capability set: the native architecture (plus, only
+// WithCompat, the compat ABIs the profile lists), and the rules whose
+// includes/excludes (architecture, capabilities, minimum kernel) match.
+// moby/profiles has the same logic but only for the host's own
+// architecture, and it edits its input; palisade resolves for either
+// architecture (palisade seccomp check --arch) from a shared, read-only
+// profile.
+func Resolve(l *Loaded, goarch string, bounding []string, abis ABIs) (*specs.LinuxSeccomp, error) {
 	t, ok := Arches[goarch]
 	if !ok {
 		return nil, fmt.Errorf("seccomp: architecture %q is not supported (amd64, arm64)", goarch)
@@ -28,14 +29,11 @@ func Resolve(l *Loaded, goarch string, bounding []string) (*specs.LinuxSeccomp, 
 		DefaultErrnoRet: p.DefaultErrnoRet,
 		Flags:           p.Flags,
 	}
-	if len(p.ArchMap) > 0 {
-		for _, a := range p.ArchMap {
-			if a.Arch == t.Arch {
-				out.Architectures = append([]specs.Arch{a.Arch}, a.SubArches...)
-			}
+	out.Architectures = []specs.Arch{t.Arch}
+	if abis == WithCompat {
+		for _, c := range t.CompatListed(l) {
+			out.Architectures = append(out.Architectures, c.Arch)
 		}
-	} else {
-		out.Architectures = slices.Clone(p.Architectures)
 	}
 	kernel := hostKernel()
 	for _, r := range p.Syscalls {

@@ -18,6 +18,7 @@ import (
 	mobyseccomp "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
 
 	"palisade.dev/palisade/libshim/caps"
 )
@@ -40,13 +41,20 @@ type Loaded struct {
 	// on an architecture, names this libseccomp does not know and were
 	// dropped from allow rules (so they stay denied).
 	Notes []string
+
+	cache *resolveCache // ResolveCached's filters
 }
 
-// Arches are the architectures every profile must cover: each with its
-// compat sub-architectures.
+// Arches are the architectures every profile must cover, each with the
+// compat ABIs its kernel also accepts system calls through.
 var Arches = map[string]Target{
-	"amd64": {GoArch: "amd64", Native: "amd64", Arch: specs.ArchX86_64, Sub: []specs.Arch{specs.ArchX86, specs.ArchX32}, Scmp: libseccomp.ArchAMD64},
-	"arm64": {GoArch: "arm64", Native: "arm64", Arch: specs.ArchAARCH64, Sub: []specs.Arch{specs.ArchARM}, Scmp: libseccomp.ArchARM64},
+	"amd64": {GoArch: "amd64", Native: "amd64", Arch: specs.ArchX86_64, Scmp: libseccomp.ArchAMD64, Compat: []CompatABI{
+		{Name: "x86", Arch: specs.ArchX86, Scmp: libseccomp.ArchX86, Audit: unix.AUDIT_ARCH_I386},
+		{Name: "x32", Arch: specs.ArchX32, Scmp: libseccomp.ArchX32, Audit: unix.AUDIT_ARCH_X86_64},
+	}},
+	"arm64": {GoArch: "arm64", Native: "arm64", Arch: specs.ArchAARCH64, Scmp: libseccomp.ArchARM64, Compat: []CompatABI{
+		{Name: "arm", Arch: specs.ArchARM, Scmp: libseccomp.ArchARM, Audit: unix.AUDIT_ARCH_ARM},
+	}},
 }
 
 // Target is one architecture palisade supports.
@@ -54,8 +62,42 @@ type Target struct {
 	GoArch string
 	Native string // libseccomp's name, used by includes/excludes arches
 	Arch   specs.Arch
-	Sub    []specs.Arch
 	Scmp   libseccomp.ScmpArch
+	// Compat are the other ABIs the kernel of this architecture accepts
+	// system calls through: 32-bit x86 (int 0x80) and x32 on amd64, AArch32
+	// on arm64.
+	Compat []CompatABI
+}
+
+// CompatABI is a compat system call ABI of an architecture. A filter that
+// does not list it kills every system call made through it (libseccomp's
+// bad-architecture action), which is what palisade does unless a profile
+// sets seccomp.compat_abi = true.
+type CompatABI struct {
+	Name  string // libseccomp's name: x86, x32, arm
+	Arch  specs.Arch
+	Scmp  libseccomp.ScmpArch
+	Audit uint32 // seccomp_data.arch of a call through this ABI (x32 shares x86_64's and sets bit 30 of nr)
+}
+
+// ABIs chooses the system call ABIs a resolved filter admits.
+type ABIs int
+
+const (
+	// NativeOnly admits the architecture's own ABI only: a system call made
+	// through a compat ABI kills the calling thread (SIGSYS). The default.
+	NativeOnly ABIs = iota
+	// WithCompat also admits the compat ABIs the profile lists for the
+	// architecture (seccomp.compat_abi = true in a palisade profile).
+	WithCompat
+)
+
+// String names the choice for records and messages.
+func (a ABIs) String() string {
+	if a == WithCompat {
+		return "native and compat ABIs"
+	}
+	return "native ABI only"
 }
 
 // newerThanLibseccomp are syscalls that Linux has but the libseccomp on
@@ -109,7 +151,9 @@ func Parse(name, source string, data []byte) (*Loaded, error) {
 }
 
 // Validate checks a profile and returns a validated copy: actions,
-// operators, architecture coverage for amd64 and arm64, capability and
+// operators, coverage of the amd64 and arm64 native architectures (compat
+// sub-architectures are optional: palisade leaves them out of filters
+// unless a palisade profile asks for them), capability and
 // architecture names in conditions, and every syscall name, on both
 // architectures, with libseccomp. The input is not modified.
 func Validate(name, source string, in *Profile) (*Loaded, error) {
@@ -117,7 +161,7 @@ func Validate(name, source string, in *Profile) (*Loaded, error) {
 		return &Error{Source: source, Rule: rule, Msg: fmt.Sprintf(format, args...)}
 	}
 	p := clone(in)
-	l := &Loaded{Name: name, Source: source, Profile: p}
+	l := &Loaded{Name: name, Source: source, Profile: p, cache: &resolveCache{m: map[cacheKey]*specs.LinuxSeccomp{}}}
 	if !slices.Contains(validActions, p.DefaultAction) {
 		return nil, fail(-1, "defaultAction %q is not a seccomp action palisade supports (%s)", p.DefaultAction, actionList())
 	}
@@ -224,27 +268,42 @@ func actionList() string {
 	return strings.Join(out, ", ")
 }
 
-// missingFrom lists what a profile lacks to cover t: the architecture and
-// its compat sub-architectures.
+// missingFrom lists what a profile lacks to cover t: its native
+// architecture.
 func (t Target) missingFrom(p *Profile) []string {
-	want := append([]specs.Arch{t.Arch}, t.Sub...)
-	var have []specs.Arch
+	if slices.Contains(t.listed(p), t.Arch) {
+		return nil
+	}
+	return []string{string(t.Arch)}
+}
+
+// listed is what a profile lists for t: with an archMap, t's entry and its
+// sub-architectures; with a flat list, those of t's architectures it names.
+func (t Target) listed(p *Profile) []specs.Arch {
 	if len(p.ArchMap) > 0 {
 		for _, a := range p.ArchMap {
 			if a.Arch == t.Arch {
-				have = append([]specs.Arch{a.Arch}, a.SubArches...)
+				return append([]specs.Arch{a.Arch}, a.SubArches...)
 			}
 		}
-	} else {
-		have = p.Architectures
+		return nil
 	}
-	var missing []string
-	for _, w := range want {
-		if !slices.Contains(have, w) {
-			missing = append(missing, string(w))
+	return slices.DeleteFunc(slices.Clone(p.Architectures), func(a specs.Arch) bool {
+		return a != t.Arch && !slices.ContainsFunc(t.Compat, func(c CompatABI) bool { return c.Arch == a })
+	})
+}
+
+// CompatListed names the compat ABIs of t that a profile lists: what
+// WithCompat admits.
+func (t Target) CompatListed(l *Loaded) []CompatABI {
+	have := t.listed(l.Profile)
+	var out []CompatABI
+	for _, c := range t.Compat {
+		if slices.Contains(have, c.Arch) {
+			out = append(out, c)
 		}
 	}
-	return missing
+	return out
 }
 
 // clone deep-copies a profile's rule list so validation never edits input.

@@ -92,7 +92,7 @@ func TestDefaultProfileActions(t *testing.T) {
 	}
 	for _, arch := range []string{"amd64", "arm64"} {
 		for _, bounding := range [][]string{{"CAP_NET_BIND_SERVICE"}, {"CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_BPF", "CAP_PERFMON", "CAP_SYSLOG", "CAP_SYS_TIME", "CAP_SYS_MODULE", "CAP_SYS_BOOT", "CAP_DAC_READ_SEARCH"}} {
-			sc, err := Resolve(l, arch, bounding)
+			sc, err := Resolve(l, arch, bounding, NativeOnly)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -126,7 +126,7 @@ func TestStricterThanDocker(t *testing.T) {
 	}
 	ours, _ := Default()
 	for _, l := range []*Loaded{docker, ours} {
-		sc, _ := Resolve(l, "amd64", []string{"CAP_SYS_ADMIN"})
+		sc, _ := Resolve(l, "amd64", []string{"CAP_SYS_ADMIN"}, NativeOnly)
 		f, err := Compile(sc, "amd64")
 		if err != nil {
 			t.Fatal(err)
@@ -148,9 +148,10 @@ func TestValidationErrors(t *testing.T) {
 			`syscalls[0]: action "SCMP_ACT_MAYBE" is not a seccomp action`},
 		{"unknown default action", `{"defaultAction":"ALLOW",` + arches + `,"syscalls":[]}`, `defaultAction "ALLOW"`},
 		{"no arm64", `{"defaultAction":"SCMP_ACT_ERRNO","archMap":[{"architecture":"SCMP_ARCH_X86_64","subArchitectures":["SCMP_ARCH_X86","SCMP_ARCH_X32"]}],"syscalls":[]}`,
-			"does not cover arm64: missing SCMP_ARCH_AARCH64, SCMP_ARCH_ARM"},
-		{"no compat arch", `{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_AARCH64","SCMP_ARCH_ARM"],"syscalls":[]}`,
-			"does not cover amd64: missing SCMP_ARCH_X86, SCMP_ARCH_X32"},
+			"does not cover arm64: missing SCMP_ARCH_AARCH64"},
+		{"no native arch", `{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86","SCMP_ARCH_X32","SCMP_ARCH_AARCH64"],"syscalls":[]}`,
+			"does not cover amd64: missing SCMP_ARCH_X86_64"},
+		{"no architectures", `{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[]}`, "does not cover amd64: missing SCMP_ARCH_X86_64"},
 		{"unknown field", `{"defaultAction":"SCMP_ACT_ERRNO","syscals":[]}`, `unknown field "syscals"`},
 		{"bad cap", `{"defaultAction":"SCMP_ACT_ERRNO",` + arches + `,"syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW","includes":{"caps":["SYS_ADMIN"]}}]}`,
 			`condition capability "SYS_ADMIN"`},
@@ -165,6 +166,77 @@ func TestValidationErrors(t *testing.T) {
 				t.Errorf("got %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+// Compat ABIs are left out of a resolved filter unless asked for, and the
+// compiled program then kills every call made through them (libseccomp's
+// bad-architecture action), whatever the rules say; asked for, they follow
+// the same rules as the native ABI. A profile that lists no compat ABI is
+// valid and stays native-only either way.
+func TestCompatABIs(t *testing.T) {
+	def, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	native, err := Parse("native", "native.json", []byte(`{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_AARCH64"],`+
+		`"syscalls":[{"names":["getpid","read","exit_group"],"action":"SCMP_ACT_ALLOW"}]}`))
+	if err != nil {
+		t.Fatalf("a native-only profile is refused: %v", err)
+	}
+	wantABIs := map[string][]string{"amd64": {"x86", "x32"}, "arm64": {"arm"}}
+	for _, c := range []struct {
+		l      *Loaded
+		abis   ABIs
+		compat string // what getpid through a compat ABI gets
+	}{
+		{def, NativeOnly, "kill-thread"},
+		{def, WithCompat, "allow"},
+		{native, NativeOnly, "kill-thread"},
+		{native, WithCompat, "kill-thread"},
+	} {
+		for _, arch := range []string{"amd64", "arm64"} {
+			sc, err := Resolve(c.l, arch, nil, c.abis)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(sc.Architectures); sc.Architectures[0] != Arches[arch].Arch || (c.compat == "kill-thread") != (n == 1) {
+				t.Errorf("%s %s %v: architectures %v", c.l.Name, arch, c.abis, sc.Architectures)
+			}
+			f, err := Compile(sc, arch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, _ := f.Check("getpid"); v.Action != "allow" {
+				t.Errorf("%s %s %v: native getpid = %s", c.l.Name, arch, c.abis, v.Action)
+			}
+			vs, err := f.CheckCompat("getpid")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var abis []string
+			for _, v := range vs {
+				abis = append(abis, v.ABI)
+				if v.Action != c.compat {
+					t.Errorf("%s %s %v: getpid through %s = %s, want %s", c.l.Name, arch, c.abis, v.ABI, v.Action, c.compat)
+				}
+			}
+			if strings.Join(abis, ",") != strings.Join(wantABIs[arch], ",") {
+				t.Errorf("%s: compat ABIs checked %v, want %v", arch, abis, wantABIs[arch])
+			}
+		}
+	}
+	// With compat ABIs, a denied syscall stays denied through them too.
+	sc, _ := Resolve(def, "amd64", nil, WithCompat)
+	f, err := Compile(sc, "amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, _ := f.CheckCompat("keyctl")
+	for _, v := range vs {
+		if v.Action != "errno EPERM" {
+			t.Errorf("keyctl through %s with compat ABIs = %s, want errno EPERM", v.ABI, v.Action)
+		}
 	}
 }
 
@@ -193,5 +265,30 @@ func TestDeviationsDocumented(t *testing.T) {
 				t.Errorf("docs/seccomp.md does not mention %s", n)
 			}
 		}
+	}
+}
+
+// ResolveCached returns one shared filter per architecture, capability set
+// (in any order) and ABI choice, equal to what Resolve computes, with its
+// JSON; filters from Resolve have none.
+func TestResolveCached(t *testing.T) {
+	l, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := ResolveCached(l, "amd64", []string{"CAP_SYS_ADMIN", "CAP_NET_BIND_SERVICE"}, NativeOnly)
+	b, _ := ResolveCached(l, "amd64", []string{"CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"}, NativeOnly)
+	c, _ := ResolveCached(l, "amd64", []string{"CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"}, WithCompat)
+	d, _ := ResolveCached(l, "arm64", []string{"CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"}, NativeOnly)
+	if a != b || a == c || a == d || c == d {
+		t.Errorf("cache keys: same set %v, compat %v, arm64 %v", a == b, a == c, a == d)
+	}
+	fresh, _ := Resolve(l, "amd64", []string{"CAP_NET_BIND_SERVICE", "CAP_SYS_ADMIN"}, WithCompat)
+	want, _ := json.Marshal(fresh)
+	if got := Encoded(c); string(got) != string(want) {
+		t.Errorf("cached encoding differs from a fresh resolution")
+	}
+	if Encoded(fresh) != nil {
+		t.Errorf("a filter from Resolve has a cached encoding")
 	}
 }

@@ -40,10 +40,7 @@ func main() {
 		if err != nil {
 			fail(126, err.Error())
 		}
-		if err := execguard.Restrict(paths); err != nil {
-			fail(126, "cannot apply the exec allow-list with Landlock: "+err.Error())
-		}
-		if err := execguard.Exec(fs.Args(), os.Environ()); err != nil {
+		if err := execguard.RestrictAndExec(paths, fs.Args(), os.Environ()); err != nil {
 			fail(126, err.Error())
 		}
 	case "memfd-noexec":

@@ -17,6 +17,8 @@ import (
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"palisade.dev/palisade/seccomp"
 )
 
 // ConfigName is the spec's file name inside a bundle.
@@ -42,24 +44,78 @@ func ReadSpec(bundle string) (*specs.Spec, error) {
 }
 
 // DecodeSpec decodes a spec; name is used in errors.
+//
+// The client's seccomp filter is not decoded: the hardening pipeline always
+// replaces it with the policy's (or removes it), and its few hundred
+// syscall names were most of the cost of decoding a spec. Linux.Seccomp is
+// non-nil when the client sent one, and then carries only its default
+// action, no architectures and no rules; such a filter never reaches runc
+// (the verification pass refuses a filter without the native architecture).
 func DecodeSpec(name string, data []byte) (*specs.Spec, error) {
 	if len(data) > MaxSpecSize {
 		return nil, fmt.Errorf("spec %s is larger than %d bytes: %w", name, MaxSpecSize, errdefs.ErrInvalidArgument)
 	}
-	var s specs.Spec
+	var in specIn
 	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&s); err != nil {
+	if err := dec.Decode(&in); err != nil {
 		return nil, fmt.Errorf("spec %s is not a valid OCI spec: %w: %w", name, err, errdefs.ErrInvalidArgument)
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("spec %s has trailing data after the JSON object: %w", name, errdefs.ErrInvalidArgument)
 	}
+	s := in.Spec
+	if in.Linux != nil {
+		l := in.Linux.Linux
+		if sc := in.Linux.Seccomp; sc != nil {
+			l.Seccomp = &specs.LinuxSeccomp{DefaultAction: sc.DefaultAction}
+		}
+		s.Linux = &l
+	}
 	return &s, nil
+}
+
+// EncodeSpec encodes a spec as JSON. A seccomp filter the policy resolved
+// before (seccomp.ResolveCached) is written from its cached encoding.
+func EncodeSpec(s *specs.Spec) ([]byte, error) {
+	if s.Linux != nil && s.Linux.Seccomp != nil {
+		if raw := seccomp.Encoded(s.Linux.Seccomp); raw != nil {
+			return json.Marshal(specOut{Spec: s, Linux: &linuxOut{Linux: s.Linux, Seccomp: raw}})
+		}
+	}
+	return json.Marshal(s)
+}
+
+// specOut and linuxOut encode a spec with linux.seccomp given as JSON.
+type specOut struct {
+	*specs.Spec
+	Linux *linuxOut `json:"linux,omitempty"`
+}
+
+type linuxOut struct {
+	*specs.Linux
+	Seccomp json.RawMessage `json:"seccomp,omitempty"`
+}
+
+// specIn is a spec whose linux.seccomp is read as seccompIn. The outer
+// fields shadow the embedded ones of the same JSON name.
+type specIn struct {
+	specs.Spec
+	Linux *linuxIn `json:"linux,omitempty"`
+}
+
+type linuxIn struct {
+	specs.Linux
+	Seccomp *seccompIn `json:"seccomp,omitempty"`
+}
+
+// seccompIn keeps a filter's default action and skips the rest unread.
+type seccompIn struct {
+	DefaultAction specs.LinuxSeccompAction `json:"defaultAction"`
 }
 
 // WriteSpec atomically replaces bundle/config.json with s.
 func WriteSpec(bundle string, s *specs.Spec) (retErr error) {
-	data, err := json.Marshal(s)
+	data, err := EncodeSpec(s)
 	if err != nil {
 		return fmt.Errorf("encode spec: %w", err)
 	}

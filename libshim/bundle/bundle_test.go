@@ -1,13 +1,17 @@
 package bundle
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"palisade.dev/palisade/seccomp"
 )
 
 func TestRoundTripKeepsModeAndLeavesNoTemp(t *testing.T) {
@@ -54,5 +58,69 @@ func TestDecodeRejects(t *testing.T) {
 func TestWriteSpecToMissingBundle(t *testing.T) {
 	if err := WriteSpec(filepath.Join(t.TempDir(), "nope"), &specs.Spec{}); err == nil {
 		t.Fatal("write into a missing bundle succeeded")
+	}
+}
+
+// The client's seccomp filter is skipped, not decoded: only its default
+// action survives, everything else in the spec does, and a malformed filter
+// still makes the spec invalid.
+func TestDecodeSkipsClientSeccomp(t *testing.T) {
+	body := `{"ociVersion":"1.3.0","process":{"args":["/bin/true"]},"linux":{"namespaces":[{"type":"pid"}],` +
+		`"seccomp":{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW"}]},` +
+		`"maskedPaths":["/proc/kcore"]}}`
+	s, err := DecodeSpec("c.json", []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Linux == nil || s.Linux.Seccomp == nil || s.Linux.Seccomp.DefaultAction != "SCMP_ACT_ERRNO" {
+		t.Fatalf("the client's filter is not marked: %+v", s.Linux)
+	}
+	if len(s.Linux.Seccomp.Syscalls) != 0 || len(s.Linux.Seccomp.Architectures) != 0 {
+		t.Errorf("the client's filter was decoded: %+v", s.Linux.Seccomp)
+	}
+	if len(s.Linux.Namespaces) != 1 || len(s.Linux.MaskedPaths) != 1 || s.Version != "1.3.0" || s.Process.Args[0] != "/bin/true" {
+		t.Errorf("other fields lost: %+v", s)
+	}
+	if s, err := DecodeSpec("n.json", []byte(`{"ociVersion":"1.3.0","linux":{"namespaces":[]}}`)); err != nil || s.Linux == nil || s.Linux.Seccomp != nil {
+		t.Errorf("spec without a filter: %+v %v", s, err)
+	}
+	if _, err := DecodeSpec("bad.json", []byte(`{"linux":{"seccomp":{"defaultAction":"SCMP_ACT_ERRNO","syscalls":[{]}}}`)); err == nil {
+		t.Errorf("a malformed filter was accepted")
+	}
+}
+
+// A cached filter is written from its cached JSON; the file means exactly
+// what encoding the spec field by field would.
+func TestEncodeSpecWithCachedFilter(t *testing.T) {
+	l, err := seccomp.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := seccomp.ResolveCached(l, "amd64", []string{"CAP_NET_BIND_SERVICE"}, seccomp.NativeOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seccomp.Encoded(sc) == nil {
+		t.Fatal("the resolved filter has no cached encoding")
+	}
+	s := &specs.Spec{Version: "1.3.0", Process: &specs.Process{Args: []string{"/bin/true"}},
+		Linux: &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: "pid"}}, Seccomp: sc, MaskedPaths: []string{"/proc/kcore"}}}
+	fast, err := EncodeSpec(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b any
+	if err := json.Unmarshal(fast, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(slow, &b); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("the spec written with the cached filter differs:\n%s\n%s", fast, slow)
 	}
 }

@@ -68,25 +68,7 @@ func TestDoctorJSON(t *testing.T) {
 }
 
 func TestSeccompCheckBothArches(t *testing.T) {
-	code, out, errs := run("seccomp", "check", "-o", "json", "open", "mount", "read", "clone:0x10000011", "clone:0x11", "arch_prctl", "io_uring_setup")
-	if code != ExitOK {
-		t.Fatalf("check: %d %s", code, errs)
-	}
-	var vs []struct {
-		Syscall, Arch, Action string
-		Args                  []uint64
-	}
-	if err := json.Unmarshal([]byte(out), &vs); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{}
-	for _, v := range vs {
-		key := v.Arch + " " + v.Syscall
-		if len(v.Args) > 0 {
-			key += fmt.Sprintf(":%#x", v.Args[0])
-		}
-		got[key] = v.Action
-	}
+	got := seccompCheck(t, "open", "mount", "read", "clone:0x10000011", "clone:0x11", "arch_prctl", "io_uring_setup")
 	want := map[string]string{
 		"amd64 open": "allow", "arm64 open": "absent",
 		"amd64 mount": "errno EPERM", "arm64 mount": "errno EPERM",
@@ -95,12 +77,60 @@ func TestSeccompCheckBothArches(t *testing.T) {
 		"amd64 clone:0x11": "allow", "arm64 clone:0x11": "allow",
 		"amd64 arch_prctl": "allow", "arm64 arch_prctl": "absent",
 		"amd64 io_uring_setup": "errno EPERM", "arm64 io_uring_setup": "errno EPERM",
+		// compat ABIs are not in the filter: any call through them kills
+		"amd64/x86 read": "kill-thread", "amd64/x32 read": "kill-thread", "arm64/arm read": "kill-thread",
+		"amd64/x86 mount": "kill-thread", "arm64/arm mount": "kill-thread",
 	}
 	for k, w := range want {
 		if got[k] != w {
 			t.Errorf("%s = %q, want %q", k, got[k], w)
 		}
 	}
+}
+
+// --compat-abi resolves the filter as a profile with seccomp.compat_abi =
+// true gets it: 32-bit calls follow the rules instead of being killed.
+func TestSeccompCheckCompatABI(t *testing.T) {
+	got := seccompCheck(t, "--compat-abi", "read", "mount")
+	want := map[string]string{
+		"amd64/x86 read": "allow", "amd64/x32 read": "allow", "arm64/arm read": "allow",
+		"amd64/x86 mount": "errno EPERM", "amd64/x32 mount": "errno EPERM", "arm64/arm mount": "errno EPERM",
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s = %q, want %q", k, got[k], w)
+		}
+	}
+}
+
+// seccompCheck runs palisade seccomp check -o json and returns the action
+// per "ARCH[/ABI] SYSCALL[:ARG0]".
+func seccompCheck(t *testing.T, args ...string) map[string]string {
+	t.Helper()
+	code, out, errs := run(append([]string{"seccomp", "check", "-o", "json"}, args...)...)
+	if code != ExitOK {
+		t.Fatalf("check: %d %s", code, errs)
+	}
+	var vs []struct {
+		Syscall, Arch, ABI, Action string
+		Args                       []uint64
+	}
+	if err := json.Unmarshal([]byte(out), &vs); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, v := range vs {
+		key := v.Arch
+		if v.ABI != "" {
+			key += "/" + v.ABI
+		}
+		key += " " + v.Syscall
+		if len(v.Args) > 0 {
+			key += fmt.Sprintf(":%#x", v.Args[0])
+		}
+		got[key] = v.Action
+	}
+	return got
 }
 
 func TestSeccompDiff(t *testing.T) {

@@ -156,6 +156,11 @@ func explainProfile(pol *policy.Policy) []Section {
 			}
 			lines = append(lines, "clone with namespace flags is denied; clone3 answers ENOSYS so that libc falls back to clone.")
 		}
+		if p.Seccomp.CompatABI {
+			lines = append(lines, "Compat ABIs admitted (seccomp.compat_abi = true): 32-bit programs (x86 and x32 on amd64, AArch32 on arm64) run, their system calls under the same rules.")
+		} else {
+			lines = append(lines, "Native ABI only: a system call made through a compat ABI (32-bit x86 or x32 on amd64, AArch32 on arm64) kills the calling thread (SIGSYS); 32-bit programs cannot run. seccomp.compat_abi = true admits them.")
+		}
 		if len(p.Seccomp.Selectable) > 0 {
 			lines = append(lines, "A workload may select instead: "+strings.Join(p.Seccomp.Selectable, ", ")+".")
 		}

@@ -119,6 +119,17 @@ func TestLint(t *testing.T) {
 			}
 		})
 	}
+	// A native-only seccomp profile (no compat sub-architectures) is what
+	// palisade installs anyway: it lints clean. One without a native
+	// architecture does not.
+	native := write("native.json", `{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_AARCH64"],"syscalls":[{"names":["read"],"action":"SCMP_ACT_ALLOW"}]}`)
+	if code, out, errs := run("profile", "lint", "--strict", native); code != ExitOK || !strings.Contains(out, "no problems") {
+		t.Errorf("native-only seccomp profile: exit %d\nout: %s\nerr: %s", code, out, errs)
+	}
+	compatOnly := write("compat.json", `{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86","SCMP_ARCH_AARCH64"],"syscalls":[]}`)
+	if code, out, _ := run("profile", "lint", compatOnly); code != ExitFailed || !strings.Contains(out, "does not cover amd64: missing SCMP_ARCH_X86_64") {
+		t.Errorf("seccomp profile without x86_64: exit %d\nout: %s", code, out)
+	}
 	if code, _, _ := run("profile", "lint", "--strict", write("s.toml", ok+"[exec]\nmode = \"enforce\"\nallow = [\"/bin/sh\"]\n")); code != ExitFailed {
 		t.Errorf("--strict did not fail on a warning")
 	}

@@ -27,7 +27,12 @@ func seccompCmd(g *globals) *cobra.Command {
 resulting BPF program is run in an interpreter, as the kernel would run it.
 
 A profile is "palisade-default", "docker-default" (Docker's, for comparison), or a
-path to a Docker/Kubernetes JSON profile.`,
+path to a Docker/Kubernetes JSON profile.
+
+Filters cover the architecture's native ABI only, as palisade installs them unless a
+profile sets seccomp.compat_abi = true: a system call made through a compat ABI
+(32-bit x86 or x32 on amd64, AArch32 on arm64) kills the thread. --compat-abi
+resolves the filter as such a profile gets it; check shows both ABIs.`,
 	}
 	cmd.AddCommand(seccompCheckCmd(g), seccompDiffCmd(g))
 	return cmd
@@ -36,11 +41,20 @@ path to a Docker/Kubernetes JSON profile.`,
 type seccompFlags struct {
 	arches []string
 	caps   []string
+	compat bool
 }
 
 func (f *seccompFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringSliceVar(&f.arches, "arch", []string{"amd64", "arm64"}, "architectures: amd64, arm64")
 	cmd.Flags().StringSliceVar(&f.caps, "cap", nil, "capabilities the container holds (for capability-conditional rules)")
+	cmd.Flags().BoolVar(&f.compat, "compat-abi", false, "admit the compat ABIs the profile lists, as under a profile with seccomp.compat_abi = true")
+}
+
+func (f *seccompFlags) abis() seccomp.ABIs {
+	if f.compat {
+		return seccomp.WithCompat
+	}
+	return seccomp.NativeOnly
 }
 
 // setup checks the seccomp flags and returns the bounding set.
@@ -78,8 +92,8 @@ func loadSeccompProfile(name string) (*seccomp.Loaded, error) {
 	return nil, fmt.Errorf("unknown seccomp profile %q: use %s, %s or a path to a JSON profile", name, seccomp.DefaultName, dockerDefault)
 }
 
-func compileFor(l *seccomp.Loaded, arch string, bounding []string) (*seccomp.Filter, error) {
-	sc, err := seccomp.Resolve(l, arch, bounding)
+func compileFor(l *seccomp.Loaded, arch string, bounding []string, abis seccomp.ABIs) (*seccomp.Filter, error) {
+	sc, err := seccomp.Resolve(l, arch, bounding, abis)
 	if err != nil {
 		return nil, err
 	}
@@ -111,6 +125,7 @@ func seccompCheckCmd(g *globals) *cobra.Command {
 		Short: "Is a syscall allowed by a seccomp profile, and with which action?",
 		Example: `  palisade seccomp check mount clone:0x10000000 read
   palisade seccomp check --arch arm64 --profile ./my-profile.json open openat
+  palisade seccomp check --arch amd64 --compat-abi getpid setsockopt
   palisade seccomp check --cap CAP_SYS_ADMIN --profile docker-default mount -o json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -124,7 +139,7 @@ func seccompCheckCmd(g *globals) *cobra.Command {
 			}
 			var verdicts []seccomp.Verdict
 			for _, arch := range f.arches {
-				filter, err := compileFor(l, arch, bounding)
+				filter, err := compileFor(l, arch, bounding, f.abis())
 				if err != nil {
 					return &exitError{ExitFailed, err}
 				}
@@ -137,7 +152,11 @@ func seccompCheckCmd(g *globals) *cobra.Command {
 					if err != nil {
 						return &exitError{ExitUsage, err}
 					}
-					verdicts = append(verdicts, v)
+					compat, err := filter.CheckCompat(name, callArgs...)
+					if err != nil {
+						return &exitError{ExitUsage, err}
+					}
+					verdicts = append(append(verdicts, v), compat...)
 				}
 			}
 			if g.output == "json" {
@@ -153,7 +172,7 @@ func seccompCheckCmd(g *globals) *cobra.Command {
 
 func verdictTable(w io.Writer, profile string, vs []seccomp.Verdict) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "PROFILE\tARCH\tSYSCALL\tARGS\tACTION\n")
+	fmt.Fprintf(tw, "PROFILE\tARCH\tABI\tSYSCALL\tARGS\tACTION\n")
 	for _, v := range vs {
 		args := "-"
 		if len(v.Args) > 0 {
@@ -163,11 +182,18 @@ func verdictTable(w io.Writer, profile string, vs []seccomp.Verdict) error {
 			}
 			args = strings.Join(parts, ",")
 		}
-		action := v.Action
-		if v.Absent {
-			action = "absent (no such syscall on " + v.Arch + ")"
+		abi := "native"
+		if v.ABI != "" {
+			abi = v.ABI
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", profile, v.Arch, v.Syscall, args, action)
+		action := v.Action
+		switch {
+		case v.Absent:
+			action = "absent (no such syscall in this ABI)"
+		case v.ABI != "" && strings.HasPrefix(action, "kill"):
+			action += " (compat ABI not in the filter)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", profile, v.Arch, abi, v.Syscall, args, action)
 	}
 	return tw.Flush()
 }
@@ -214,7 +240,7 @@ func seccompDiffCmd(g *globals) *cobra.Command {
 			for _, arch := range f.arches {
 				var filters [2]*seccomp.Filter
 				for i := range loaded {
-					if filters[i], err = compileFor(loaded[i], arch, bounding); err != nil {
+					if filters[i], err = compileFor(loaded[i], arch, bounding, f.abis()); err != nil {
 						return &exitError{ExitFailed, err}
 					}
 				}

@@ -108,6 +108,9 @@ type Override struct {
 	// SeccompUnconfined lets containers of this profile run without a
 	// seccomp filter, when the profile or the workload asks for "unconfined".
 	SeccompUnconfined bool `toml:"seccomp_unconfined"`
+	// SeccompCompatABI replaces the profile's seccomp.compat_abi when set:
+	// whether 32-bit (compat ABI) system calls are admitted.
+	SeccompCompatABI *bool `toml:"seccomp_compat_abi"`
 }
 
 // Runc holds the options palisade passes to containerd's runc shim. They live
@@ -165,6 +168,11 @@ type Node struct {
 // first); a binary:// logger runs on the host as root and a file:// target
 // is written by the shim as root, so both need the administrator's leave.
 type Stdio struct {
+	// FIFODirs are where clients make stdio FIFOs, one directory of their
+	// own per process inside (containerd's client library). CRI's
+	// per-container FIFO directories are always accepted. Default
+	// /run/containerd/fifo.
+	FIFODirs []string `toml:"fifo_dirs"`
 	// AllowedBinaries are the logging binaries (absolute paths) a
 	// binary:// stdio URI may name, e.g. nerdctl's.
 	AllowedBinaries []string `toml:"allowed_binaries"`
@@ -213,6 +221,7 @@ func Default() *Config {
 		Landlock:       LandlockRequire,
 		Runc:           Runc{BinaryName: "runc"},
 		Audit:          Audit{File: "/var/log/palisade/audit.jsonl"},
+		Stdio:          Stdio{FIFODirs: []string{"/run/containerd/fifo"}},
 		Node: Node{
 			KubeletRoot:   "/var/lib/kubelet",
 			CRINamespaces: []string{"k8s.io"},
@@ -335,7 +344,7 @@ func (c *Config) validate() error {
 	}
 	lists := map[string][]string{
 		"node.protected_paths": c.Node.ProtectedPaths, "node.netns_dirs": c.Node.NetnsDirs,
-		"stdio.allowed_binaries": c.Stdio.AllowedBinaries, "stdio.file_dirs": c.Stdio.FileDirs,
+		"stdio.allowed_binaries": c.Stdio.AllowedBinaries, "stdio.file_dirs": c.Stdio.FileDirs, "stdio.fifo_dirs": c.Stdio.FIFODirs,
 	}
 	if c.Node.KubeletRoot != "" {
 		lists["node.kubelet_root"] = []string{c.Node.KubeletRoot}

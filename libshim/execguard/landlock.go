@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"unsafe"
 
-	"github.com/landlock-lsm/go-landlock/landlock"
-	llsyscall "github.com/landlock-lsm/go-landlock/landlock/syscall"
+	"golang.org/x/sys/unix"
 )
 
 // Ruleset returns the paths to allow execute on for an allow-list, as seen
@@ -86,26 +87,66 @@ func interpreter(p string) (string, error) {
 	return "", nil
 }
 
-// Restrict confines the calling process, and every process it will start,
-// to executing only the given paths (files or directory trees). It handles
-// only the execute right, so reading and writing are not affected. It never
-// degrades: if the kernel cannot enforce it, it fails.
-func Restrict(paths []string) error {
-	cfg, err := landlock.NewConfig(landlock.AccessFSSet(llsyscall.AccessFSExecute))
-	if err != nil {
-		return err
-	}
-	return cfg.RestrictPaths(landlock.PathAccess(landlock.AccessFSSet(llsyscall.AccessFSExecute), paths...))
-}
-
-// Exec looks the command up in PATH (as the container runtime would) and
-// replaces the process with it.
-func Exec(args, env []string) error {
+// RestrictAndExec confines the calling thread with Landlock to executing
+// only the given paths (files or directory trees), then execs args on that
+// same thread, so that the workload and every process it starts inherit the
+// restriction. It handles only the execute right, so reading and writing
+// are not affected. It never degrades: if the kernel cannot enforce it, it
+// fails. On success it does not return.
+//
+// A Landlock domain, like no_new_privs, belongs to the thread that asked
+// for it, and execve keeps only the calling thread: restricting this one
+// thread and exec'ing from it is enough, and needs none of the
+// all-threads machinery (psx) a long-running Go program would.
+func RestrictAndExec(paths, args, env []string) error {
 	res, err := Resolve("/", args[0], env, mustGetwd())
 	if err != nil {
 		return err
 	}
+	runtime.LockOSThread() // never unlocked: on failure the process exits
+	if err := restrictThread(paths); err != nil {
+		return fmt.Errorf("cannot apply the exec allow-list with Landlock: %w", err)
+	}
 	return execve(res.Path, args, env)
+}
+
+// rulesetAttr is struct landlock_ruleset_attr as of Landlock ABI 1 (the
+// kernel accepts the shorter struct from newer ABIs' point of view).
+type rulesetAttr struct{ handledAccessFS uint64 }
+
+// pathBeneathAttr is struct landlock_path_beneath_attr (packed, 12 bytes:
+// the kernel reads the first 12 bytes of this 16-byte layout).
+type pathBeneathAttr struct {
+	allowedAccess uint64
+	parentFd      int32
+}
+
+func restrictThread(paths []string) error {
+	attr := rulesetAttr{handledAccessFS: unix.LANDLOCK_ACCESS_FS_EXECUTE}
+	rfd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr), 0)
+	if errno != 0 {
+		return fmt.Errorf("landlock_create_ruleset: %w", errno)
+	}
+	defer unix.Close(int(rfd))
+	for _, p := range paths {
+		fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", p, err)
+		}
+		rule := pathBeneathAttr{allowedAccess: unix.LANDLOCK_ACCESS_FS_EXECUTE, parentFd: int32(fd)}
+		_, _, errno := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, rfd, unix.LANDLOCK_RULE_PATH_BENEATH, uintptr(unsafe.Pointer(&rule)), 0, 0, 0)
+		unix.Close(fd)
+		if errno != 0 {
+			return fmt.Errorf("landlock_add_rule %s: %w", p, errno)
+		}
+	}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
+	}
+	if _, _, errno := unix.Syscall(unix.SYS_LANDLOCK_RESTRICT_SELF, rfd, 0, 0); errno != 0 {
+		return fmt.Errorf("landlock_restrict_self: %w", errno)
+	}
+	return nil
 }
 
 func mustGetwd() string {

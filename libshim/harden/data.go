@@ -34,7 +34,13 @@ var sensitiveHostPaths = []string{
 	"/run/containerd", "/var/run/containerd", "/var/lib/containerd",
 	"/run/docker.sock", "/var/run/docker.sock", "/run/docker", "/var/run/docker", "/var/lib/docker",
 	"/run/crio", "/var/run/crio", "/var/lib/containers", "/run/runc",
-	"/var/lib/kubelet", "/etc/kubernetes", "/run/palisade", "/etc/palisade", "/var/log/palisade",
+	"/var/lib/kubelet", "/etc/kubernetes", "/var/lib/etcd", "/run/palisade", "/etc/palisade", "/var/log/palisade",
+	// Root-equivalent elsewhere: CNI plugins containerd runs as root for every
+	// pod, other pods' logs, other runtimes' and user services' sockets.
+	"/opt/cni", "/var/lib/cni", "/var/log/pods", "/var/log/containers",
+	"/run/podman", "/var/run/podman", "/run/buildkit", "/var/run/buildkit", "/run/libvirt", "/var/run/libvirt",
+	"/run/user", "/var/run/user", "/run/snapd.socket", "/run/lxd", "/var/lib/lxd", "/var/snap/lxd",
+	"/run/k3s", "/var/lib/rancher",
 }
 
 // kernelMountTypes are the filesystems a container spec may mount besides

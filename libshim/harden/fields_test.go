@@ -269,9 +269,15 @@ func TestRootfsMounts(t *testing.T) {
 		m    RootfsMount
 		want string
 	}{
-		{RootfsMount{Type: "bind", Source: "/", Options: []string{"rbind", "ro"}}, "/ is not below a containerd snapshotter directory"},
-		{RootfsMount{Type: "overlay", Options: []string{"lowerdir=/etc:" + snap + "/snapshots/1/fs"}}, "/etc is not below"},
-		{RootfsMount{Type: "overlay", Options: []string{"lowerdir=" + snap + "/snapshots/1/fs/../../../..", "upperdir=/tmp"}}, "not below"},
+		{RootfsMount{Type: "bind", Source: "/", Options: []string{"rbind", "ro"}}, "/ is not a snapshot's fs directory"},
+		{RootfsMount{Type: "overlay", Options: []string{"lowerdir=/etc:" + snap + "/snapshots/1/fs"}}, "/etc is not a snapshot's fs directory"},
+		{RootfsMount{Type: "overlay", Options: []string{"lowerdir=" + snap + "/snapshots/1/fs/../../../..", "upperdir=/tmp"}}, "is not a snapshot's fs directory"},
+		// a comma in a value is a second option to the kernel
+		{RootfsMount{Type: "overlay", Options: []string{"upperdir=" + snap + "/snapshots/2/fs,lowerdir=/etc:" + snap + "/snapshots/1/fs"}}, "holds a comma"},
+		// the whole snapshots directory is not a snapshot
+		{RootfsMount{Type: "bind", Source: snap + "/snapshots", Options: []string{"rbind"}}, "is not a snapshot's fs directory"},
+		{RootfsMount{Type: "overlay", Options: []string{"lowerdir=" + snap + "/snapshots/1/fs", "device=/dev/vda"}}, `overlay option "device=/dev/vda"`},
+		{RootfsMount{Type: "erofs", Source: snap + "/snapshots/1/layer.erofs"}, `not "erofs"`},
 		{RootfsMount{Type: "ext4", Source: "/dev/sda1"}, `not "ext4"`},
 		{RootfsMount{Type: "bind", Source: snap + "/snapshots/1/fs", Target: "/x"}, "targets /x"},
 		{good, "could not learn"},
@@ -289,6 +295,10 @@ func TestRootfsMounts(t *testing.T) {
 	req.RootfsMounts = []RootfsMount{bad[0].m}
 	req.SnapshotterRoots = []string{snap}
 	refusal(t, harden(t, req, ctrSpec()), "rootfs-mounts", "the task's root filesystem mount bind / (rbind,ro) is not allowed")
+	bind := RootfsMount{Type: "bind", Source: snap + "/snapshots/1/fs", Options: []string{"ro", "rbind"}}
+	if why := rootfsMountProblem(bind, []string{snap}); why != "" {
+		t.Errorf("a single-layer snapshot bind refused: %s", why)
+	}
 }
 
 // Namespace paths: the host's and any other namespace are refused; the

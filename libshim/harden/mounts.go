@@ -71,12 +71,19 @@ func mounts(r *run, s *specs.Spec) error {
 	for i := range s.Mounts {
 		m := &s.Mounts[i]
 		before := mountString(*m)
+		if isBind(*m) && !r.req.ownMount(m.Source) && filepath.IsAbs(m.Source) {
+			// Resolved once: the check below and runc see the same path.
+			if resolved, err := filepath.EvalSymlinks(m.Source); err == nil {
+				m.Source = resolved
+			}
+		}
 		if why, fix := r.req.mountProblem(*m); why != "" {
 			return r.refuse(why, fix)
 		}
 		if isBind(*m) && !r.req.ownMount(m.Source) {
-			if resolved, err := filepath.EvalSymlinks(m.Source); err == nil && resolved != m.Source {
-				m.Source = resolved
+			if again, err := filepath.EvalSymlinks(m.Source); err == nil && again != m.Source {
+				return r.refuse(fmt.Sprintf("bind source %s changed while palisade checked it (a path component became a symlink to %s)", m.Source, again),
+					"bind a directory no other process can rename or replace")
 			}
 		}
 		if want := requiredAttrs(*m); len(lacking(m.Options, want...)) > 0 || weakens(m.Options, want) {

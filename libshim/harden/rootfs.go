@@ -3,7 +3,9 @@ package harden
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -23,44 +25,106 @@ func (m RootfsMount) String() string {
 	return fmt.Sprintf("%s %s (%s)", m.Type, m.Source, strings.Join(m.Options, ","))
 }
 
-// rootfsPathOptions are the overlay options that name host directories.
-var rootfsPathOptions = []string{"lowerdir", "lowerdir+", "datadir+", "upperdir", "workdir"}
+// rootfsOverlayOptions are the overlay options a snapshotter produces;
+// the value of each path option is checked below. Anything else (a data
+// option the kernel would read, another filesystem's device=) is refused.
+var rootfsOverlayOptions = []string{"lowerdir", "upperdir", "workdir", "index", "userxattr", "volatile", "redirect_dir", "metacopy", "ro", "rw", "context", "uidmap", "gidmap"}
+
+// idmapRe is the form of the snapshotters' uidmap=/gidmap= values:
+// CONTAINER:HOST:SIZE triples.
+var idmapRe = regexp.MustCompile(`^[0-9]+:[0-9]+:[0-9]+(,[0-9]+:[0-9]+:[0-9]+)*$`)
+
+// quotedRe is a value in double quotes with none inside.
+var quotedRe = regexp.MustCompile(`^"[^"]*"$`)
 
 // rootfsMountProblem says why a task rootfs mount is not one a snapshotter
-// produces, or "": only overlay, bind and erofs mounts whose every host path
-// lies below one of containerd's snapshotter directories are. A bind of "/"
-// or of any other host directory as the container's root is refused.
+// produces, or "": an overlay whose layers are snapshot directories
+// (ROOT/snapshots/ID/fs, its work directory ROOT/snapshots/ID/work) or a
+// bind of one snapshot directory, ROOT being one of containerd's
+// snapshotter directories. Option values are checked as the kernel will
+// read them: containerd joins options with commas, so a comma inside a
+// value would smuggle in another option.
 func rootfsMountProblem(m RootfsMount, roots []string) string {
 	if m.Target != "" {
 		return "it targets " + m.Target + " inside the root; snapshotters mount the whole root"
 	}
-	var paths []string
-	switch m.Type {
-	case "overlay":
-		for _, o := range m.Options {
-			k, v, ok := strings.Cut(o, "=")
-			switch {
-			case ok && slices.Contains(rootfsPathOptions, k):
-				paths = append(paths, splitLowerdirs(v)...)
-			case ok && strings.Contains(v, "/"):
-				return "option " + k + " names a path palisade has no rule for"
-			}
-		}
-		if len(paths) == 0 {
-			return "an overlay without layers"
-		}
-	case "bind", "rbind", "erofs":
-		paths = []string{m.Source}
-	default:
-		return "snapshotters palisade knows produce overlay, bind or erofs mounts, not " + fmt.Sprintf("%q", m.Type)
-	}
 	if len(roots) == 0 {
 		return "palisade could not learn containerd's snapshotter directories, so it cannot tell a snapshot from a host directory"
 	}
-	for _, p := range paths {
-		if !below(p, roots) {
-			return p + " is not below a containerd snapshotter directory (" + strings.Join(roots, ", ") + ")"
+	for _, o := range m.Options {
+		k, v, _ := strings.Cut(o, "=")
+		if (k == "uidmap" || k == "gidmap") && idmapRe.MatchString(v) {
+			continue // user-namespace pods: containerd applies these itself
 		}
+		if strings.HasSuffix(k, "context") && quotedRe.MatchString(v) {
+			continue // an SELinux context: the kernel reads a quoted value whole (its MCS level has commas)
+		}
+		if strings.Contains(o, ",") {
+			return fmt.Sprintf("option %q holds a comma, which the kernel would read as another option", o)
+		}
+	}
+	switch m.Type {
+	case "overlay":
+		layers := 0
+		for _, o := range m.Options {
+			k, v, _ := strings.Cut(o, "=")
+			if !slices.Contains(rootfsOverlayOptions, k) {
+				return "overlay option " + strconv.Quote(o) + " is not one a snapshotter produces"
+			}
+			switch k {
+			case "lowerdir":
+				for _, p := range splitLowerdirs(v) {
+					if why := snapshotDir(p, "fs", roots); why != "" {
+						return why
+					}
+					layers++
+				}
+			case "upperdir":
+				if why := snapshotDir(v, "fs", roots); why != "" {
+					return why
+				}
+			case "workdir":
+				if why := snapshotDir(v, "work", roots); why != "" {
+					return why
+				}
+			}
+		}
+		if layers == 0 {
+			return "an overlay without layers"
+		}
+	case "bind", "rbind":
+		for _, o := range m.Options {
+			if k, _, _ := strings.Cut(o, "="); !slices.Contains([]string{"bind", "rbind", "ro", "rw", "uidmap", "gidmap", "context"}, k) {
+				return "bind option " + strconv.Quote(o) + " is not one a snapshotter produces"
+			}
+		}
+		return snapshotDir(m.Source, "fs", roots)
+	default:
+		return "snapshotters palisade knows produce overlay or bind mounts, not " + strconv.Quote(m.Type)
+	}
+	return ""
+}
+
+// snapshotDir says why p is not ROOT/snapshots/ID/leaf for one of roots
+// (resolved as the mount will resolve it), or "".
+func snapshotDir(p, leaf string, roots []string) string {
+	if !filepath.IsAbs(p) {
+		return p + " is not an absolute path"
+	}
+	resolved, err := filepath.EvalSymlinks(filepath.Clean(p))
+	if err != nil {
+		return p + " does not exist: " + err.Error()
+	}
+	id := filepath.Base(filepath.Dir(resolved))
+	snaps := filepath.Dir(filepath.Dir(resolved))
+	_, numErr := strconv.ParseUint(id, 10, 64)
+	ok := filepath.Base(resolved) == leaf && numErr == nil && filepath.Base(snaps) == "snapshots" &&
+		slices.ContainsFunc(roots, func(r string) bool {
+			rr, err := filepath.EvalSymlinks(r)
+			return err == nil && rr == filepath.Dir(snaps)
+		})
+	if !ok {
+		return fmt.Sprintf("%s is not a snapshot's %s directory (SNAPSHOTTER/snapshots/ID/%s) below a containerd snapshotter directory (%s)", p, leaf, leaf, strings.Join(roots, ", "))
 	}
 	return ""
 }
@@ -82,19 +146,6 @@ func splitLowerdirs(v string) []string {
 		}
 	}
 	return append(out, cur.String())
-}
-
-// below reports whether path, with symlinks resolved as the mount will
-// resolve them, lies strictly below one of roots.
-func below(path string, roots []string) bool {
-	if !filepath.IsAbs(path) {
-		return false
-	}
-	p := filepath.Clean(path)
-	if resolved, err := filepath.EvalSymlinks(p); err == nil {
-		p = resolved
-	}
-	return slices.ContainsFunc(roots, func(r string) bool { return strings.HasPrefix(p, filepath.Clean(r)+"/") })
 }
 
 // rootfsMounts refuses a task whose root filesystem mounts are not a

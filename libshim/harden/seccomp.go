@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -13,9 +14,12 @@ import (
 )
 
 // seccompFilter installs the policy's seccomp profile, resolved for this
-// architecture and the container's final capability set. The spec's own
-// filter is replaced (and recorded): a spec cannot carry two, and the
-// node's policy decides. Unconfined (nil) only when the admin allowed it.
+// architecture, the container's final capability set and the profile's
+// compat ABI choice (native only unless seccomp.compat_abi = true). The
+// spec's own filter is replaced (and recorded): a spec cannot carry two, and
+// the node's policy decides. Unconfined (nil) only when the admin allowed it.
+// The installed filter is shared between containers (seccomp.ResolveCached):
+// nothing after this step may modify it.
 func seccompFilter(r *run, s *specs.Spec) error {
 	pol := r.req.Policy
 	if pol.Seccomp == nil {
@@ -29,7 +33,7 @@ func seccompFilter(r *run, s *specs.Spec) error {
 	if s.Process.Capabilities != nil {
 		bounding = s.Process.Capabilities.Bounding
 	}
-	want, err := seccomp.Resolve(pol.Seccomp, runtime.GOARCH, bounding)
+	want, err := seccomp.ResolveCached(pol.Seccomp, runtime.GOARCH, bounding, compatABIs(pol.Profile.Seccomp.CompatABI))
 	if err != nil {
 		return r.refuse(err.Error(), "run palisade on amd64 or arm64")
 	}
@@ -38,14 +42,44 @@ func seccompFilter(r *run, s *specs.Spec) error {
 	}
 	before := "none"
 	if s.Linux.Seccomp != nil {
-		before = fmt.Sprintf("client filter (default %s, %d rules)", s.Linux.Seccomp.DefaultAction, len(s.Linux.Seccomp.Syscalls))
+		before = fmt.Sprintf("client filter (default %s)", s.Linux.Seccomp.DefaultAction)
 	}
-	r.record(before, fmt.Sprintf("%s (default %s, %d rules)", pol.SeccompName, want.DefaultAction, len(want.Syscalls)))
+	r.record(before, fmt.Sprintf("%s (default %s, %d rules, %s)", pol.SeccompName, want.DefaultAction, len(want.Syscalls), abiNote(want)))
 	s.Linux.Seccomp = want
 	return nil
 }
 
+func compatABIs(allowed bool) seccomp.ABIs {
+	if allowed {
+		return seccomp.WithCompat
+	}
+	return seccomp.NativeOnly
+}
+
+// abiNote says which system call ABIs a filter admits, for the audit
+// record: "native ABI only, x86 and x32 calls are killed".
+func abiNote(sc *specs.LinuxSeccomp) string {
+	var in, out []string
+	for _, c := range seccomp.Arches[runtime.GOARCH].Compat {
+		if slices.Contains(sc.Architectures, c.Arch) {
+			in = append(in, c.Name)
+		} else {
+			out = append(out, c.Name)
+		}
+	}
+	switch {
+	case len(in) == 0:
+		return "native ABI only, " + strings.Join(out, " and ") + " calls are killed"
+	case len(out) == 0:
+		return "compat ABIs allowed: " + strings.Join(in, ", ")
+	}
+	return "compat ABIs allowed: " + strings.Join(in, ", ") + "; " + strings.Join(out, " and ") + " calls are killed"
+}
+
 func sameFilter(a, b *specs.LinuxSeccomp) bool {
+	if a == b {
+		return true
+	}
 	if a.DefaultAction != b.DefaultAction || len(a.Syscalls) != len(b.Syscalls) || len(a.Architectures) != len(b.Architectures) {
 		return false
 	}
@@ -68,6 +102,9 @@ func verifySeccomp(req *Request, _ *Decisions, s *specs.Spec) string {
 	}
 	if !slices.Contains(sc.Architectures, nativeArch[runtime.GOARCH]) {
 		return "the seccomp filter does not cover this architecture"
+	}
+	if !req.Policy.Profile.Seccomp.CompatABI && len(sc.Architectures) > 1 {
+		return "the seccomp filter admits compat ABIs the profile does not allow (seccomp.compat_abi)"
 	}
 	if sc.ListenerPath != "" || sc.ListenerMetadata != "" {
 		return "the seccomp filter hands decisions to a listener"

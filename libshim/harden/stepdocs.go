@@ -25,9 +25,10 @@ func stepDocs() map[string]string {
 		"process-required": "a spec needs a process and a root. The root must be the bundle's own (relative paths stay " +
 			"inside the bundle) or, when absolute (`ctr run --rootfs`, `palisade run`), not a host system path or runtime " +
 			"state; user-namespace mappings onto host root are refused.",
-		"rootfs-mounts": "the task's root filesystem mounts (Create's `Rootfs`) must be a snapshotter's: overlay, bind or " +
-			"erofs mounts whose every path lies below one of containerd's snapshotter directories, learned from containerd " +
-			"itself. A bind of `/` or any other host directory is refused.",
+		"rootfs-mounts": "the task's root filesystem mounts (Create's `Rootfs`) must be a snapshotter's: an overlay whose " +
+			"layers are `SNAPSHOTTER/snapshots/ID/fs` (work directory `…/ID/work`) or a bind of one `…/ID/fs`, with only the " +
+			"options snapshotters use and no comma inside a value; `SNAPSHOTTER` is one of containerd's snapshotter " +
+			"directories, learned from containerd itself. A bind of `/` or any other host directory is refused.",
 		"privileged": "a spec that grants every host capability or every device (`--privileged`, `privileged: true`) is " +
 			"refused. No profile allows it.",
 		"hooks": "OCI hooks run on the host as root; refused unless their path is in the admin's `allowed_hooks`.",
@@ -51,7 +52,8 @@ func stepDocs() map[string]string {
 			"asked for with `palisade.dev/cap-add` as inheritable and ambient too, so it can use them after `execve`; " +
 			"runtime defaults that were merely kept are not made ambient. Root gets no inheritable set.",
 		"no-new-privileges": "always on.",
-		"seccomp": "the profile's seccomp filter, resolved for the architecture and the final capability set; the spec's " +
+		"seccomp": "the profile's seccomp filter, resolved for the architecture (native ABI only unless " +
+			"`seccomp.compat_abi = true`: 32-bit and x32 system calls are killed) and the final capability set; the spec's " +
 			"own filter is replaced ([seccomp.md](seccomp.md)).",
 		"secrets": "requested secrets are planned for a per-container tmpfs, `palisade-secret:` references and " +
 			"`palisade.dev/secret-env` variables move out of the environment into files, other secret-looking variables " +

@@ -142,6 +142,9 @@ func applyOverride(cfg *config.Config, p *profiles.Profile) (*profiles.Profile, 
 	if o.Tmpfs != nil {
 		prof.Filesystem.Tmpfs = append([]profiles.Tmpfs(nil), (*o.Tmpfs)...)
 	}
+	if o.SeccompCompatABI != nil {
+		prof.Seccomp.CompatABI = *o.SeccompCompatABI
+	}
 	prof.Source = p.Source + " with overrides from " + cfg.Source
 	if err := prof.Normalize(); err != nil {
 		return nil, config.Invalid(cfg.Source, "overrides."+p.Name, err.Error())

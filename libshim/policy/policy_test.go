@@ -203,3 +203,38 @@ func TestResolveSecrets(t *testing.T) {
 		t.Error("bad variable name accepted")
 	}
 }
+
+// Compat ABIs are off for every built-in profile; an admin turns them on (or
+// back off) per profile with overrides.NAME.seccomp_compat_abi, and an
+// admin profile with seccomp.compat_abi = true has them.
+func TestSeccompCompatABI(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "legacy.toml"), []byte("name = \"legacy\"\n[pids]\nlimit = 64\n[seccomp]\ncompat_abi = true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		config, profile string
+		want            bool
+	}{
+		{"", "restricted", false},
+		{"", "baseline", false},
+		{"", "locked", false},
+		{"[overrides.baseline]\nseccomp_compat_abi = true\n", "baseline", true},
+		{"[overrides.baseline]\nseccomp_compat_abi = true\n", "restricted", false},
+		{"", "legacy", true},
+		{"[overrides.legacy]\nseccomp_compat_abi = false\n", "legacy", false},
+	} {
+		body := "profiles_dir = \"" + dir + "\"\nselectable_profiles = [\"baseline\", \"locked\", \"legacy\"]\n" + c.config
+		conf, err := config.Parse("admin.toml", []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pol, err := Resolve("ns/c", conf, map[string]string{AnnotationProfile: c.profile})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pol.Profile.Seccomp.CompatABI != c.want {
+			t.Errorf("%s with %q: compat_abi = %v, want %v", c.profile, c.config, pol.Profile.Seccomp.CompatABI, c.want)
+		}
+	}
+}

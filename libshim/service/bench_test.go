@@ -21,7 +21,7 @@ func criSpec(b testing.TB) *specs.Spec {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sc, err := seccomp.Resolve(docker, "amd64", caps.RuntimeDefault)
+	sc, err := seccomp.Resolve(docker, "amd64", caps.RuntimeDefault, seccomp.WithCompat)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -48,6 +48,9 @@ func TestSELinuxPairReservedAndReleased(t *testing.T) {
 		snapshots := filepath.Join(dir, "io.containerd.snapshotter.v1.overlayfs")
 		s.node = layout{known: true, snapshotters: []string{snapshots}}
 		store := &lsm.MCS{Dir: mcsDir}
+		if err := os.MkdirAll(snapshots+"/snapshots/1/fs", 0o700); err != nil {
+			t.Fatal(err)
+		}
 		lower := "lowerdir=" + snapshots + "/snapshots/1/fs"
 		rootfs := []*types.Mount{{Type: "overlay", Source: "overlay", Options: []string{lower, `context="system_u:object_r:container_file_t:s0:c1,c2"`}}}
 		_, err := s.Create(ctx, &taskAPI.CreateTaskRequest{ID: "c1", Bundle: bundleDir, Options: options(t, cfgPath), Rootfs: rootfs})

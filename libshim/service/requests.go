@@ -26,7 +26,7 @@ var requestFields = map[reflect.Type]map[string]string{
 		"Bundle":           "containerd's bundle directory; its spec goes through the pipeline and protects containerd's state",
 		"Rootfs":           "the rootfs-mounts step: only snapshot mounts",
 		"Terminal":         "a pseudo-terminal for the process",
-		"Stdin":            "the stdio rule: an existing FIFO",
+		"Stdin":            "the stdio rule: a FIFO the client made for this task",
 		"Stdout":           "the stdio rule: an existing FIFO, or a binary:// or file:// target the admin allowed",
 		"Stderr":           "the stdio rule: an existing FIFO, or the same target as stdout",
 		"Checkpoint":       "the restore rule: refused unless allow_restore",
@@ -81,56 +81,101 @@ func checkFields(container, what string, req any) error {
 	return nil
 }
 
+// stdio is one request's stdio targets and whose they are.
+type stdio struct {
+	stdin, stdout, stderr string
+	// id names the process the FIFOs belong to (the task's id, or the exec
+	// process's); container is the task's id.
+	id, container string
+	// state is containerd's state directory ("" unknown).
+	state string
+	exec  bool
+}
+
 // stdioProblem says why stdio targets may not be used, or "". containerd's
 // runc shim opens a plain path as a FIFO when it is one and otherwise
-// appends to it as root (a client could name /etc/passwd), runs a
+// appends to it as root (a client could name /etc/passwd, another
+// container's stdin FIFO, or a host daemon's control FIFO), runs a
 // binary:// target on the host as root, and creates a file:// target as
-// root; so plain paths must be FIFOs that exist (ctr, CRI and nerdctl make
-// them first), and URIs need the administrator's leave.
-func stdioProblem(cfg *config.Config, stdin, stdout, stderr string, exec bool) (string, string) {
-	if stdin != "" && !isFIFO(stdin) {
-		return fmt.Sprintf("stdin %s is not an existing FIFO", stdin), "give stdio as FIFOs the client created"
+// root. So a plain path must be a FIFO the client made for this very
+// process — named ID-STREAM, in a directory of its own directly inside a
+// FIFO directory (containerd's client library and CRI lay them out so) —
+// and URIs need the administrator's leave.
+func stdioProblem(cfg *config.Config, io stdio) (string, string) {
+	fifoFix := "give stdio as FIFOs the client created for this process (containerd's cio: FIFO_DIR/RANDOM/ID-stdout)"
+	if io.stdin != "" {
+		if why := io.fifoProblem(cfg, io.stdin, "stdin"); why != "" {
+			return "stdin " + io.stdin + ": " + why, fifoFix
+		}
 	}
-	u, err := url.Parse(stdout)
+	u, err := url.Parse(io.stdout)
 	if err != nil {
-		return fmt.Sprintf("stdout %q is not a path or URI: %v", stdout, err), "give stdio as FIFOs the client created"
+		return fmt.Sprintf("stdout %q is not a path or URI: %v", io.stdout, err), fifoFix
 	}
 	switch u.Scheme {
 	case "":
-		if stdout != "" && !isFIFO(stdout) {
-			return fmt.Sprintf("stdout %s is not an existing FIFO (the shim would append to it as root)", stdout), "give stdio as FIFOs the client created"
+		if io.stdout != "" {
+			if why := io.fifoProblem(cfg, io.stdout, "stdout"); why != "" {
+				return "stdout " + io.stdout + ": " + why, fifoFix
+			}
 		}
 	case "binary", "binary-v2", "file":
-		if exec && !cfg.Stdio.Exec {
-			return fmt.Sprintf("stdout %s: %s:// targets are not allowed for exec processes", stdout, u.Scheme),
+		if io.exec && !cfg.Stdio.Exec {
+			return fmt.Sprintf("stdout %s: %s:// targets are not allowed for exec processes", io.stdout, u.Scheme),
 				"use FIFOs for exec, or ask the node administrator to set stdio.exec = true in " + cfg.Source
 		}
 		p := filepath.Clean(u.Path)
 		if u.Scheme == "file" {
 			if u.Host != "" || !filepath.IsAbs(u.Path) || !slices.ContainsFunc(cfg.Stdio.FileDirs, func(d string) bool { return strings.HasPrefix(p, d+"/") }) {
-				return fmt.Sprintf("stdout %s: file:// targets must lie below stdio.file_dirs (%s)", stdout, strings.Join(cfg.Stdio.FileDirs, ", ")),
+				return fmt.Sprintf("stdout %s: file:// targets must lie below stdio.file_dirs (%s)", io.stdout, strings.Join(cfg.Stdio.FileDirs, ", ")),
 					"log to a FIFO, or ask the node administrator to add the directory to stdio.file_dirs in " + cfg.Source
 			}
 		} else if u.Host != "" || !slices.Contains(cfg.Stdio.AllowedBinaries, p) {
-			return fmt.Sprintf("stdout %s: logging binary %s is not in stdio.allowed_binaries (it would run on the host as root)", stdout, p),
+			return fmt.Sprintf("stdout %s: logging binary %s is not in stdio.allowed_binaries (it would run on the host as root)", io.stdout, p),
 				"log to a FIFO, or ask the node administrator to add the binary to stdio.allowed_binaries in " + cfg.Source
 		}
-		if stderr != "" && stderr != stdout {
-			return fmt.Sprintf("stderr %s differs from the stdout URI %s", stderr, stdout), "give both as the same URI"
+		if io.stderr != "" && io.stderr != io.stdout {
+			return fmt.Sprintf("stderr %s differs from the stdout URI %s", io.stderr, io.stdout), "give both as the same URI"
 		}
 		return "", ""
 	default:
-		return fmt.Sprintf("stdout %s: scheme %q is not allowed", stdout, u.Scheme), "give stdio as FIFOs the client created"
+		return fmt.Sprintf("stdout %s: scheme %q is not allowed", io.stdout, u.Scheme), fifoFix
 	}
-	if stderr != "" && !isFIFO(stderr) {
-		return fmt.Sprintf("stderr %s is not an existing FIFO (the shim would append to it as root)", stderr), "give stdio as FIFOs the client created"
+	if io.stderr != "" {
+		if why := io.fifoProblem(cfg, io.stderr, "stderr"); why != "" {
+			return "stderr " + io.stderr + ": " + why, fifoFix
+		}
 	}
 	return "", ""
 }
 
-// isFIFO reports whether path names an existing FIFO (not through a
-// symlink).
-func isFIFO(path string) bool {
+// criContainersDir holds CRI's per-container FIFO directories:
+// STATE/io.containerd.grpc.v1.cri/containers/ID/io/RANDOM/ID-STREAM.
+const criContainersDir = "io.containerd.grpc.v1.cri/containers"
+
+// fifoProblem says why path is not a FIFO the client made for this
+// process's stream, or "".
+func (io stdio) fifoProblem(cfg *config.Config, path, stream string) string {
 	var st unix.Stat_t
-	return filepath.IsAbs(path) && unix.Lstat(path, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO
+	if !filepath.IsAbs(path) || unix.Lstat(path, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+		return "not an existing FIFO (the shim would append to it as root)"
+	}
+	resolved, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "cannot be resolved: " + err.Error()
+	}
+	if filepath.Base(resolved) != io.id+"-"+stream {
+		return fmt.Sprintf("a FIFO of another process (this process's is named %s-%s)", io.id, stream)
+	}
+	dirs := slices.Clone(cfg.Stdio.FIFODirs)
+	if io.state != "" {
+		dirs = append(dirs, filepath.Join(io.state, criContainersDir, io.container, "io"))
+	}
+	home := filepath.Dir(filepath.Dir(resolved))
+	for _, d := range dirs {
+		if rd, err := filepath.EvalSymlinks(d); err == nil && rd == home {
+			return ""
+		}
+	}
+	return fmt.Sprintf("not in a directory of its own inside a FIFO directory (%s)", strings.Join(dirs, ", "))
 }

@@ -1,7 +1,6 @@
 package service
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -85,46 +84,74 @@ func TestUnruledRequestFieldRefused(t *testing.T) {
 }
 
 func TestStdio(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "out")
-	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+	fifoDir := t.TempDir()
+	mine := filepath.Join(fifoDir, "abc123")
+	if err := os.Mkdir(mine, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	plain := filepath.Join(dir, "passwd")
+	fifo := func(dir, name string) string {
+		p := filepath.Join(dir, name)
+		if err := unix.Mkfifo(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	in, out, errf := fifo(mine, "c1-stdin"), fifo(mine, "c1-stdout"), fifo(mine, "c1-stderr")
+	other := fifo(mine, "victim-stdin")
+	loose := fifo(fifoDir, "c1-stdout") // not in a directory of its own
+	elsewhere := t.TempDir()
+	initctl := fifo(elsewhere, "c1-stdout")
+	plain := filepath.Join(elsewhere, "passwd")
 	if err := os.WriteFile(plain, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	state := t.TempDir()
+	criDir := filepath.Join(state, criContainersDir, "c1", "io", "r4nd")
+	if err := os.MkdirAll(criDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	criOut := fifo(criDir, "c1-stdout")
+	execOut := fifo(criDir, "e1-stdout")
 	cfg := config.Default()
+	cfg.Stdio.FIFODirs = []string{fifoDir}
 	cfg.Stdio.AllowedBinaries = []string{"/usr/local/bin/nerdctl"}
 	cfg.Stdio.FileDirs = []string{"/var/log/containers"}
-	ok := []struct{ in, out, err string }{
-		{"", "", ""}, {fifo, fifo, fifo},
-		{"", "binary:///usr/local/bin/nerdctl?_NERDCTL_INTERNAL_LOGGING=/x", "binary:///usr/local/bin/nerdctl?_NERDCTL_INTERNAL_LOGGING=/x"},
-		{"", "file:///var/log/containers/c1.log", "file:///var/log/containers/c1.log"},
+	task := func(i, o, e string) stdio {
+		return stdio{stdin: i, stdout: o, stderr: e, id: "c1", container: "c1", state: state}
+	}
+	ok := []stdio{
+		task("", "", ""), task(in, out, errf), task("", criOut, ""),
+		{stdout: execOut, id: "e1", container: "c1", state: state, exec: true},
+		task("", "binary:///usr/local/bin/nerdctl?_NERDCTL_INTERNAL_LOGGING=/x", "binary:///usr/local/bin/nerdctl?_NERDCTL_INTERNAL_LOGGING=/x"),
+		task("", "file:///var/log/containers/c1.log", "file:///var/log/containers/c1.log"),
 	}
 	for _, c := range ok {
-		if why, _ := stdioProblem(cfg, c.in, c.out, c.err, false); why != "" {
+		if why, _ := stdioProblem(cfg, c); why != "" {
 			t.Errorf("%+v refused: %s", c, why)
 		}
 	}
+	execTask := func(o string) stdio { s := task("", o, ""); s.exec = true; return s }
 	bad := []struct {
-		in, out, err string
-		exec         bool
-		want         string
+		io   stdio
+		want string
 	}{
-		{"", plain, "", false, "not an existing FIFO (the shim would append to it as root)"},
-		{"", fifo, "/etc/passwd", false, "stderr /etc/passwd is not an existing FIFO"},
-		{plain, "", "", false, "stdin"},
-		{"", "binary:///bin/sh?-c=id", "", false, "logging binary /bin/sh is not in stdio.allowed_binaries"},
-		{"", "binary:///usr/local/bin/nerdctl", "", true, "not allowed for exec processes"},
-		{"", "file:///etc/cron.d/x", "", false, "file:// targets must lie below stdio.file_dirs"},
-		{"", "file:///var/log/containers/../../../etc/x", "", false, "file:// targets must lie below"},
-		{"", "fifo:///tmp/x", "", false, `scheme "fifo" is not allowed`},
-		{"", "binary:///usr/local/bin/nerdctl", fifo, false, "differs from the stdout URI"},
+		{task("", plain, ""), "not an existing FIFO (the shim would append to it as root)"},
+		{task("", out, "/etc/passwd"), "stderr /etc/passwd: not an existing FIFO"},
+		{task(plain, "", ""), "stdin"},
+		{task("", other, ""), "a FIFO of another process"},
+		{task("", loose, ""), "not in a directory of its own inside a FIFO directory"},
+		{task("", initctl, ""), "not in a directory of its own inside a FIFO directory"},
+		{stdio{stdout: criOut, id: "c1", container: "c2", state: state}, "not in a directory of its own"},
+		{task("", "binary:///bin/sh?-c=id", ""), "logging binary /bin/sh is not in stdio.allowed_binaries"},
+		{execTask("binary:///usr/local/bin/nerdctl"), "not allowed for exec processes"},
+		{task("", "file:///etc/cron.d/x", ""), "file:// targets must lie below stdio.file_dirs"},
+		{task("", "file:///var/log/containers/../../../etc/x", ""), "file:// targets must lie below"},
+		{task("", "fifo:///tmp/x", ""), `scheme "fifo" is not allowed`},
+		{task("", "binary:///usr/local/bin/nerdctl", out), "differs from the stdout URI"},
 	}
 	for _, c := range bad {
-		if why, _ := stdioProblem(cfg, c.in, c.out, c.err, c.exec); !strings.Contains(why, c.want) {
-			t.Errorf("%+v: %q, want %q", c, why, c.want)
+		if why, _ := stdioProblem(cfg, c.io); !strings.Contains(why, c.want) {
+			t.Errorf("%+v: %q, want %q", c.io, why, c.want)
 		}
 	}
 	// The shim refuses a Create whose stdout is a host file.
@@ -134,5 +161,4 @@ func TestStdio(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "rule stdio") || inner.created != nil {
 		t.Fatalf("create with a host file as stdout: %v", err)
 	}
-	_ = context.Background()
 }

@@ -148,7 +148,7 @@ func (s *Service) admit(ns string, r *taskAPI.CreateTaskRequest, rec *audit.Reco
 	if err := checkFields(name, "create", r); err != nil {
 		return cfg, nil, err
 	}
-	if why, fix := stdioProblem(cfg, r.Stdin, r.Stdout, r.Stderr, false); why != "" {
+	if why, fix := stdioProblem(cfg, stdio{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, id: r.ID, container: r.ID, state: harden.ContainerdState(r.Bundle)}); why != "" {
 		return cfg, nil, policy.Denied(name, "stdio", "", why, fix)
 	}
 	if (r.Checkpoint != "" || r.ParentCheckpoint != "") && !cfg.AllowRestore {
@@ -228,7 +228,7 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 	if err := checkFields(c.req.Container(), "exec", r); err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
 	}
-	if why, fix := stdioProblem(cfg, r.Stdin, r.Stdout, r.Stderr, true); why != "" {
+	if why, fix := stdioProblem(cfg, stdio{stdin: r.Stdin, stdout: r.Stdout, stderr: r.Stderr, id: r.ExecID, container: r.ID, state: harden.ContainerdState(c.req.Bundle), exec: true}); why != "" {
 		return nil, s.refused(ctx, cfg, rec, policy.Denied(c.req.Container(), "stdio", c.req.Policy.Profile.Name, "exec "+r.ExecID+": "+why, fix))
 	}
 	if r.Spec == nil || len(r.Spec.GetValue()) > maxProcessSize {

@@ -24,6 +24,8 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 
+	"golang.org/x/sys/unix"
+
 	"palisade.dev/palisade/testing/harness"
 )
 
@@ -185,27 +187,92 @@ func runToExit(ctx context.Context, p containerd.Process) error {
 
 // Memory reads the RSS and PSS (kB) of the shim serving a container.
 func (b *Bench) Memory(r *Running) (rss, pss int, err error) {
+	m, err := b.Smaps(r)
+	return m["Rss"], m["Pss"], err
+}
+
+// Smaps reads the shim's /proc/PID/smaps_rollup: kB by field name (Rss, Pss,
+// Anonymous, Private_Clean, ...).
+func (b *Bench) Smaps(r *Running) (map[string]int, error) {
+	pid, err := b.shimPID(r)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]int{}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && strings.HasSuffix(f[0], ":") {
+			m[strings.TrimSuffix(f[0], ":")], _ = strconv.Atoi(f[1])
+		}
+	}
+	return m, nil
+}
+
+// Mappings sums the shim's resident memory (kB) by mapping: the file
+// mapped (with its permissions), or "anonymous".
+func (b *Bench) Mappings(r *Running) (map[string]int, error) {
+	pid, err := b.shimPID(r)
+	if err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	name := ""
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
+			name = "anonymous"
+			if len(f) >= 6 {
+				name = f[5] + " (" + f[1] + ")"
+			}
+		case len(f) >= 2 && f[0] == "Rss:":
+			n, _ := strconv.Atoi(f[1])
+			out[name] += n
+		}
+	}
+	return out, nil
+}
+
+// DropCached evicts files from the page cache (where no process maps
+// them). Shim memory is measured with both shim binaries read back from
+// disk the same way: a binary the Go linker has just written sits in the
+// page cache as large folios that the kernel maps 2 MB at a time, so a
+// freshly built shim would look megabytes bigger than an installed one.
+func DropCached(paths ...string) error {
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		err = f.Sync() // dirty pages (a fresh build) cannot be evicted
+		if err == nil {
+			err = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+		}
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("evict %s from the page cache: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// shimPID finds the shim serving a container.
+func (b *Bench) shimPID(r *Running) (int, error) {
 	for _, pid := range harness.ProcessesMentioning(b.Env.Address) {
 		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if !strings.Contains(string(cmd), "\x00-id\x00"+r.C.ID()+"\x00") {
-			continue
+		if strings.Contains(string(cmd), "\x00-id\x00"+r.C.ID()+"\x00") {
+			return pid, nil
 		}
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
-		if err != nil {
-			return 0, 0, err
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			f := strings.Fields(line)
-			if len(f) >= 2 && f[0] == "Rss:" {
-				rss, _ = strconv.Atoi(f[1])
-			}
-			if len(f) >= 2 && f[0] == "Pss:" {
-				pss, _ = strconv.Atoi(f[1])
-			}
-		}
-		return rss, pss, nil
 	}
-	return 0, 0, fmt.Errorf("no shim found for %s", r.C.ID())
+	return 0, fmt.Errorf("no shim found for %s", r.C.ID())
 }
 
 // Pairs measures f for A and B n times each, interleaved, alternating which

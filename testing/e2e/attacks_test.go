@@ -94,12 +94,12 @@ func TestAttackRootfsMountOfHostRoot(t *testing.T) {
 	id := containerID(t, "rootfs")
 	ctr := newContainer(t, e, c, ctx, id, false)
 	_, err := ctr.NewTask(ctx, cio.NullIO, containerd.WithRootFS([]mount.Mount{{Type: "bind", Source: "/", Options: []string{"rbind", "ro"}}}))
-	refusedWith(t, e, id, err, "the task's root filesystem mount bind / (rbind,ro) is not allowed: / is not below a containerd snapshotter directory")
+	refusedWith(t, e, id, err, "the task's root filesystem mount bind / (rbind,ro) is not allowed: / is not a snapshot's fs directory")
 	// An overlay whose upper layer is a host directory is refused as well.
 	id2 := containerID(t, "rootfs2")
 	ctr2 := newContainer(t, e, c, ctx, id2, false)
 	_, err = ctr2.NewTask(ctx, cio.NullIO, containerd.WithRootFS([]mount.Mount{{Type: "overlay", Source: "overlay", Options: []string{"lowerdir=/usr:/bin", "upperdir=/etc", "workdir=/tmp"}}}))
-	refusedWith(t, e, id2, err, "is not below a containerd snapshotter directory")
+	refusedWith(t, e, id2, err, "is not a snapshot's fs directory")
 	// The ordinary snapshot still works.
 	if r := e.Run(containerID(t, "ok"), nil, "/bin/true"); r.Err != nil {
 		t.Fatalf("a container from a snapshot: %v", r)
@@ -248,7 +248,7 @@ func TestAttackStdioTargets(t *testing.T) {
 	id := containerID(t, "stdout")
 	ctr := newContainer(t, e, c, ctx, id, true, oci.WithProcessArgs("/bin/echo", "owned"))
 	_, err := ctr.NewTask(ctx, withStdio(victim))
-	refusedWith(t, e, id, err, "stdout "+victim+" is not an existing FIFO (the shim would append to it as root) [rule stdio]")
+	refusedWith(t, e, id, err, "stdout "+victim+": not an existing FIFO (the shim would append to it as root) [rule stdio]")
 	if b, _ := os.ReadFile(victim); string(b) != "root:x:0:0\n" {
 		t.Errorf("the host file was written: %q", b)
 	}

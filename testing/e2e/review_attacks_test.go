@@ -440,7 +440,7 @@ func TestReviewStdoutIntoOtherContainersStdin(t *testing.T) {
 	pr, pw := io.Pipe()
 	defer func() { _ = pw.Close() }()
 	var vout bytes.Buffer
-	vtask, err := victim.NewTask(ctx, cio.NewCreator(cio.WithStreams(pr, &vout, &vout), cio.WithFIFODir(t.TempDir())))
+	vtask, err := victim.NewTask(ctx, cio.NewCreator(cio.WithStreams(pr, &vout, &vout)))
 	if err != nil {
 		t.Fatal(err)
 	}

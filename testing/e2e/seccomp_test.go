@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/testing/harness"
 )
 
@@ -113,4 +116,65 @@ func TestSeccompBadProfileRefused(t *testing.T) {
 		t.Errorf("want refusal containing %q, got %v", want, r)
 	}
 	assertClean(t, e, id)
+}
+
+// A 32-bit program (the probe built for 386) talks to the kernel through
+// the compat system call ABI. Under the default profile the filter covers
+// the native ABI only, so its first system call kills it with SIGSYS (the
+// shell sees status 128+31); the same image under a profile with
+// seccomp.compat_abi = true runs it, still under the filter, and the audit
+// record says which ABIs each container got.
+func TestSeccompCompatABIKilledByDefault(t *testing.T) {
+	e := needEnv(t)
+	// Not every 64-bit CPU runs 32-bit code (many arm64 servers have no
+	// AArch32): then there is nothing for the filter to kill.
+	if out, err := exec.Command(filepath.Join(e.Rootfs(), "usr", "bin", "probe32"), "report").CombinedOutput(); err != nil {
+		t.Skipf("this host cannot run the 32-bit probe at all (%v: %s): the compat ABI test needs a CPU and kernel with 32-bit support", err, out)
+	}
+	script := "probe32 report; echo status=$?; probe report > /dev/null; echo native=$?"
+
+	id := containerID(t, "native-only")
+	r := e.Run(id, nil, "/bin/sh", "-c", script)
+	if r.Err != nil {
+		t.Fatalf("run: %v", r)
+	}
+	if !strings.Contains(r.Stdout, "status=159") || !strings.Contains(r.Stdout, "native=0") {
+		t.Errorf("a 32-bit program under the default profile: want it killed by SIGSYS (status=159) and the native probe to run: %v", r)
+	}
+	if c := seccompChange(t, e, id); !strings.Contains(c, "native ABI only, x86 and x32 calls are killed") {
+		t.Errorf("audit record of the native-only container: seccomp change %q", c)
+	}
+
+	cfg := adminConfig(t, e, "[overrides.restricted]\nseccomp_compat_abi = true\n")
+	id = containerID(t, "compat")
+	r = e.Ctr("run", "--rm", "--runtime", harness.Runtime, "--runtime-config-path", cfg, e.Image(), id, "/bin/sh", "-c", script)
+	if r.Err != nil {
+		t.Fatalf("run: %v", r)
+	}
+	lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
+	if len(lines) != 3 || lines[1] != "status=0" || lines[2] != "native=0" {
+		t.Fatalf("a 32-bit program with seccomp_compat_abi = true: %v", r)
+	}
+	r.Stdout = lines[0]
+	if rep := parseReport(t, r); rep.Seccomp != "2" {
+		t.Errorf("the 32-bit program runs without a seccomp filter (mode %q): compat_abi must keep the filter", rep.Seccomp)
+	}
+	if c := seccompChange(t, e, id); !strings.Contains(c, "compat ABIs allowed: x86, x32") {
+		t.Errorf("audit record of the compat container: seccomp change %q", c)
+	}
+}
+
+// seccompChange is the seccomp rule's change in a container's create record.
+func seccompChange(t *testing.T, e *harness.Env, id string) string {
+	t.Helper()
+	rec := findRecord(auditRecords(t, e, id), audit.EventCreate)
+	if rec == nil {
+		t.Fatalf("no create record for %s", id)
+	}
+	for _, c := range rec.Changes {
+		if c.Rule == "seccomp" {
+			return fmt.Sprint(c.After)
+		}
+	}
+	return ""
 }

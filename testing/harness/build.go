@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"palisade.dev/palisade/testing/image"
@@ -13,16 +14,17 @@ import (
 
 // Build is what the project builds for the end-to-end environment.
 type Build struct {
-	BinDir string // holds containerd-shim-palisade-v2, palisade-init and palisade
-	Probe  string
-	Image  string // the OCI archive of the test image
+	BinDir  string // holds containerd-shim-palisade-v2, palisade-init and palisade
+	Probe   string
+	Probe32 string // the probe built for 386: a 32-bit program, for compat ABI tests
+	Image   string // the OCI archive of the test image
+	Rootfs  string // the same image as a directory (palisade run --rootfs)
 	// ConfigDirsFile is where the built shim reads its extra trusted
 	// config directories (instead of /etc/palisade/config-dirs).
 	ConfigDirsFile string
 	// PauseImage is the OCI archive of the pod sandbox image (PauseRef)
 	// the CRI tests use.
 	PauseImage string
-	Rootfs     string // the same image as a directory (palisade run --rootfs)
 }
 
 // ModuleRoot is the palisade source tree.
@@ -34,6 +36,10 @@ func ModuleRoot() (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
+// compat32 is the 32-bit Go architecture whose programs each host
+// architecture runs through its compat system call ABI.
+var compat32 = map[string]string{"amd64": "386", "arm64": "arm"}
+
 // BuildAll builds the shim, the CLI, the static test programs and the test
 // image into dir. Go's build cache makes a repeat cheap.
 func BuildAll(dir string) (*Build, error) {
@@ -41,18 +47,21 @@ func BuildAll(dir string) (*Build, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Build{BinDir: filepath.Join(dir, "bin"), Probe: filepath.Join(dir, "programs", "probe"), Image: filepath.Join(dir, "image.tar"), Rootfs: filepath.Join(dir, "rootfs"),
+	b := &Build{BinDir: filepath.Join(dir, "bin"), Probe: filepath.Join(dir, "programs", "probe"), Probe32: filepath.Join(dir, "programs", "probe32"),
+		Image: filepath.Join(dir, "image.tar"), Rootfs: filepath.Join(dir, "rootfs"),
 		PauseImage: filepath.Join(dir, "pause.tar"), ConfigDirsFile: filepath.Join(dir, "config-dirs")}
 	pause := filepath.Join(dir, "programs", "pause")
 	steps := []struct {
 		out, pkg string
 		static   bool
+		goarch   string // cross-build for this architecture ("" = the host's)
 	}{
-		{filepath.Join(b.BinDir, "containerd-shim-palisade-v2"), "./cmd/containerd-shim-palisade-v2", false},
-		{filepath.Join(b.BinDir, "palisade"), "./cmd/palisade", false},
-		{filepath.Join(b.BinDir, "palisade-init"), "./cmd/palisade-init", true},
-		{b.Probe, "./testing/cmd/probe", true},
-		{pause, "./testing/cmd/pause", true},
+		{filepath.Join(b.BinDir, "containerd-shim-palisade-v2"), "./cmd/containerd-shim-palisade-v2", false, ""},
+		{filepath.Join(b.BinDir, "palisade"), "./cmd/palisade", false, ""},
+		{filepath.Join(b.BinDir, "palisade-init"), "./cmd/palisade-init", true, ""},
+		{b.Probe, "./testing/cmd/probe", true, ""},
+		{b.Probe32, "./testing/cmd/probe", true, compat32[runtime.GOARCH]},
+		{pause, "./testing/cmd/pause", true, ""},
 	}
 	for _, s := range steps {
 		// The shims of a private environment read its trusted config
@@ -63,6 +72,9 @@ func BuildAll(dir string) (*Build, error) {
 		cmd.Env = os.Environ()
 		if s.static {
 			cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
+		}
+		if s.goarch != "" {
+			cmd.Env = append(cmd.Env, "GOARCH="+s.goarch)
 		}
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -77,7 +89,7 @@ func BuildAll(dir string) (*Build, error) {
 	defer f.Close()
 	opts := image.Options{
 		Busybox:  "/bin/busybox",
-		Programs: map[string]string{"/usr/bin/probe": b.Probe},
+		Programs: map[string]string{"/usr/bin/probe": b.Probe, "/usr/bin/probe32": b.Probe32},
 	}
 	if err := image.Build(f, opts); err != nil {
 		return nil, err

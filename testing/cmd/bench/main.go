@@ -8,10 +8,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,14 +29,25 @@ const (
 func main() {
 	pairs := flag.Int("pairs", 30, "interleaved A/B pairs per comparison")
 	doc := flag.String("doc", "docs/benchmarks.md", "Markdown file to write the report into (between markers); empty: print only")
+	memory := flag.Bool("memory", false, "only measure shim memory (with a breakdown), print it and write nothing")
+	execOnly := flag.Bool("exec", false, "only measure exec (stock against palisade restricted), print it and write nothing")
 	flag.Parse()
-	if err := run(*pairs, *doc); err != nil {
+	mode := ""
+	switch {
+	case *memory:
+		mode = "memory"
+	case *execOnly:
+		mode = "exec"
+	}
+	if err := run(*pairs, *doc, mode); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(pairs int, doc string) error {
+// run measures everything and writes doc, or with mode "memory" or "exec"
+// only that part, printed.
+func run(pairs int, doc, mode string) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("run as root: this starts containerd and runc")
 	}
@@ -60,13 +73,19 @@ func run(pairs int, doc string) error {
 	if err := os.WriteFile(filepath.Join(profDir, "bench-exec.toml"), []byte(prof), 0o600); err != nil {
 		return err
 	}
+	// restricted as it was before filters became native-only: the same
+	// rules with the compat ABIs (x86 and x32 on amd64) admitted.
+	prof = "name = \"bench-compat\"\n[capabilities]\nallowed = [\"NET_BIND_SERVICE\"]\n[pids]\nlimit = 256\n[[filesystem.tmpfs]]\npath = \"/tmp\"\nsize = \"64m\"\n[seccomp]\ncompat_abi = true\n"
+	if err := os.WriteFile(filepath.Join(profDir, "bench-compat.toml"), []byte(prof), 0o600); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(filepath.Join(env.SecretStore, "containerd", env.Namespace), 0o700); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(env.SecretStore, "containerd", env.Namespace, "bench"), []byte("bench-secret-value"), 0o600); err != nil {
 		return err
 	}
-	cfg, err := env.WriteAdminConfig("bench.toml", fmt.Sprintf("profiles_dir = %q\nselectable_profiles = [\"bench-exec\"]\n[overrides.restricted]\nseccomp_unconfined = true\n", profDir))
+	cfg, err := env.WriteAdminConfig("bench.toml", fmt.Sprintf("profiles_dir = %q\nselectable_profiles = [\"bench-exec\", \"bench-compat\"]\n[overrides.restricted]\nseccomp_unconfined = true\n", profDir))
 	if err != nil {
 		return err
 	}
@@ -79,14 +98,24 @@ func run(pairs int, doc string) error {
 	full := bench.Palisade("palisade, restricted + exec allow-list (Landlock helper) + 1 secret", cfg,
 		map[string]string{"palisade.dev/profile": "bench-exec", "palisade.dev/secrets": "bench"})
 	unconfined := bench.Palisade("palisade, restricted, seccomp unconfined", cfg, map[string]string{"palisade.dev/seccomp-profile": "unconfined"})
+	compat := bench.Palisade("palisade, restricted with compat ABIs admitted (compat_abi = true)", cfg, map[string]string{"palisade.dev/profile": "bench-compat"})
 
 	var report strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&report, format, a...) }
+	switch mode {
+	case "exec":
+		return execPairs(ctx, b, pairs, stockSeccomp, restricted)
+	case "memory":
+		if err := bench.DropCached(tools.RuncShim, env.Binary("containerd-shim-palisade-v2")); err != nil {
+			return err
+		}
+		return memoryBreakdown(ctx, b, stockSeccomp, restricted, full)
+	}
 	w("Measured by `make bench` on %s. Machine: %s, %d vCPUs, %s. containerd %s, runc %s (libseccomp), Go %s.\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), cpuModel(), runtime.NumCPU(), kernel(), tools.Versions["containerd"], tools.Versions["runc"], strings.TrimPrefix(runtime.Version(), "go"))
 	w("Method: one private containerd; containers of the test image created, started, waited for and deleted with containerd's Go client; A and B alternate, which goes first alternates too; %d pairs per row after 3 warm-up runs each; ratio = median(B)/median(A) with a 95%% bootstrap interval over the pairs.\n\n", pairs)
 
-	for _, v := range []bench.Variant{stockSeccomp, stockPlain, restricted, full, unconfined} {
+	for _, v := range []bench.Variant{stockSeccomp, stockPlain, restricted, full, unconfined, compat} {
 		for i := 0; i < 3; i++ {
 			if _, err := b.StartToExit(ctx, v); err != nil {
 				return fmt.Errorf("warm-up: %w", err)
@@ -95,7 +124,7 @@ func run(pairs int, doc string) error {
 	}
 
 	w("### Start-to-exit of `/bin/true`\n\n| A | B | A median | A p90 | B median | B p90 | ratio B/A (95%% CI) |\n|---|---|---|---|---|---|---|\n")
-	for _, cmp := range [][2]bench.Variant{{stockSeccomp, restricted}, {stockSeccomp, full}, {stockPlain, unconfined}} {
+	for _, cmp := range [][2]bench.Variant{{stockSeccomp, restricted}, {stockSeccomp, full}, {stockPlain, unconfined}, {stockSeccomp, compat}} {
 		a, c := cmp[0], cmp[1]
 		as, bs, err := bench.Pairs(pairs, func() (time.Duration, error) { return b.StartToExit(ctx, a) }, func() (time.Duration, error) { return b.StartToExit(ctx, c) })
 		if err != nil {
@@ -126,6 +155,11 @@ func run(pairs int, doc string) error {
 	w("\nRatios: p50 **%.3f**, p99 **%.3f**.\n", float64(sb.Median)/float64(sa.Median), float64(sb.P99)/float64(sa.P99))
 
 	w("\n### Exec of `/bin/true` in a running container\n\n")
+	// The shims measured for memory below are these: both binaries are
+	// read back from disk the same way (see DropCached).
+	if err := bench.DropCached(tools.RuncShim, env.Binary("containerd-shim-palisade-v2")); err != nil {
+		return err
+	}
 	ra, err := b.Start(ctx, stockSeccomp)
 	if err != nil {
 		return err
@@ -155,7 +189,7 @@ func run(pairs int, doc string) error {
 		w("| %s | %s | %s | %s | %s | %.3f (%.3f–%.3f) |\n", cmp.va.Name, cmp.vb.Name, ms(sa.Median), ms(sb.Median), ms(sb.Median-sa.Median), r, lo, hi)
 	}
 
-	w("\n### Shim memory with one sleeping container\n\n| variant | RSS | PSS |\n|---|---|---|\n")
+	w("\n### Shim memory with one sleeping container\n\nBoth shim binaries evicted from the page cache first, so that both are read back from disk alike (a binary the linker has just written is mapped in 2 MB folios and looks larger).\n\n| variant | RSS | PSS |\n|---|---|---|\n")
 	for _, x := range []struct {
 		v bench.Variant
 		r *bench.Running
@@ -173,6 +207,73 @@ func run(pairs int, doc string) error {
 	fmt.Print(out)
 	if doc != "" {
 		return bench.WriteBetween(doc, begin, end, out)
+	}
+	return nil
+}
+
+// execPairs measures exec in a running container of each variant, n
+// interleaved pairs: a quick loop for work on the exec path.
+func execPairs(ctx context.Context, b *bench.Bench, n int, va, vb bench.Variant) error {
+	ra, err := b.Start(ctx, va)
+	if err != nil {
+		return err
+	}
+	defer ra.Stop(ctx)
+	rb, err := b.Start(ctx, vb)
+	if err != nil {
+		return err
+	}
+	defer rb.Stop(ctx)
+	as, bs, err := bench.Pairs(n, func() (time.Duration, error) { return b.Exec(ctx, ra) }, func() (time.Duration, error) { return b.Exec(ctx, rb) })
+	if err != nil {
+		return err
+	}
+	sa, sb := bench.Summarize(as), bench.Summarize(bs)
+	r, lo, hi := bench.RatioCI(as, bs)
+	fmt.Printf("exec, %d pairs: %s %s, %s %s, B - A %s, ratio %.3f (%.3f-%.3f)\n", n, va.Name, ms(sa.Median), vb.Name, ms(sb.Median), ms(sb.Median-sa.Median), r, lo, hi)
+	return nil
+}
+
+// memoryBreakdown starts one sleeping container per variant, runs three
+// execs in each, and prints the shim's smaps_rollup figures: a quick loop
+// for work on the shim's memory.
+func memoryBreakdown(ctx context.Context, b *bench.Bench, vs ...bench.Variant) error {
+	fields := []string{"Rss", "Pss", "Anonymous", "Shared_Clean", "Private_Clean", "Private_Dirty"}
+	fmt.Printf("%-70s", "variant (kB)")
+	for _, f := range fields {
+		fmt.Printf(" %13s", f)
+	}
+	fmt.Println()
+	for _, v := range vs {
+		r, err := b.Start(ctx, v)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < 3; i++ {
+			if _, err := b.Exec(ctx, r); err != nil {
+				r.Stop(ctx)
+				return err
+			}
+		}
+		m, err := b.Smaps(r)
+		if err != nil {
+			r.Stop(ctx)
+			return err
+		}
+		mapped, err := b.Mappings(r)
+		r.Stop(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-70s", v.Name)
+		for _, f := range fields {
+			fmt.Printf(" %13d", m[f])
+		}
+		fmt.Println()
+		names := slices.SortedFunc(maps.Keys(mapped), func(a, b string) int { return mapped[b] - mapped[a] })
+		for _, n := range names[:min(6, len(names))] {
+			fmt.Printf("    %7d kB  %s\n", mapped[n], n)
+		}
 	}
 	return nil
 }
