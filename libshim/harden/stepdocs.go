@@ -53,8 +53,9 @@ func stepDocs() map[string]string {
 			"runtime defaults that were merely kept are not made ambient. Root gets no inheritable set.",
 		"no-new-privileges": "always on.",
 		"seccomp": "the profile's seccomp filter, resolved for the architecture (native ABI only unless " +
-			"`seccomp.compat_abi = true`: 32-bit and x32 system calls are killed) and the final capability set; the spec's " +
-			"own filter is replaced ([seccomp.md](seccomp.md)).",
+			"`seccomp.compat_abi = true`: 32-bit and x32 system calls are killed) and the final capability set; a filter " +
+			"already in the spec (a pod's Localhost or RuntimeDefault profile) is combined with it, the stricter verdict " +
+			"winning per system call ([seccomp.md](seccomp.md)).",
 		"secrets": "requested secrets are planned for a per-container tmpfs, `palisade-secret:` references and " +
 			"`palisade.dev/secret-env` variables move out of the environment into files, other secret-looking variables " +
 			"are audited or refused ([secrets.md](secrets.md)).",

@@ -3,6 +3,8 @@ package cri
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -163,4 +165,51 @@ func TestHandlerFeaturesMatchRunc(t *testing.T) {
 		t.Errorf("handler features: palisade %s, runc %s", features[harness.CRIHandler], features["runc"])
 	}
 	t.Logf("features: %s", features["runc"])
+}
+
+// A pod's own Localhost seccomp profile is combined with palisade's, not
+// dropped: a profile that denies mkdir keeps mkdir denied under palisade
+// (runc would deny it too), palisade's own denials stay, and the audit
+// record names both filters.
+func TestPodSeccompProfileTightens(t *testing.T) {
+	e := needEnv(t)
+	profile := filepath.Join(t.TempDir(), "deny-mkdir.json")
+	if err := os.WriteFile(profile, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_AARCH64"],`+
+		`"syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	podName := name(t, "pod")
+	pod := writeJSON(t, podConfig(t, podName, nil, nsPod))
+	podID := crictl(t, e, "runp", "--runtime", harness.CRIHandler, pod)
+	defer func() {
+		e.Crictl("rmp", "-f", podID)
+		assertClean(t, e, podID)
+	}()
+	sc := obj{"seccomp": obj{"profile_type": 2, "localhost_ref": profile}} // Localhost
+	ctr := writeJSON(t, containerConfig("main", sc, nil, "/usr/bin/probe", "sleep", "300"))
+	ctrID := crictl(t, e, "create", podID, ctr, pod)
+	crictl(t, e, "start", ctrID)
+	r := e.Crictl("exec", ctrID, "/bin/mkdir", "/tmp/made")
+	if r.Err == nil || !strings.Contains(r.Stdout+r.Stderr, "Operation not permitted") {
+		t.Errorf("mkdir under a pod profile that denies it: %s", r)
+		t.Logf("%+v", auditRecords(t, e, ctrID))
+	}
+	if out := crictl(t, e, "exec", ctrID, "/bin/sh", "-c", "echo ok > /tmp/file && cat /tmp/file"); out != "ok" {
+		t.Errorf("a call both filters allow failed: %q", out)
+	}
+	r = e.Crictl("exec", ctrID, "/bin/mount", "-t", "tmpfs", "none", "/mnt")
+	if r.Err == nil {
+		t.Errorf("mount (palisade denies it) succeeded: %s", r)
+	}
+	rec := harness.FindRecord(auditRecords(t, e, ctrID), audit.EventCreate)
+	if rec == nil {
+		t.Fatal("no create audit record")
+	}
+	found := false
+	for _, c := range rec.Changes {
+		found = found || c.Rule == "seccomp" && strings.Contains(fmt.Sprint(c.Before), "client filter") && strings.Contains(fmt.Sprint(c.After), "∩ client filter")
+	}
+	if !found {
+		t.Errorf("the audit record does not name both filters: %+v", rec.Changes)
+	}
 }
