@@ -58,9 +58,7 @@ func FromRuntimeOptions(opts typeurl.Any) (*Config, error) {
 		}
 		return LoadTrusted(o.ConfigPath)
 	case *runcoptions.Options:
-		return nil, fmt.Errorf("runc runtime options are not accepted by io.containerd.palisade.v2 "+
-			"(the runc binary and state root are set by the node administrator in the [runc] section of %s): %w",
-			DefaultPath, errdefs.ErrInvalidArgument)
+		return fromRuncOptions(o)
 	default:
 		return nil, fmt.Errorf("runtime options of type %T are not understood; "+
 			"send runtimeoptions.v1.Options with ConfigPath or nothing: %w", v, errdefs.ErrInvalidArgument)
@@ -74,6 +72,8 @@ func (c *Config) RuncOptions() *runcoptions.Options {
 		BinaryName:    c.Runc.BinaryName,
 		Root:          c.Runc.Root,
 		SystemdCgroup: c.Runc.SystemdCgroup,
+		IoUid:         c.io.uid,
+		IoGid:         c.io.gid,
 	}
 }
 

@@ -54,7 +54,7 @@ func namespaces(r *run, s *specs.Spec) error {
 		if n.Path == "" {
 			continue
 		}
-		if why, fix := r.req.joinProblem(n); why != "" {
+		if why, fix := r.req.joinProblem(n, s.Annotations); why != "" {
 			return r.refuse(why, fix)
 		}
 	}
@@ -67,7 +67,7 @@ func hostNamespaceFix(typ string) string {
 
 // joinProblem says why the container may not join the namespace at n.Path,
 // and what to do, or "".
-func (req *Request) joinProblem(n specs.LinuxNamespace) (string, string) {
+func (req *Request) joinProblem(n specs.LinuxNamespace, annotations map[string]string) (string, string) {
 	target, err := nsIdentity(n.Path, n.Type)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -99,6 +99,9 @@ func (req *Request) joinProblem(n specs.LinuxNamespace) (string, string) {
 		}
 	}
 	if pinnedIn(n.Path, dirs) {
+		return "", ""
+	}
+	if own := req.sandboxPinned(annotations); own != "" && pinnedIn(n.Path, []string{own}) {
 		return "", ""
 	}
 	return fmt.Sprintf("joining the %s namespace at %s is not allowed: a container may join only its own pod sandbox's namespaces, and for network the namespaces pinned in %v", n.Type, n.Path, dirs),
@@ -157,10 +160,23 @@ func verifyNamespaces(req *Request, _ *Decisions, s *specs.Spec) string {
 	}
 	for _, n := range s.Linux.Namespaces {
 		if n.Path != "" {
-			if why, _ := req.joinProblem(n); why != "" {
+			if why, _ := req.joinProblem(n, s.Annotations); why != "" {
 				return why
 			}
 		}
 	}
 	return ""
+}
+
+// sandboxPinned is where containerd's CRI plugin pins the namespaces of the
+// container's own pod sandbox (a pod's user namespace, hostUsers: false):
+// <state>/io.containerd.grpc.v1.cri/sandboxes/<sandbox-id>/pinned-namespaces,
+// only in a CRI namespace and only for the sandbox the container belongs to.
+func (req *Request) sandboxPinned(annotations map[string]string) string {
+	sid := annotations[annotationSandboxID]
+	st := ContainerdState(req.Bundle)
+	if st == "" || !validComponent(sid) || !contains(req.Config.Node.CRINamespaces, req.Namespace) {
+		return ""
+	}
+	return filepath.Join(st, criDir, "sandboxes", sid, "pinned-namespaces")
 }

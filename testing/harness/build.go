@@ -22,6 +22,9 @@ type Build struct {
 	// ConfigDirsFile is where the built shim reads its extra trusted
 	// config directories (instead of /etc/palisade/config-dirs).
 	ConfigDirsFile string
+	// DefaultConfig is the built shim's default admin config (instead of
+	// /etc/palisade/config.toml): the environment's.
+	DefaultConfig string
 	// PauseImage is the OCI archive of the pod sandbox image (PauseRef)
 	// the CRI tests use.
 	PauseImage string
@@ -49,7 +52,8 @@ func BuildAll(dir string) (*Build, error) {
 	}
 	b := &Build{BinDir: filepath.Join(dir, "bin"), Probe: filepath.Join(dir, "programs", "probe"), Probe32: filepath.Join(dir, "programs", "probe32"),
 		Image: filepath.Join(dir, "image.tar"), Rootfs: filepath.Join(dir, "rootfs"),
-		PauseImage: filepath.Join(dir, "pause.tar"), ConfigDirsFile: filepath.Join(dir, "config-dirs")}
+		PauseImage: filepath.Join(dir, "pause.tar"), ConfigDirsFile: filepath.Join(dir, "config-dirs"),
+		DefaultConfig: filepath.Join(dir, "config.toml")}
 	pause := filepath.Join(dir, "programs", "pause")
 	steps := []struct {
 		out, pkg string
@@ -65,8 +69,9 @@ func BuildAll(dir string) (*Build, error) {
 	}
 	for _, s := range steps {
 		// The shims of a private environment read its trusted config
-		// directories from a file of the build, not /etc/palisade.
-		ldflags := "-X palisade.dev/palisade/libshim/config.dirsFile=" + b.ConfigDirsFile
+		// directories and its default config from the build, not /etc/palisade.
+		ldflags := "-X palisade.dev/palisade/libshim/config.dirsFile=" + b.ConfigDirsFile +
+			" -X palisade.dev/palisade/libshim/config.DefaultPath=" + b.DefaultConfig
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", s.out, s.pkg)
 		cmd.Dir = root
 		cmd.Env = os.Environ()

@@ -12,6 +12,11 @@ import (
 // under palisade; "runc" runs them under the stock runc shim.
 const CRIHandler = "palisade"
 
+// CRIHandlerNoOptions runs pods under palisade with no runtime options: the
+// shim's default admin config (the environment's). Pods with their own user
+// namespace need it: containerd then sends runc's options type (IoUid/IoGid).
+const CRIHandlerNoOptions = "palisade-no-options"
+
 // criConfig is the top-level part of containerd's config about CRI: without
 // the CRI option, its plugins are disabled, and the tests drive containerd
 // through its own API.
@@ -63,8 +68,12 @@ func (e *Env) criTables() string {
       container_annotations = ['palisade.dev/*']
       [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.%s.options]
         ConfigPath = %q
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.%s]
+      runtime_type = %q
+      pod_annotations = ['palisade.dev/*']
+      container_annotations = ['palisade.dev/*']
 `, PauseRef, CNIBinDir, filepath.Join(e.Dir, "cni", "conf"),
-		filepath.Join(e.Dir, "runc-cri"), CRIHandler, Runtime, CRIHandler, e.AdminConfig)
+		filepath.Join(e.Dir, "runc-cri"), CRIHandler, Runtime, CRIHandler, e.AdminConfig, CRIHandlerNoOptions, Runtime)
 }
 
 // CNIBinDir holds the CNI plugins of Debian's containernetworking-plugins.
@@ -88,6 +97,11 @@ func (e *Env) cniConfig() string {
 // prepareCRI checks CRI's tools and writes the CNI config, before containerd
 // starts.
 func (e *Env) prepareCRI() error {
+	// a pod's user namespace (hostUsers: false) must reach its rootfs
+	// below the environment: traversable, not listable, as /run/containerd is
+	if err := os.Chmod(e.Dir, 0o711); err != nil {
+		return err
+	}
 	for _, p := range []string{e.tools.Crictl, filepath.Join(CNIBinDir, "ptp")} {
 		if _, err := os.Stat(p); err != nil {
 			return fmt.Errorf("harness: %s is missing: run testing/setup.sh (make deps) first", p)
@@ -132,3 +146,15 @@ func (e *Env) removePods() {
 		e.Crictl("rmp", "--all", "--force")
 	}
 }
+
+func copyFile(from, to string) error {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(to, b, 0o600)
+}
+
+// Build returns what the environment runs (binaries, images, the shim's
+// default config).
+func (e *Env) Build() *Build { return e.build }

@@ -96,8 +96,12 @@ func Start(o Options) (_ *Env, retErr error) {
 	if _, err := e.WriteAdminConfig(filepath.Base(e.AdminConfig), o.AdminConfig); err != nil {
 		return nil, err
 	}
-	// the built shim reads its list of trusted config directories here
+	// the built shim reads its list of trusted config directories and its
+	// default config (the environment's) here
 	if err := os.WriteFile(e.build.ConfigDirsFile, []byte(e.ConfigDir+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	if err := copyFile(e.AdminConfig, e.build.DefaultConfig); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(e.SecretStore, "containerd", e.Namespace), 0o700); err != nil {
