@@ -191,3 +191,27 @@ func ownUserNamespaceMapping(m specs.Mount, linux *specs.Linux) bool {
 	}
 	return slices.Equal(m.UIDMappings, linux.UIDMappings) && slices.Equal(m.GIDMappings, linux.GIDMappings)
 }
+
+// hostIDs are the host uid and gid of the container's process: its own in
+// a container without a user namespace, else mapped through the spec's
+// uidMappings/gidMappings (a hostUsers: false pod), so that files palisade
+// creates for it (secrets) belong to it inside. ok is false when either is
+// not mapped.
+func hostIDs(s *specs.Spec) (uid, gid uint32, ok bool) {
+	uid, gid = s.Process.User.UID, s.Process.User.GID
+	if s.Linux == nil || !slices.ContainsFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.UserNamespace }) {
+		return uid, gid, true
+	}
+	u, uok := mapID(s.Linux.UIDMappings, uid)
+	g, gok := mapID(s.Linux.GIDMappings, gid)
+	return u, g, uok && gok
+}
+
+func mapID(m []specs.LinuxIDMapping, id uint32) (uint32, bool) {
+	for _, r := range m {
+		if id >= r.ContainerID && uint64(id) < uint64(r.ContainerID)+uint64(r.Size) {
+			return r.HostID + (id - r.ContainerID), true
+		}
+	}
+	return 0, false
+}

@@ -1,9 +1,12 @@
 package harden
 
 import (
+	"path/filepath"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"palisade.dev/palisade/libshim/policy"
 )
 
 // An id-mapped mount is allowed only when it maps exactly as the
@@ -27,4 +30,44 @@ func TestIDMappedMountsFollowTheUserNamespace(t *testing.T) {
 	}
 	refusal(t, harden(t, request(t, "", nil), spec(true, other)), "mounts", "mount at /data is id-mapped")
 	refusal(t, harden(t, request(t, "", nil), spec(false, own)), "mounts", "mount at /data is id-mapped")
+}
+
+// In a user namespace, secret files belong to the process's mapped host
+// ids, so that the container's user can read them; a user outside the
+// mappings is refused.
+func TestSecretsOwnedByTheMappedUser(t *testing.T) {
+	ann := map[string]string{policy.AnnotationSecrets: "db"}
+	req := withSecrets(t, request(t, "", nil), ann)
+	s := ctrSpec()
+	s.Annotations = ann
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	m := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000000, Size: 65536}}
+	s.Linux.UIDMappings, s.Linux.GIDMappings = m, m
+	plan, _, err := Harden(req, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := plan.Spec.Process.User
+	if plan.Secrets == nil || plan.Secrets.UID != 1000000+u.UID || plan.Secrets.GID != 1000000+u.GID {
+		t.Fatalf("secrets plan %+v for user %d:%d, want the mapped ids", plan.Secrets, u.UID, u.GID)
+	}
+	s = ctrSpec()
+	s.Annotations = ann
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	small := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000000, Size: 1}}
+	s.Linux.UIDMappings, s.Linux.GIDMappings = small, small
+	refusal(t, harden(t, req, s), "secrets", "outside the container's user namespace mappings")
+}
+
+// withSecrets gives req an empty secret store, a secrets directory and the
+// policy of annotations ann (which request secrets).
+func withSecrets(t *testing.T, req *Request, ann map[string]string) *Request {
+	t.Helper()
+	req.Config.Secrets.Store = t.TempDir()
+	pol, err := policy.Resolve(req.Container(), req.Config, ann)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Policy, req.SecretsDir = pol, filepath.Join(t.TempDir(), "secrets")
+	return req
 }
