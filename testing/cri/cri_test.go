@@ -213,3 +213,34 @@ func TestPodSeccompProfileTightens(t *testing.T) {
 		t.Errorf("the audit record does not name both filters: %+v", rec.Changes)
 	}
 }
+
+// A stock image writing its pid file under /var/run and /run (nginx, httpd)
+// works on palisade's read-only root, as the unprivileged user root became;
+// the directories are noexec.
+func TestStockImageRunDirectories(t *testing.T) {
+	e := needEnv(t)
+	podName := name(t, "pod")
+	pod := writeJSON(t, podConfig(t, podName, nil, nsPod))
+	podID := crictl(t, e, "runp", "--runtime", harness.CRIHandler, pod)
+	defer func() {
+		e.Crictl("rmp", "-f", podID)
+		assertClean(t, e, podID)
+	}()
+	ctr := writeJSON(t, containerConfig("web", nil, nil, "/bin/sh", "-c",
+		"echo $$ > /var/run/web.pid && echo up > /run/web.state && exec /usr/bin/probe sleep 300"))
+	ctrID := crictl(t, e, "create", podID, ctr, pod)
+	crictl(t, e, "start", ctrID)
+	if out := crictl(t, e, "exec", ctrID, "/bin/cat", "/run/web.state"); out != "up" {
+		t.Errorf("/run/web.state = %q: the container could not write its run directory", out)
+	}
+	if r := e.Crictl("exec", ctrID, "/bin/sh", "-c", "test -s /var/run/web.pid"); r.Err != nil {
+		t.Errorf("no pid file in /var/run: %s", r)
+	}
+	r := e.Crictl("exec", ctrID, "/bin/sh", "-c", "cp /bin/busybox /run/bb && /run/bb true")
+	if r.Err == nil {
+		t.Errorf("a binary copied into /run ran: %s", r)
+	}
+	if r := e.Crictl("exec", ctrID, "/bin/touch", "/etc/x"); r.Err == nil {
+		t.Errorf("the root filesystem is writable: %s", r)
+	}
+}
