@@ -109,11 +109,7 @@ func TestPrivilegedContainerRefused(t *testing.T) {
 	cfg["linux"].(obj)["security_context"].(obj)["privileged"] = true
 	pod := writeJSON(t, cfg)
 	// The sandbox (pause) itself asks for nothing privileged.
-	podID := crictl(t, e, "runp", "--runtime", harness.CRIHandler, pod)
-	defer func() {
-		e.Crictl("rmp", "-f", podID)
-		assertClean(t, e, podID)
-	}()
+	podID := runPod(t, e, harness.CRIHandler, pod)
 	ctr := writeJSON(t, containerConfig("priv", obj{"privileged": true}, nil, "/usr/bin/probe", "sleep", "300"))
 	ctrID := crictl(t, e, "create", podID, ctr, pod)
 	r := e.Crictl("start", ctrID)
@@ -180,11 +176,7 @@ func TestPodSeccompProfileTightens(t *testing.T) {
 	}
 	podName := name(t, "pod")
 	pod := writeJSON(t, podConfig(t, podName, nil, nsPod))
-	podID := crictl(t, e, "runp", "--runtime", harness.CRIHandler, pod)
-	defer func() {
-		e.Crictl("rmp", "-f", podID)
-		assertClean(t, e, podID)
-	}()
+	podID := runPod(t, e, harness.CRIHandler, pod)
 	sc := obj{"seccomp": obj{"profile_type": 2, "localhost_ref": profile}} // Localhost
 	ctr := writeJSON(t, containerConfig("main", sc, nil, "/usr/bin/probe", "sleep", "300"))
 	ctrID := crictl(t, e, "create", podID, ctr, pod)
@@ -221,11 +213,7 @@ func TestStockImageRunDirectories(t *testing.T) {
 	e := needEnv(t)
 	podName := name(t, "pod")
 	pod := writeJSON(t, podConfig(t, podName, nil, nsPod))
-	podID := crictl(t, e, "runp", "--runtime", harness.CRIHandler, pod)
-	defer func() {
-		e.Crictl("rmp", "-f", podID)
-		assertClean(t, e, podID)
-	}()
+	podID := runPod(t, e, harness.CRIHandler, pod)
 	ctr := writeJSON(t, containerConfig("web", nil, nil, "/bin/sh", "-c",
 		"echo $$ > /var/run/web.pid && echo up > /run/web.state && exec /usr/bin/probe sleep 300"))
 	ctrID := crictl(t, e, "create", podID, ctr, pod)

@@ -160,3 +160,15 @@ func assertClean(t *testing.T, e *harness.Env, ids ...string) {
 	}
 	t.Fatalf("left behind: %s", strings.Join(left, "; "))
 }
+
+// runPod runs the pod sandbox of config file pod under handler; when the
+// test ends it is removed, and nothing of it may remain.
+func runPod(t *testing.T, e *harness.Env, handler, pod string) string {
+	t.Helper()
+	podID := crictl(t, e, "runp", "--runtime", handler, pod)
+	t.Cleanup(func() {
+		e.Crictl("rmp", "-f", podID)
+		assertClean(t, e, podID)
+	})
+	return podID
+}

@@ -24,11 +24,7 @@ func TestUserNamespacePod(t *testing.T) {
 	userns := obj{"mode": nsPod, "uids": idmap, "gids": idmap}
 	cfg["linux"].(obj)["security_context"].(obj)["namespace_options"].(obj)["userns_options"] = userns
 	pod := writeJSON(t, cfg)
-	podID := crictl(t, e, "runp", "--runtime", harness.CRIHandlerNoOptions, pod)
-	defer func() {
-		e.Crictl("rmp", "-f", podID)
-		assertClean(t, e, podID)
-	}()
+	podID := runPod(t, e, harness.CRIHandlerNoOptions, pod)
 	ctr := writeJSON(t, containerConfig("main", obj{"namespace_options": obj{"userns_options": userns}}, nil, "/usr/bin/probe", "sleep", "300"))
 	ctrID := crictl(t, e, "create", podID, ctr, pod)
 	crictl(t, e, "start", ctrID)
