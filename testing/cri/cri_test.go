@@ -232,3 +232,28 @@ func TestStockImageRunDirectories(t *testing.T) {
 		t.Errorf("the root filesystem is writable: %s", r)
 	}
 }
+
+// A pod asks for more writable directories with palisade.dev/writable-paths,
+// within the profile's allow-list: they become noexec tmpfs; a directory
+// outside the list is refused with palisade's message.
+func TestWritablePathsAnnotation(t *testing.T) {
+	e := needEnv(t)
+	ann := map[string]string{"palisade.dev/writable-paths": "/var/cache/app,/var/log/app"}
+	pod := writeJSON(t, podConfig(t, name(t, "pod"), ann, nsPod))
+	podID := runPod(t, e, harness.CRIHandler, pod)
+	ctr := writeJSON(t, containerConfig("app", nil, ann, "/bin/sh", "-c", "echo cached > /var/cache/app/x && exec /usr/bin/probe sleep 300"))
+	ctrID := crictl(t, e, "create", podID, ctr, pod)
+	crictl(t, e, "start", ctrID)
+	if out := crictl(t, e, "exec", ctrID, "/bin/cat", "/var/cache/app/x"); out != "cached" {
+		t.Errorf("/var/cache/app/x = %q", out)
+	}
+	if r := e.Crictl("exec", ctrID, "/bin/sh", "-c", "cp /bin/busybox /var/log/app/bb && /var/log/app/bb true"); r.Err == nil {
+		t.Errorf("a binary copied into a writable path ran: %s", r)
+	}
+
+	bad := writeJSON(t, containerConfig("etc", nil, map[string]string{"palisade.dev/writable-paths": "/etc"}, "/bin/true"))
+	badID := crictl(t, e, "create", podID, bad, pod)
+	if r := e.Crictl("start", badID); r.Err == nil || !strings.Contains(r.Stderr, "/etc is not at or below a directory profile") || !strings.Contains(r.Stderr, "[rule tmpfs, profile restricted]") {
+		t.Errorf("writable /etc: %s", r)
+	}
+}
