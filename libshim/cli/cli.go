@@ -59,7 +59,7 @@ Exit codes: 0 success, 1 failure or problem found, 2 usage error, 3 refused by p
 		PersistentPreRunE: func(*cobra.Command, []string) error { return g.validate() },
 	}
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(versionCmd(g), doctorCmd(g), seccompCmd(g), profileCmd(g), renderCmd(g), explainCmd(g), execCmd(g), runCmd(g), apparmorCmd(g))
+	root.AddCommand(versionCmd(g), doctorCmd(g), seccompCmd(g), profileCmd(g), renderCmd(g), explainCmd(g), execCmd(g), runCmd(g), apparmorCmd(g), reportCmd(g))
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
