@@ -19,6 +19,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 
+	"palisade.dev/palisade/libshim/arch"
 	"palisade.dev/palisade/libshim/caps"
 )
 
@@ -45,8 +46,8 @@ type Loaded struct {
 // Arches are the architectures every profile must cover: each with its
 // compat sub-architectures.
 var Arches = map[string]Target{
-	"amd64": {GoArch: "amd64", Native: "amd64", Arch: specs.ArchX86_64, Sub: []specs.Arch{specs.ArchX86, specs.ArchX32}, Scmp: libseccomp.ArchAMD64},
-	"arm64": {GoArch: "arm64", Native: "arm64", Arch: specs.ArchAARCH64, Sub: []specs.Arch{specs.ArchARM}, Scmp: libseccomp.ArchARM64},
+	"amd64": {GoArch: "amd64", Native: "amd64", Arch: arch.AMD64.OCI, Sub: arch.AMD64.Compat, Scmp: libseccomp.ArchAMD64},
+	"arm64": {GoArch: "arm64", Native: "arm64", Arch: arch.ARM64.OCI, Sub: arch.ARM64.Compat, Scmp: libseccomp.ArchARM64},
 }
 
 // Target is one architecture palisade supports.

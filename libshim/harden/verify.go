@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"palisade.dev/palisade/libshim/arch"
 	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/libshim/policy"
 	"palisade.dev/palisade/libshim/secrets"
@@ -182,7 +182,7 @@ var specChecks = []specCheck{
 		if sc == nil || sc.DefaultAction == specs.ActAllow || sc.DefaultAction == specs.ActLog {
 			return "no seccomp filter that denies by default"
 		}
-		if !slices.Contains(sc.Architectures, nativeArch[runtime.GOARCH]) {
+		if !slices.Contains(sc.Architectures, arch.Native().OCI) {
 			return "the seccomp filter does not cover this architecture"
 		}
 		return ""
@@ -247,9 +247,6 @@ var specChecks = []specCheck{
 		return ""
 	}},
 }
-
-// nativeArch is the OCI name of each Go architecture palisade runs on.
-var nativeArch = map[string]specs.Arch{"amd64": specs.ArchX86_64, "arm64": specs.ArchAARCH64}
 
 func missing(what string, have, want []string) string {
 	var out []string
