@@ -104,9 +104,9 @@ func versionCmd(g *globals) *cobra.Command {
 				return err
 			}
 			if g.output == "json" {
-				return g.json(cmd.OutOrStdout(), map[string]string{"version": palisade.Version})
+				return g.json(cmd.OutOrStdout(), map[string]string{"version": palisade.Version, "commit": palisade.Commit})
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "palisade", palisade.Version)
+			fmt.Fprintln(cmd.OutOrStdout(), "palisade", palisade.Full())
 			return nil
 		},
 	}
