@@ -39,11 +39,10 @@ printf 'profiles_dir = ""\nsecrets.store = "/etc/palisade/secrets"\n' >"$tmp/con
 expect "palisade version" "^palisade $version \(commit [0-9a-f]{40}\)$" "$(run palisade version)"
 expect "palisade-init version" "^palisade-init $version \(commit [0-9a-f]{40}\)$" "$(run palisade-init version)"
 expect "shim -v" "$version" "$(run containerd-shim-palisade-v2 -v)"
-expect "profile lint" "." "$(run palisade profile lint profiles/*.toml 2>&1; echo "exit $?")"
-expect "profile lint exit" "exit 0$" "$(run palisade profile lint profiles/*.toml >/dev/null 2>&1; echo "exit $?")"
+expect "profile lint (built-in profiles)" "exit 0$" "$(run palisade profile lint profiles/*.toml >/dev/null 2>&1; echo "exit $?")"
 render=$(run palisade render --config "$tmp/config.toml" --profile restricted libshim/cli/testdata/ctr-default-spec.json)
 # Rendered on arm64, the filter's native architecture comes first.
-expect "render (arm64 filter first)" '"architectures": \[[[:space:]]*"SCMP_ARCH_AARCH64",[[:space:]]*"SCMP_ARCH_ARM"' "$render"
+expect "render (an arm64 filter)" '"architectures":\["SCMP_ARCH_AARCH64","SCMP_ARCH_ARM"\]' "$(tr -d ' \n' <<<"$render")"
 expect "seccomp check --arch arm64" 'arm64 +open +- +absent' "$(run palisade seccomp check --arch arm64 open read io_uring_setup)"
 expect "seccomp check read" 'arm64 +read +- +allow' "$(run palisade seccomp check --arch arm64 read)"
 expect "explain" 'restricted' "$(run palisade explain --config "$tmp/config.toml" restricted)"
