@@ -9,7 +9,7 @@ GOLANGCI    := $(CACHE)/tools/golangci-lint-$(shell awk '$$1=="golangci-lint"{pr
 export PALISADE_CACHE := $(CACHE)
 
 .DEFAULT_GOAL := help
-.PHONY: help build deps demo test unit e2e lint fuzz bench install clean release release-check test-arm64
+.PHONY: help build deps demo test unit e2e lint fuzz bench install clean release release-check test-arm64 test-install
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,9 +56,13 @@ release: ## release tarballs for linux/amd64 and arm64, SPDX SBOMs and SHA256SUM
 	rm -rf $(DIST)
 	$(GO) run ./testing/cmd/release -out $(DIST)
 
-release-check: ## build the release of HEAD twice (other path, empty build caches) and compare every byte
+release-check: ## build the release of HEAD twice (two paths, once from an empty build cache) and compare every byte
 	bash testing/setup-cross.sh
 	$(GO) run ./testing/cmd/release -check
+
+test-install: deps release ## contrib/install.sh end to end: the release tarball into a private prefix and a private containerd (root)
+	PALISADE_E2E_REQUIRED=1 PALISADE_RELEASE=$(DIST)/palisade-$$(cat VERSION)-linux-$$($(GO) env GOARCH).tar.gz \
+		$(GO) test -count=1 -v -run 'TestInstallRelease' ./testing/e2e/
 
 test-arm64: release ## every package's unit tests as arm64 code under qemu, and the arm64 release binaries' CLI
 	timeout 20m bash testing/arm64.sh

@@ -16,7 +16,7 @@ import (
 func main() {
 	out := flag.String("out", "dist", "directory for the tarballs, SBOMs and SHA256SUMS")
 	commit := flag.String("commit", "HEAD", "git revision to release")
-	check := flag.Bool("check", false, "build twice (two paths, two empty build caches) and compare every byte")
+	check := flag.Bool("check", false, "build twice (two paths, the second from an empty build cache) and compare every byte")
 	flag.Parse()
 	if err := run(context.Background(), *out, *commit, *check); err != nil {
 		fmt.Fprintln(os.Stderr, "release:", err)
