@@ -61,7 +61,7 @@ release-check: ## build the release of HEAD twice (two paths, once from an empty
 	$(GO) run ./testing/cmd/release -check
 
 test-install: deps release ## contrib/install.sh end to end: the release tarball into a private prefix and a private containerd (root)
-	PALISADE_E2E_REQUIRED=1 PALISADE_RELEASE=$(DIST)/palisade-$$(cat VERSION)-linux-$$($(GO) env GOARCH).tar.gz \
+	PALISADE_E2E_REQUIRED=1 PALISADE_RELEASE=$(abspath $(DIST))/palisade-$$(cat VERSION)-linux-$$($(GO) env GOARCH).tar.gz \
 		$(GO) test -count=1 -v -run 'TestInstallRelease' ./testing/e2e/
 
 test-arm64: release ## every package's unit tests as arm64 code under qemu, and the arm64 release binaries' CLI

@@ -98,7 +98,6 @@ install_release() {
 	else
 		log "warning: no SHA256SUMS beside $tarball: the tarball is not verified"
 	fi
-	local tmp
 	tmp=$(mktemp -d)
 	trap 'rm -rf "$tmp"' EXIT
 	tar -xzf "$tarball" -C "$tmp" --no-same-owner
@@ -144,7 +143,7 @@ check() {
 	done
 	[ -n "$ok" ] || die "the installation is incomplete"
 	log "$("$prefix/bin/palisade" version)"
-	log "$("$prefix/bin/containerd-shim-palisade-v2" -v | head -1)"
+	log "$("$prefix/bin/containerd-shim-palisade-v2" -v | tr -s ' \n' ' ')"
 	local profile
 	profile=$(sed -n 's/^default_profile *= *"\(.*\)".*/\1/p' "$config_dir/config.toml")
 	out=$("$prefix/bin/palisade" explain --config "$config_dir/config.toml" "${profile:-restricted}" 2>&1 >/dev/null) ||
@@ -154,8 +153,10 @@ check() {
 	command -v containerd >/dev/null || die "no containerd in PATH"
 	if [ -f "$containerd_config" ]; then
 		out=$(containerd --config "$containerd_config" config dump 2>&1) || die "containerd cannot read its config: $out"
-		grep -q "runtime_type = ['\"]io.containerd.palisade.v2['\"]" <<<"$out" ||
+		grep -q "runtimes.palisade\]" <<<"$out" && grep -q "runtime_type = ['\"]io.containerd.palisade.v2['\"]" <<<"$out" ||
 			die "containerd's merged config has no palisade runtime: is $dropin imported by $containerd_config?"
+		grep -q "ConfigPath = ['\"]$config_dir/config.toml['\"]" <<<"$out" ||
+			die "containerd's palisade runtime does not use the admin config $config_dir/config.toml: another drop-in overrides $dropin"
 		log "containerd's config registers the runtime io.containerd.palisade.v2 (CRI handler \"palisade\")"
 	fi
 	ctr=(ctr --address "$address")
@@ -167,9 +168,12 @@ check() {
 	fi
 	if [ -n "$image" ]; then
 		local id=palisade-install-check-$$
+		local errf
+		errf=$(mktemp)
 		out=$("${ctr[@]}" -n "$namespace" run --rm --runtime io.containerd.palisade.v2 \
-			--runtime-config-path "$config_dir/config.toml" "$image" "$id" id -u 2>&1) ||
-			die "a test container under palisade failed: $out"
+			--runtime-config-path "$config_dir/config.toml" "$image" "$id" id -u 2>"$errf") ||
+			die "a test container under palisade failed: $out $(cat "$errf")"
+		rm -f "$errf"
 		[ "$out" = 65534 ] || die "the test container ran as uid $out, not as palisade's 65534: the shim did not harden it"
 		log "a test container ran under palisade as uid 65534"
 	fi
