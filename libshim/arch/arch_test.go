@@ -98,7 +98,7 @@ func TestNativeMatchesThisProgram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	if f.Machine != n.Machine {
 		t.Errorf("this test binary is %v, row says %v", f.Machine, n.Machine)
 	}
@@ -115,7 +115,7 @@ func TestLoadersMatchInstalledLibc(t *testing.T) {
 			if err != nil {
 				t.Skipf("no %s C library here (%v): nothing to compare with", a.GoArch, err)
 			}
-			defer f.Close()
+			defer func() { _ = f.Close() }()
 			if f.Machine != a.Machine {
 				t.Errorf("%s is %v, row says %v", multiarch, f.Machine, a.Machine)
 			}

@@ -180,7 +180,7 @@ func Build(ctx context.Context, src *Source, o Options) (*Artefacts, error) {
 		if err := writeTarGz(filepath.Join(o.Out, tgz), base, entries, src.Epoch); err != nil {
 			return nil, err
 		}
-		sbom, err := SBOM(ctx, src, a, base, bin, entries)
+		sbom, err := SBOM(ctx, src, a, base, entries)
 		if err != nil {
 			return nil, err
 		}

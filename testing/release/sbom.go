@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -83,7 +82,7 @@ func spdxID(kind, name string) string {
 // library (from the binary's own build information) and, in the cgo
 // binaries, the C libraries linked in statically (glibc and libseccomp, the
 // versions of Debian's packages for that architecture).
-func SBOM(ctx context.Context, src *Source, a arch.Info, base, binDir string, entries []entry) ([]byte, error) {
+func SBOM(ctx context.Context, src *Source, a arch.Info, base string, entries []entry) ([]byte, error) {
 	root := spdxPackage{
 		Name: "palisade", SPDXID: "SPDXRef-Package-palisade", VersionInfo: src.Version,
 		Supplier: "Organization: palisade", DownloadLocation: "NOASSERTION", PrimaryPurpose: "APPLICATION",
@@ -146,8 +145,12 @@ func SBOM(ctx context.Context, src *Source, a arch.Info, base, binDir string, en
 			// A cross compiler links the C library of Debian's
 			// libc6-dev-ARCH-cross; libseccomp comes from the multiarch
 			// libseccomp-dev:ARCH either way.
+			host, err := exec.CommandContext(ctx, "dpkg", "--print-architecture").Output()
+			if err != nil {
+				return nil, fmt.Errorf("dpkg --print-architecture: %w", err)
+			}
 			libc := "libc6-dev:" + a.GoArch
-			if a.GoArch != runtime.GOARCH {
+			if a.GoArch != strings.TrimSpace(string(host)) {
 				libc = "libc6-dev-" + a.GoArch + "-cross"
 			}
 			for _, deb := range []string{libc, "libseccomp-dev:" + a.GoArch} {

@@ -117,7 +117,7 @@ func writeTarGz(dst, top string, entries []entry, epoch time.Time) error {
 	}
 	if err := write(); err != nil {
 		f.Close()
-		os.Remove(dst)
+		_ = os.Remove(dst)
 		return fmt.Errorf("write %s: %w", dst, err)
 	}
 	return f.Close()
