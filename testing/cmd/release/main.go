@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 
 	"palisade.dev/palisade/testing/release"
@@ -37,6 +38,9 @@ func run(ctx context.Context, out, commit string, check bool) error {
 		}
 		logf("reproducible: two builds of %s are byte for byte the same", commit)
 		return nil
+	}
+	if dirty, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(dirty) > 0 {
+		logf("warning: uncommitted changes are not in the release: it is built from %s as committed", commit)
 	}
 	src, err := release.Export(ctx, ".", commit, filepath.Join(work, "src"))
 	if err != nil {
