@@ -104,9 +104,9 @@ func versionCmd(g *globals) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if g.output == "json" {
-				return g.json(cmd.OutOrStdout(), map[string]string{"version": palisade.Version})
+				return g.json(cmd.OutOrStdout(), map[string]string{"version": palisade.Version, "commit": palisade.Commit})
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "palisade", palisade.Version)
+			fmt.Fprintln(cmd.OutOrStdout(), "palisade", palisade.Full())
 			return nil
 		},
 	}

@@ -10,6 +10,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"palisade.dev/palisade/libshim/arch"
 	"palisade.dev/palisade/seccomp"
 )
 
@@ -100,7 +101,7 @@ func verifySeccomp(req *Request, _ *Decisions, s *specs.Spec) string {
 	if sc == nil || sc.DefaultAction == specs.ActAllow || sc.DefaultAction == specs.ActLog {
 		return "no seccomp filter that denies by default"
 	}
-	if !slices.Contains(sc.Architectures, nativeArch[runtime.GOARCH]) {
+	if !slices.Contains(sc.Architectures, arch.Native().OCI) {
 		return "the seccomp filter does not cover this architecture"
 	}
 	if !req.Policy.Profile.Seccomp.CompatABI && len(sc.Architectures) > 1 {
@@ -111,6 +112,3 @@ func verifySeccomp(req *Request, _ *Decisions, s *specs.Spec) string {
 	}
 	return ""
 }
-
-// nativeArch is the OCI name of each Go architecture palisade runs on.
-var nativeArch = map[string]specs.Arch{"amd64": specs.ArchX86_64, "arm64": specs.ArchAARCH64}
