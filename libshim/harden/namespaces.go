@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -16,13 +18,6 @@ var nsFile = map[specs.LinuxNamespaceType]string{
 	specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.IPCNamespace: "ipc",
 	specs.UTSNamespace: "uts", specs.MountNamespace: "mnt", specs.UserNamespace: "user",
 	specs.CgroupNamespace: "cgroup", specs.TimeNamespace: "time",
-}
-
-// nsCloneFlag is the kernel's type of each namespace (NS_GET_NSTYPE).
-var nsCloneFlag = map[specs.LinuxNamespaceType]int{
-	specs.PIDNamespace: unix.CLONE_NEWPID, specs.NetworkNamespace: unix.CLONE_NEWNET, specs.IPCNamespace: unix.CLONE_NEWIPC,
-	specs.UTSNamespace: unix.CLONE_NEWUTS, specs.MountNamespace: unix.CLONE_NEWNS, specs.UserNamespace: unix.CLONE_NEWUSER,
-	specs.CgroupNamespace: unix.CLONE_NEWCGROUP, specs.TimeNamespace: unix.CLONE_NEWTIME,
 }
 
 // namespaces requires private pid, network, ipc, uts and mount namespaces
@@ -121,7 +116,13 @@ func nsIdentity(path string, typ specs.LinuxNamespaceType) (nsID, error) {
 	if fs.Type != unix.NSFS_MAGIC {
 		return nsID{}, fmt.Errorf("not a namespace file")
 	}
-	if t, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE); err != nil || t != nsCloneFlag[typ] {
+	// The descriptor's link names the namespace's type ("net:[4026531840]"),
+	// whichever path reached it (/proc/PID/ns/net or a pinned bind mount).
+	link, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		return nsID{}, err
+	}
+	if kind, _, _ := strings.Cut(link, ":"); kind != nsFile[typ] {
 		return nsID{}, fmt.Errorf("not a %s namespace", typ)
 	}
 	var st unix.Stat_t
