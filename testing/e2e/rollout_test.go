@@ -94,6 +94,12 @@ func TestAlertLearnEnforce(t *testing.T) {
 		t.Fatalf("lint --strict of the learned profile: %v\n%s", err, out)
 	}
 
+	// The review in words: exactly what the learned profile grants beyond its parent.
+	if out, err := e.Command("palisade", "profile", "diff", "--config", cfg, "webapp", learned).CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), "executable /bin/busybox: B allows it, A does not") || !strings.Contains(string(out), "capability CAP_NET_BIND_SERVICE: B allows it") {
+		t.Fatalf("palisade profile diff: %v\n%s", err, out)
+	}
+
 	// Enforced: what it did runs; anything new is refused.
 	id2 := containerID(t, "learned")
 	args = []string{"run", "-d", "--runtime", harness.Runtime, "--runtime-config-path", cfg,
