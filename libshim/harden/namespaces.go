@@ -68,6 +68,10 @@ func (req *Request) joinProblem(n specs.LinuxNamespace) (string, string) {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Sprintf("there is no %s namespace at %s", n.Type, n.Path), "give a namespace path that exists"
 		}
+		if errors.Is(err, os.ErrPermission) {
+			return fmt.Sprintf("joining the %s namespace at %s is not allowed: even the shim may not open it (%v), so it belongs to no container of this node", n.Type, n.Path, err),
+				"let the container have its own " + string(n.Type) + " namespace (no --with-ns)"
+		}
 		return fmt.Sprintf("%s is not a %s namespace palisade can inspect: %v", n.Path, n.Type, err), "give the path of a namespace file (/proc/PID/ns/TYPE or a pinned nsfs file)"
 	}
 	host, err := nsIdentity("/proc/self/ns/"+nsFile[n.Type], n.Type)
