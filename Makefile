@@ -2,16 +2,17 @@
 
 GO          ?= go
 BIN         ?= bin
+DIST        ?= dist
 PREFIX      ?= /usr/local
 CACHE       ?= $(or $(PALISADE_CACHE),$(HOME)/.cache/palisade)
 GOLANGCI    := $(CACHE)/tools/golangci-lint-$(shell awk '$$1=="golangci-lint"{print $$2}' testing/harness/tools.txt)/golangci-lint
 export PALISADE_CACHE := $(CACHE)
 
 .DEFAULT_GOAL := help
-.PHONY: help build deps demo test unit e2e lint fuzz bench install clean
+.PHONY: help build deps demo test unit e2e lint fuzz bench install clean release release-check test-arm64 test-install
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build containerd-shim-palisade-v2, palisade-init (static) and palisade into bin/
 	$(GO) build -trimpath -o $(BIN)/ ./cmd/containerd-shim-palisade-v2 ./cmd/palisade
@@ -55,5 +56,21 @@ bench: deps ## benchmarks: Go (pipeline, create rewrite, exec helper) and palisa
 install: build ## install the binaries into $(PREFIX)/bin
 	install -m 0755 $(BIN)/containerd-shim-palisade-v2 $(BIN)/palisade-init $(BIN)/palisade $(PREFIX)/bin/
 
+release: ## release tarballs for linux/amd64 and arm64, SPDX SBOMs and SHA256SUMS into dist/, from HEAD, reproducibly (root: installs the cross toolchain)
+	bash testing/setup-cross.sh
+	rm -rf $(DIST)
+	$(GO) run ./testing/cmd/release -out $(DIST)
+
+release-check: ## build the release of HEAD twice (two paths, once from an empty build cache) and compare every byte
+	bash testing/setup-cross.sh
+	$(GO) run ./testing/cmd/release -check
+
+test-install: deps release ## contrib/install.sh end to end: the release tarball into a private prefix and a private containerd (root)
+	PALISADE_E2E_REQUIRED=1 PALISADE_RELEASE=$(abspath $(DIST))/palisade-$$(cat VERSION)-linux-$$($(GO) env GOARCH).tar.gz \
+		$(GO) test -count=1 -v -run 'TestInstallRelease' ./testing/e2e/
+
+test-arm64: release ## every package's unit tests as arm64 code under qemu, and the arm64 release binaries' CLI
+	timeout 20m bash testing/arm64.sh
+
 clean: ## remove build output
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

@@ -40,8 +40,14 @@ const maxFileSize = 256 << 10
 
 // Profile is one profile.
 type Profile struct {
-	Name         string       `toml:"name"`
-	Description  string       `toml:"description"`
+	Name        string `toml:"name"`
+	Description string `toml:"description"`
+	// Mode is "enforce" (default) or "alert": in alert mode what the rules
+	// would refuse among capabilities, executables, images, sysctls,
+	// devices and secret-looking variables is recorded instead
+	// (docs/rollout.md); every other rule still refuses.
+	Mode         string       `toml:"mode"`
+	Images       Images       `toml:"images"`
 	Capabilities Capabilities `toml:"capabilities"`
 	Filesystem   Filesystem   `toml:"filesystem"`
 	Pids         Pids         `toml:"pids"`
@@ -57,6 +63,22 @@ type Profile struct {
 	// Source is the file the profile came from ("builtin:NAME.toml" for
 	// built-ins). Not read from the file.
 	Source string `toml:"-"`
+}
+
+// Profile modes.
+const (
+	ModeEnforce = "enforce"
+	ModeAlert   = "alert"
+)
+
+// Images: which images the profile's containers may run.
+type Images struct {
+	// Allowed are image patterns: "REGISTRY/REPOSITORY" exactly, or
+	// "PREFIX/*" for everything below PREFIX. Empty: any image the admin
+	// config allows.
+	Allowed []string `toml:"allowed"`
+	// RequireDigest admits only references pinned by digest (@sha256:…).
+	RequireDigest bool `toml:"require_digest"`
 }
 
 // Capabilities: what a container may hold.
@@ -227,7 +249,7 @@ type sectionCheck func(p *Profile) (field, msg string)
 // sectionChecks are Normalize's checks, one per section, in the order the
 // sections appear in a profile (runc's configs/validate style).
 var sectionChecks = []sectionCheck{
-	checkName, checkCapabilities, checkFilesystem, checkPids, checkUser, checkNamespaces,
+	checkName, checkMode, checkImages, checkCapabilities, checkFilesystem, checkPids, checkUser, checkNamespaces,
 	checkPaths, checkDevices, checkSeccomp, checkExec, checkSecrets, checkSysctls,
 }
 
@@ -236,6 +258,37 @@ func checkName(p *Profile) (string, string) {
 		return "name", fmt.Sprintf("%q must be 1-63 lower-case letters, digits or dashes", p.Name)
 	}
 	return "", ""
+}
+
+func checkMode(p *Profile) (string, string) {
+	if p.Mode == "" {
+		p.Mode = ModeEnforce
+	}
+	if p.Mode != ModeEnforce && p.Mode != ModeAlert {
+		return "mode", fmt.Sprintf("%q is not %q or %q", p.Mode, ModeEnforce, ModeAlert)
+	}
+	return "", ""
+}
+
+func checkImages(p *Profile) (string, string) {
+	for i, pat := range p.Images.Allowed {
+		if why := ImagePatternProblem(pat); why != "" {
+			return fmt.Sprintf("images.allowed[%d]", i), why
+		}
+	}
+	return "", ""
+}
+
+// ImagePatternProblem says why an image pattern is malformed, or "".
+func ImagePatternProblem(pat string) string {
+	base := strings.TrimSuffix(pat, "/*")
+	if pat == "*" {
+		return ""
+	}
+	if base == "" || strings.ContainsAny(base, "*?[@: ") || strings.HasPrefix(base, "/") || strings.HasSuffix(base, "/") {
+		return fmt.Sprintf("%q is not REGISTRY/REPOSITORY or PREFIX/* (or *)", pat)
+	}
+	return ""
 }
 
 func checkCapabilities(p *Profile) (string, string) {

@@ -20,6 +20,7 @@ import (
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 
+	"palisade.dev/palisade/libshim/arch"
 	"palisade.dev/palisade/libshim/caps"
 )
 
@@ -48,12 +49,13 @@ type Loaded struct {
 // Arches are the architectures every profile must cover, each with the
 // compat ABIs its kernel also accepts system calls through.
 var Arches = map[string]Target{
-	"amd64": {GoArch: "amd64", Native: "amd64", Arch: specs.ArchX86_64, Scmp: libseccomp.ArchAMD64, Compat: []CompatABI{
-		{Name: "x86", Arch: specs.ArchX86, Scmp: libseccomp.ArchX86, Audit: unix.AUDIT_ARCH_I386},
-		{Name: "x32", Arch: specs.ArchX32, Scmp: libseccomp.ArchX32, Audit: unix.AUDIT_ARCH_X86_64},
+	// The OCI names come from libshim/arch's table (TestArchesFollowArchTable).
+	"amd64": {GoArch: "amd64", Native: "amd64", Arch: arch.AMD64.OCI, Scmp: libseccomp.ArchAMD64, Compat: []CompatABI{
+		{Name: "x86", Arch: arch.AMD64.Compat[0], Scmp: libseccomp.ArchX86, Audit: unix.AUDIT_ARCH_I386},
+		{Name: "x32", Arch: arch.AMD64.Compat[1], Scmp: libseccomp.ArchX32, Audit: unix.AUDIT_ARCH_X86_64},
 	}},
-	"arm64": {GoArch: "arm64", Native: "arm64", Arch: specs.ArchAARCH64, Scmp: libseccomp.ArchARM64, Compat: []CompatABI{
-		{Name: "arm", Arch: specs.ArchARM, Scmp: libseccomp.ArchARM, Audit: unix.AUDIT_ARCH_ARM},
+	"arm64": {GoArch: "arm64", Native: "arm64", Arch: arch.ARM64.OCI, Scmp: libseccomp.ArchARM64, Compat: []CompatABI{
+		{Name: "arm", Arch: arch.ARM64.Compat[0], Scmp: libseccomp.ArchARM, Audit: unix.AUDIT_ARCH_ARM},
 	}},
 }
 

@@ -1,6 +1,8 @@
 package seccomp
 
 import (
+	"palisade.dev/palisade/libshim/arch"
+
 	"encoding/json"
 	"flag"
 	"os"
@@ -290,5 +292,20 @@ func TestResolveCached(t *testing.T) {
 	}
 	if Encoded(fresh) != nil {
 		t.Errorf("a filter from Resolve has a cached encoding")
+	}
+}
+
+// The seccomp table names the same architectures as libshim/arch's.
+func TestArchesFollowArchTable(t *testing.T) {
+	for _, a := range arch.Supported {
+		row, ok := Arches[a.GoArch]
+		if !ok || row.Arch != a.OCI || len(row.Compat) != len(a.Compat) {
+			t.Fatalf("%s: seccomp row %+v, arch row %+v", a.GoArch, row, a)
+		}
+		for i, c := range row.Compat {
+			if c.Arch != a.Compat[i] {
+				t.Errorf("%s: compat %s, arch table %s", a.GoArch, c.Arch, a.Compat[i])
+			}
+		}
 	}
 }

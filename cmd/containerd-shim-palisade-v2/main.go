@@ -15,6 +15,7 @@ import (
 
 func main() {
 	containerdversion.Version = palisade.Version // reported by -v and in runtime Info
+	containerdversion.Revision = palisade.Commit
 	service.Register()
 	shim.RunShim(context.Background(), service.NewManager())
 }

@@ -60,7 +60,7 @@ func main() {
 			fail(1, err.Error())
 		}
 	case "version":
-		fmt.Println("palisade-init", palisade.Version)
+		fmt.Println("palisade-init", palisade.Full())
 	default:
 		fail(2, "unknown command "+os.Args[1])
 	}

@@ -49,10 +49,38 @@ type Change struct {
 	// Note marks an observation that changed nothing (a would-be refusal in
 	// audit mode, a secret-looking variable left alone).
 	Note bool `json:"note,omitempty"`
+	// WouldRefuse is set in alert mode: what enforce mode would have
+	// refused, in a form `palisade profile learn` and `palisade report` read.
+	WouldRefuse *WouldRefuse `json:"would_refuse,omitempty"`
 }
+
+// WouldRefuse is a refusal that alert mode turned into a record: the rule,
+// the reason and fix enforce mode would have given, and what was asked for
+// (a capability, an executable, an image, a sysctl, a device).
+type WouldRefuse struct {
+	Reason  string `json:"reason"`
+	Fix     string `json:"fix,omitempty"`
+	Subject string `json:"subject"` // capability, executable, image, sysctl, device, env
+	Value   string `json:"value"`
+}
+
+// Subjects of would-be refusals.
+const (
+	SubjectCapability = "capability"
+	SubjectExecutable = "executable"
+	SubjectImage      = "image"
+	SubjectSysctl     = "sysctl"
+	SubjectDevice     = "device"
+	SubjectEnv        = "env"
+)
+
+// Schema is the version of the record's JSON form (docs/config.md).
+// Version 2 added schema, mode, image and would_refuse.
+const Schema = 2
 
 // Record is one audit entry.
 type Record struct {
+	Schema    int       `json:"schema"`
 	Time      time.Time `json:"time"`
 	Event     Event     `json:"event"`
 	Namespace string    `json:"namespace"`
@@ -63,7 +91,12 @@ type Record struct {
 	PodNamespace  string `json:"pod_namespace,omitempty"`
 	ContainerName string `json:"container_name,omitempty"`
 
-	Profile string   `json:"profile,omitempty"`
+	Profile string `json:"profile,omitempty"`
+	// Mode is "alert" when the container's policy records what it would
+	// refuse instead of refusing it; absent in enforce mode.
+	Mode string `json:"mode,omitempty"`
+	// Image is the container's image reference, when known.
+	Image   string   `json:"image,omitempty"`
 	Config  string   `json:"config,omitempty"` // the admin config's source
 	Changes []Change `json:"changes,omitempty"`
 	Result  Result   `json:"result"`

@@ -59,7 +59,7 @@ Exit codes: 0 success, 1 failure or problem found, 2 usage error, 3 refused by p
 		PersistentPreRunE: func(*cobra.Command, []string) error { return g.validate() },
 	}
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
-	root.AddCommand(versionCmd(g), doctorCmd(g), seccompCmd(g), profileCmd(g), renderCmd(g), explainCmd(g), execCmd(g), runCmd(g), apparmorCmd(g))
+	root.AddCommand(versionCmd(g), doctorCmd(g), seccompCmd(g), profileCmd(g), renderCmd(g), explainCmd(g), execCmd(g), runCmd(g), apparmorCmd(g), reportCmd(g))
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -104,9 +104,9 @@ func versionCmd(g *globals) *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if g.output == "json" {
-				return g.json(cmd.OutOrStdout(), map[string]string{"version": palisade.Version})
+				return g.json(cmd.OutOrStdout(), map[string]string{"version": palisade.Version, "commit": palisade.Commit})
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "palisade", palisade.Version)
+			fmt.Fprintln(cmd.OutOrStdout(), "palisade", palisade.Full())
 			return nil
 		},
 	}

@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
+	"slices"
 	"strings"
 
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
@@ -259,24 +257,8 @@ func (i indentWriter) Write(p []byte) (int, error) {
 }
 
 func readAudit(path, ns, id string) ([]audit.Record, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = f.Close() }()
-	var out []audit.Record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 4<<20)
-	for sc.Scan() {
-		var r audit.Record
-		if json.Unmarshal(sc.Bytes(), &r) != nil {
-			continue
-		}
-		if r.Namespace == ns && r.Container == id {
-			out = append(out, r)
-		}
-	}
-	return out, sc.Err()
+	all, _, err := readAuditFile(path)
+	return slices.DeleteFunc(all, func(r audit.Record) bool { return r.Namespace != ns || r.Container != id }), err
 }
 
 // configPathFromContainerd finds the admin config a container was created

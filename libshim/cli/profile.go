@@ -18,7 +18,7 @@ import (
 
 func profileCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "profile", Short: "List, show and lint palisade profiles"}
-	cmd.AddCommand(profileListCmd(g), profileShowCmd(g), profileLintCmd(g))
+	cmd.AddCommand(profileListCmd(g), profileShowCmd(g), profileLintCmd(g), profileLearnCmd(g), profileDiffCmd(g))
 	return cmd
 }
 

@@ -87,6 +87,12 @@ type Config struct {
 	Node Node `toml:"node"`
 	// Stdio says which stdio targets besides FIFOs a client may give.
 	Stdio Stdio `toml:"stdio"`
+	// Images are the images this node runs.
+	Images Images `toml:"images"`
+	// AlertNamespaces are namespaces (Kubernetes namespaces for CRI
+	// containers, else containerd namespaces) whose containers run in alert
+	// mode whatever their profile says.
+	AlertNamespaces []string `toml:"alert_namespaces"`
 	// SELinux and AppArmor say how palisade applies each LSM.
 	SELinux  SELinux  `toml:"selinux"`
 	AppArmor AppArmor `toml:"apparmor"`
@@ -117,6 +123,18 @@ type Override struct {
 	// SeccompCompatABI replaces the profile's seccomp.compat_abi when set:
 	// whether 32-bit (compat ABI) system calls are admitted.
 	SeccompCompatABI *bool `toml:"seccomp_compat_abi"`
+	// Mode replaces the profile's mode ("enforce" or "alert") on this node.
+	Mode string `toml:"mode"`
+}
+
+// Images bounds which images run on this node, besides each profile's own
+// list.
+type Images struct {
+	// Allowed are image patterns ("REGISTRY/REPOSITORY", "PREFIX/*", "*").
+	// Empty: any image.
+	Allowed []string `toml:"allowed"`
+	// RequireDigest admits only references pinned by digest.
+	RequireDigest bool `toml:"require_digest"`
 }
 
 // Runc holds the options palisade passes to containerd's runc shim. They live
@@ -332,6 +350,14 @@ func (c *Config) validate() error {
 	for name, o := range c.Overrides {
 		if o.PidsLimit < 0 {
 			return bad("overrides."+name+".pids_limit", fmt.Sprintf("must be positive, not %d", o.PidsLimit))
+		}
+		if o.Mode != "" && o.Mode != profiles.ModeEnforce && o.Mode != profiles.ModeAlert {
+			return bad("overrides."+name+".mode", fmt.Sprintf("%q is not %q or %q", o.Mode, profiles.ModeEnforce, profiles.ModeAlert))
+		}
+	}
+	for i, pat := range c.Images.Allowed {
+		if why := profiles.ImagePatternProblem(pat); why != "" {
+			return bad(fmt.Sprintf("images.allowed[%d]", i), why)
 		}
 	}
 	for field, p := range map[string]string{"secrets.store": c.Secrets.Store, "secrets.mount_root": c.Secrets.MountRoot} {

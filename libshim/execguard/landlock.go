@@ -4,13 +4,17 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"palisade.dev/palisade/libshim/arch"
 )
 
 // Ruleset returns the paths to allow execute on for an allow-list, as seen
@@ -52,6 +56,11 @@ func Ruleset(allow []string) ([]string, error) {
 			return nil, fmt.Errorf("allow-list entry %s: %w", a, err)
 		}
 		if interp != "" {
+			// PT_INTERP is image data: follow it only to a dynamic loader of
+			// this architecture, or to a file the list itself allows.
+			if native := arch.Native(); !native.KnownLoader(interp) && !slices.Contains(allow, interp) {
+				return nil, fmt.Errorf("allow-list entry %s names %s as its ELF interpreter, which is not a %s dynamic loader (%s); add %s to the allow-list if the image really needs it", a, interp, native.GoArch, strings.Join(native.Loaders, ", "), interp)
+			}
 			realInterp, err := filepath.EvalSymlinks(interp)
 			if err != nil {
 				return nil, fmt.Errorf("allow-list entry %s needs its ELF interpreter %s: %w", a, interp, err)
@@ -68,8 +77,8 @@ func interpreter(p string) (string, error) {
 	f, err := elf.Open(p)
 	if err != nil {
 		var fe *elf.FormatError
-		if errors.As(err, &fe) {
-			return "", nil
+		if errors.As(err, &fe) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return "", nil // not ELF, or shorter than an ELF header (a short script)
 		}
 		return "", err
 	}

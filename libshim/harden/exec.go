@@ -9,6 +9,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/libshim/policy"
@@ -87,9 +88,19 @@ func execAllowlist(r *run, p *specs.Process, init bool) (bool, error) {
 			r.note("audit mode, would refuse: " + why)
 			return false, nil
 		}
+		if r.req.Policy.Alert {
+			// alert mode: recorded, and the process runs unconfined by the list
+			return false, r.wouldRefuse("permission denied: "+why, "run an allowed program, or change the allow-list", audit.SubjectExecutable, res.Path)
+		}
 		return false, r.denied(why, "run an allowed program, or change the allow-list")
 	}
 	if ex.Mode == profiles.ExecAudit {
+		return false, nil
+	}
+	if r.req.Policy.Alert {
+		if init {
+			r.note("alert mode: the exec allow-list is checked at create and exec, not enforced by the kernel")
+		}
 		return false, nil
 	}
 	if r.req.LandlockABI == nil {

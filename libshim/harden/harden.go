@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -51,6 +52,9 @@ type Request struct {
 	LandlockABI func() (int, error)
 	// Bundle is the container's bundle directory.
 	Bundle string
+	// Image looks up the container's image reference (nil: none).
+	Image    func() string
+	imageRef *string // what Image returned, once asked
 	// Joinable, RootfsMounts and SnapshotterRoots are the Node's.
 	Joinable         func(typ specs.LinuxNamespaceType) []string
 	RootfsMounts     []RootfsMount
@@ -87,6 +91,9 @@ type Node struct {
 	SocketDir string
 	// RootfsMounts are the task's rootfs mounts (Create's Rootfs).
 	RootfsMounts []RootfsMount
+	// Image looks up the container's image reference ("" when there is
+	// none, a rootfs directory); asked only when an image rule applies.
+	Image func() string
 	// Joinable tells which existing namespaces the container may join:
 	// those of its own pod's sandbox (nil: none).
 	Joinable    func(typ specs.LinuxNamespaceType) []string
@@ -104,7 +111,7 @@ func Prepare(ns, id string, cfg *config.Config, spec *specs.Spec, node Node) (*R
 		HostPaths:    ProtectedPaths(cfg, node),
 		CarveOuts:    carveOuts(ns, cfg, node, spec.Annotations),
 		Joinable:     node.Joinable,
-		RootfsMounts: node.RootfsMounts, SnapshotterRoots: node.SnapshotterRoots,
+		RootfsMounts: node.RootfsMounts, SnapshotterRoots: node.SnapshotterRoots, Image: node.Image,
 		Helper:      cfg.HelperPath(),
 		Rootfs:      node.Rootfs,
 		LandlockABI: node.LandlockABI,
@@ -161,6 +168,7 @@ var pipeline = []step{
 	{name: "fields", spec: fields, process: processFields},
 	{name: "process-required", spec: requireProcess, verify: verifyRoot},
 	{name: "rootfs-mounts", spec: rootfsMounts, verify: verifyRootfsMounts},
+	{name: "images", spec: images, verify: verifyImages},
 	{name: "privileged", spec: refusePrivileged},
 	{name: "hooks", spec: hooks, verify: verifyHooks},
 	{name: "namespaces", spec: namespaces, verify: verifyNamespaces},
@@ -250,6 +258,21 @@ func (r *run) note(msg string) {
 
 func (r *run) profile() string { return r.req.Policy.Profile.Name }
 
+// wouldRefuse handles a refusal that alert mode may turn into a record: in
+// enforce mode it is a refusal; in alert mode the would-be refusal is
+// recorded (rule, reason, fix, what was asked for) and nil returned, and the
+// step goes on with the safe fallback (drop what was asked for, or leave it
+// unenforced). Only the rules listed in docs/rollout.md call it; every other
+// rule refuses in alert mode too.
+func (r *run) wouldRefuse(reason, fix, subject, value string) error {
+	if !r.req.Policy.Alert {
+		return r.refuse(reason, fix)
+	}
+	r.changes = append(r.changes, audit.Change{Rule: r.rule, After: "alert mode, would refuse: " + reason, Note: true,
+		WouldRefuse: &audit.WouldRefuse{Reason: reason, Fix: fix, Subject: subject, Value: value}})
+	return nil
+}
+
 // refuse returns a refusal of the current rule for an invalid request.
 func (r *run) refuse(reason, fix string) error {
 	return policy.Invalid(r.req.Container(), r.rule, r.profile(), reason, fix)
@@ -263,7 +286,7 @@ func Harden(req *Request, in *specs.Spec) (*Plan, []audit.Change, error) {
 	if err != nil {
 		return nil, nil, policy.Invalid(req.Container(), "process-required", "", "the spec cannot be copied: "+err.Error(), "send a valid OCI spec")
 	}
-	r := &run{req: req, dec: &Decisions{}}
+	r := &run{req: req, dec: &Decisions{}, changes: slices.Clone(req.Policy.WouldRefuse)}
 	fail := func(err error) (*Plan, []audit.Change, error) {
 		// nothing reserved for a refused container stays reserved
 		return nil, r.changes, errors.Join(err, ReleaseLSM(req, r.dec))

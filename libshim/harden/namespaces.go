@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -16,13 +18,6 @@ var nsFile = map[specs.LinuxNamespaceType]string{
 	specs.PIDNamespace: "pid", specs.NetworkNamespace: "net", specs.IPCNamespace: "ipc",
 	specs.UTSNamespace: "uts", specs.MountNamespace: "mnt", specs.UserNamespace: "user",
 	specs.CgroupNamespace: "cgroup", specs.TimeNamespace: "time",
-}
-
-// nsCloneFlag is the kernel's type of each namespace (NS_GET_NSTYPE).
-var nsCloneFlag = map[specs.LinuxNamespaceType]int{
-	specs.PIDNamespace: unix.CLONE_NEWPID, specs.NetworkNamespace: unix.CLONE_NEWNET, specs.IPCNamespace: unix.CLONE_NEWIPC,
-	specs.UTSNamespace: unix.CLONE_NEWUTS, specs.MountNamespace: unix.CLONE_NEWNS, specs.UserNamespace: unix.CLONE_NEWUSER,
-	specs.CgroupNamespace: unix.CLONE_NEWCGROUP, specs.TimeNamespace: unix.CLONE_NEWTIME,
 }
 
 // namespaces requires private pid, network, ipc, uts and mount namespaces
@@ -72,6 +67,10 @@ func (req *Request) joinProblem(n specs.LinuxNamespace, annotations map[string]s
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Sprintf("there is no %s namespace at %s", n.Type, n.Path), "give a namespace path that exists"
+		}
+		if errors.Is(err, os.ErrPermission) {
+			return fmt.Sprintf("joining the %s namespace at %s is not allowed: even the shim may not open it (%v), so it belongs to no container of this node", n.Type, n.Path, err),
+				"let the container have its own " + string(n.Type) + " namespace (no --with-ns)"
 		}
 		return fmt.Sprintf("%s is not a %s namespace palisade can inspect: %v", n.Path, n.Type, err), "give the path of a namespace file (/proc/PID/ns/TYPE or a pinned nsfs file)"
 	}
@@ -126,7 +125,9 @@ func nsIdentity(path string, typ specs.LinuxNamespaceType) (nsID, error) {
 	if fs.Type != unix.NSFS_MAGIC {
 		return nsID{}, fmt.Errorf("not a namespace file")
 	}
-	if t, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE); err != nil || t != nsCloneFlag[typ] {
+	if kind, err := nsKind(fd); err != nil {
+		return nsID{}, err
+	} else if kind != nsFile[typ] {
 		return nsID{}, fmt.Errorf("not a %s namespace", typ)
 	}
 	var st unix.Stat_t
@@ -179,4 +180,28 @@ func (req *Request) sandboxPinned(annotations map[string]string) string {
 		return ""
 	}
 	return filepath.Join(st, criDir, "sandboxes", sid, "pinned-namespaces")
+}
+
+// nsCloneFlag is the kernel's type of each namespace (NS_GET_NSTYPE).
+var nsCloneFlag = map[int]string{
+	unix.CLONE_NEWPID: "pid", unix.CLONE_NEWNET: "net", unix.CLONE_NEWIPC: "ipc", unix.CLONE_NEWUTS: "uts",
+	unix.CLONE_NEWNS: "mnt", unix.CLONE_NEWUSER: "user", unix.CLONE_NEWCGROUP: "cgroup", unix.CLONE_NEWTIME: "time",
+}
+
+// nsKind names the type of the namespace fd refers to, as nsFile does. The
+// kernel says it (NS_GET_NSTYPE) whichever path reached the namespace: a
+// /proc/PID/ns file or a pinned bind mount (CNI's /run/netns/NAME), whose
+// descriptor link is only its path. qemu-user does not pass the ioctl
+// through; there the descriptor's link ("net:[4026531840]") is read, which
+// names the type for /proc/PID/ns files.
+func nsKind(fd int) (string, error) {
+	if t, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE); err == nil {
+		return nsCloneFlag[t], nil
+	}
+	link, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		return "", err
+	}
+	kind, _, _ := strings.Cut(link, ":")
+	return kind, nil
 }

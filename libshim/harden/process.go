@@ -8,6 +8,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/libshim/caps"
 	"palisade.dev/palisade/libshim/policy"
 )
@@ -155,8 +156,12 @@ func capabilities(r *run, p *specs.Process) error {
 		case slices.Contains(caps.RuntimeDefault, c) && fromDefault:
 			dropped = append(dropped, c)
 		default:
-			return r.refuse(fmt.Sprintf("capability %s is not allowed by profile %q (allowed: %s)", c, pol.Profile.Name, caps.Short(allowed)),
-				"remove it from the container's capabilities (ctr --cap-add, Kubernetes securityContext.capabilities.add), or select a profile that allows it")
+			if err := r.wouldRefuse(fmt.Sprintf("capability %s is not allowed by profile %q (allowed: %s)", c, pol.Profile.Name, caps.Short(allowed)),
+				"remove it from the container's capabilities (ctr --cap-add, Kubernetes securityContext.capabilities.add), or select a profile that allows it",
+				audit.SubjectCapability, c); err != nil {
+				return err
+			}
+			dropped = append(dropped, c) // alert mode: recorded, and not granted
 		}
 	}
 	final := caps.Set(keep, pol.CapAdd)

@@ -10,6 +10,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"palisade.dev/palisade/libshim/arch"
 	"palisade.dev/palisade/seccomp"
 )
 
@@ -45,7 +46,7 @@ func seccompFilter(r *run, s *specs.Spec) error {
 		// the workload's own filter (a pod's Localhost or RuntimeDefault
 		// profile) may tighten the node's, never loosen it
 		before = fmt.Sprintf("client filter (default %s, %d rules)", s.Linux.Seccomp.DefaultAction, len(s.Linux.Seccomp.Syscalls))
-		want, name = seccomp.Intersect(want, s.Linux.Seccomp, nativeArch[runtime.GOARCH]), name+" ∩ client filter"
+		want, name = seccomp.Intersect(want, s.Linux.Seccomp, arch.Native().OCI), name+" ∩ client filter"
 	}
 	r.record(before, fmt.Sprintf("%s (default %s, %d rules, %s)", name, want.DefaultAction, len(want.Syscalls), abiNote(want)))
 	s.Linux.Seccomp = want
@@ -103,7 +104,7 @@ func verifySeccomp(req *Request, _ *Decisions, s *specs.Spec) string {
 	if sc == nil || sc.DefaultAction == specs.ActAllow || sc.DefaultAction == specs.ActLog {
 		return "no seccomp filter that denies by default"
 	}
-	if !slices.Contains(sc.Architectures, nativeArch[runtime.GOARCH]) {
+	if !slices.Contains(sc.Architectures, arch.Native().OCI) {
 		return "the seccomp filter does not cover this architecture"
 	}
 	if !req.Policy.Profile.Seccomp.CompatABI && len(sc.Architectures) > 1 {
@@ -114,6 +115,3 @@ func verifySeccomp(req *Request, _ *Decisions, s *specs.Spec) string {
 	}
 	return ""
 }
-
-// nativeArch is the OCI name of each Go architecture palisade runs on.
-var nativeArch = map[string]specs.Arch{"amd64": specs.ArchX86_64, "arm64": specs.ArchAARCH64}

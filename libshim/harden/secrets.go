@@ -8,6 +8,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/libshim/secrets"
 	"palisade.dev/palisade/profiles"
 )
@@ -78,8 +79,11 @@ func secretsStep(r *run, s *specs.Spec) error {
 			if secrets.MatchesPattern(k, cfg.Secrets.EnvPatterns) {
 				switch pol.Profile.Secrets.Env {
 				case profiles.EnvRefuse:
-					return r.refuse(fmt.Sprintf("environment variable %s looks like a secret (it matches the node's secret patterns)", k),
-						fmt.Sprintf("deliver it as a file: set %s=%sNAME, or name it in %s", k, secrets.EnvReference, "palisade.dev/secret-env"))
+					if err := r.wouldRefuse(fmt.Sprintf("environment variable %s looks like a secret (it matches the node's secret patterns)", k),
+						fmt.Sprintf("deliver it as a file: set %s=%sNAME, or name it in %s", k, secrets.EnvReference, "palisade.dev/secret-env"),
+						audit.SubjectEnv, k); err != nil {
+						return err
+					}
 				case profiles.EnvAudit:
 					r.note(fmt.Sprintf("environment variable %s looks like a secret and stays in the environment", k))
 				}

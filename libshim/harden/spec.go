@@ -10,6 +10,8 @@ import (
 	"github.com/docker/go-units"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"palisade.dev/palisade/libshim/audit"
 )
 
 // hooks refuses OCI hooks the admin did not allow: a hook runs on the host,
@@ -127,15 +129,23 @@ func devices(r *run, s *specs.Spec) error {
 	for _, d := range standardDevices {
 		want = append(want, d.cgroup())
 	}
+	var kept []specs.LinuxDevice
 	for _, d := range s.Linux.Devices {
 		if !slices.Contains(r.req.Policy.Profile.Devices.Allowed, d.Path) {
-			return r.refuse(fmt.Sprintf("device %s is not allowed", d.Path),
-				"remove the device, or select a profile whose devices.allowed lists it")
+			if err := r.wouldRefuse(fmt.Sprintf("device %s is not allowed", d.Path),
+				"remove the device, or select a profile whose devices.allowed lists it", audit.SubjectDevice, d.Path); err != nil {
+				return err
+			}
+			continue // alert mode: recorded, and not created
 		}
 		if why := hostDeviceMismatch(d); why != "" {
 			return r.refuse(fmt.Sprintf("device %s: %s", d.Path, why), "give the device as it exists on the host")
 		}
 		want = append(want, deviceRule{d.Type[0], d.Major, d.Minor, d.Path}.cgroup())
+		kept = append(kept, d)
+	}
+	if len(kept) != len(s.Linux.Devices) {
+		s.Linux.Devices = kept
 	}
 	if s.Linux.Resources == nil {
 		s.Linux.Resources = &specs.LinuxResources{}
@@ -203,8 +213,11 @@ func sysctls(r *run, s *specs.Spec) error {
 	slices.Sort(keys)
 	for _, k := range keys {
 		if !slices.Contains(safeSysctls, k) && !slices.Contains(r.req.Policy.Profile.Sysctls.Allowed, k) {
-			return r.refuse(fmt.Sprintf("sysctl %s is not allowed", k),
-				"remove it, or select a profile whose sysctls.allowed lists it")
+			if err := r.wouldRefuse(fmt.Sprintf("sysctl %s is not allowed", k),
+				"remove it, or select a profile whose sysctls.allowed lists it", audit.SubjectSysctl, k); err != nil {
+				return err
+			}
+			delete(s.Linux.Sysctl, k) // alert mode: recorded, and not set
 		}
 	}
 	return nil

@@ -29,6 +29,9 @@ func stepDocs() map[string]string {
 			"layers are `SNAPSHOTTER/snapshots/ID/fs` (work directory `…/ID/work`) or a bind of one `…/ID/fs`, with only the " +
 			"options snapshotters use and no comma inside a value; `SNAPSHOTTER` is one of containerd's snapshotter " +
 			"directories, learned from containerd itself. A bind of `/` or any other host directory is refused.",
+		"images": "only images the admin config's `images.allowed` and the profile's `images.allowed` approve (where set: " +
+			"`REGISTRY/REPOSITORY`, `PREFIX/*` or `*`), pinned by digest where `require_digest` says so; the reference comes from " +
+			"CRI's annotation in a CRI namespace, else from containerd's container record. Alert mode records instead.",
 		"privileged": "a spec that grants every host capability or every device (`--privileged`, `privileged: true`) is " +
 			"refused. No profile allows it.",
 		"hooks": "OCI hooks run on the host as root; refused unless their path is in the admin's `allowed_hooks`.",

@@ -1,10 +1,12 @@
 package harden
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"palisade.dev/palisade/libshim/policy"
 )
@@ -70,4 +72,37 @@ func withSecrets(t *testing.T, req *Request, ann map[string]string) *Request {
 	}
 	req.Policy, req.SecretsDir = pol, filepath.Join(t.TempDir(), "secrets")
 	return req
+}
+
+// A namespace pinned by a bind mount (CNI's /run/netns/NAME) is recognised
+// by its type: its descriptor's link is only its path.
+func TestPinnedNamespaceKind(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("pinning a namespace needs a bind mount: run as root (make test does)")
+	}
+	if f, err := os.Open("/proc/self/ns/net"); err == nil {
+		_, ierr := unix.IoctlRetInt(int(f.Fd()), unix.NS_GET_NSTYPE)
+		f.Close()
+		if ierr != nil {
+			t.Skipf("NS_GET_NSTYPE does not work here (%v: qemu-user does not pass it through); a real kernel has it", ierr)
+		}
+	}
+	pin := filepath.Join(t.TempDir(), "net")
+	if err := os.WriteFile(pin, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("/proc/self/ns/net", pin, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = unix.Unmount(pin, unix.MNT_DETACH) }()
+	want, err := nsIdentity("/proc/self/ns/net", specs.NetworkNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := nsIdentity(pin, specs.NetworkNamespace); err != nil || got != want {
+		t.Errorf("pinned net namespace: %v %v, want %v", got, err, want)
+	}
+	if _, err := nsIdentity(pin, specs.PIDNamespace); err == nil {
+		t.Error("a pinned net namespace passed as a pid namespace")
+	}
 }

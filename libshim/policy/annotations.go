@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/libshim/caps"
 	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/libshim/execguard"
@@ -80,6 +81,9 @@ type resolution struct {
 	name      string // the selected profile
 	pol       *Policy
 	seccomp   string // the selected seccomp profile
+	// scope is the namespace alert_namespaces name: the Kubernetes
+	// namespace of a CRI container, else the containerd namespace.
+	scope string
 }
 
 func (r *resolution) refuse(rule, reason, fix string) error {
@@ -102,6 +106,7 @@ func (r *resolution) profileDefaults() error {
 		return err
 	}
 	r.pol.Profile, r.pol.PidsLimit, r.seccomp = prof, prof.Pids.Limit, prof.Seccomp.Profile
+	r.pol.Alert = prof.Mode == profiles.ModeAlert || slices.Contains(r.cfg.AlertNamespaces, r.scope)
 	if prof.Exec.Mode != profiles.ExecOff {
 		r.pol.Exec = &Exec{Mode: prof.Exec.Mode, Allow: slices.Clone(prof.Exec.Allow), Source: "profile " + prof.Name}
 	}
@@ -130,8 +135,14 @@ func addCapabilities(r *resolution, v string) error {
 			return r.refuse("capabilities", fmt.Sprintf("%s: %v", AnnotationCapAdd, err), "use capability names such as NET_BIND_SERVICE")
 		}
 		if !slices.Contains(prof.Capabilities.Allowed, c) {
-			return r.refuse("capabilities", fmt.Sprintf("capability %s is not allowed by profile %q (allowed: %s)", c, prof.Name, caps.Short(prof.Capabilities.Allowed)),
-				"remove it from "+AnnotationCapAdd+", or select a profile that allows it")
+			reason := fmt.Sprintf("capability %s is not allowed by profile %q (allowed: %s)", c, prof.Name, caps.Short(prof.Capabilities.Allowed))
+			fix := "remove it from " + AnnotationCapAdd + ", or select a profile that allows it"
+			if r.pol.Alert {
+				r.pol.WouldRefuse = append(r.pol.WouldRefuse, audit.Change{Rule: "capabilities", After: "alert mode, would refuse: " + reason, Note: true,
+					WouldRefuse: &audit.WouldRefuse{Reason: reason, Fix: fix, Subject: audit.SubjectCapability, Value: c}})
+				continue // recorded, and not granted
+			}
+			return r.refuse("capabilities", reason, fix)
 		}
 		if !caps.Supported(c) {
 			return r.refuse("capabilities", fmt.Sprintf("capability %s is not supported by this kernel", c), "remove it from "+AnnotationCapAdd)

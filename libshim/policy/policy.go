@@ -8,8 +8,10 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
+	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/profiles"
 	"palisade.dev/palisade/seccomp"
@@ -50,6 +52,13 @@ type Policy struct {
 	Seccomp *seccomp.Loaded
 	// SeccompName names it ("unconfined" when Seccomp is nil).
 	SeccompName string
+	// Alert is set when the container runs in alert mode (its profile's
+	// mode, or an admin's override or alert namespace): rules that allow it
+	// record what they would refuse instead of refusing.
+	Alert bool
+	// WouldRefuse are the would-be refusals of the workload's annotations
+	// in alert mode, for the audit record.
+	WouldRefuse []audit.Change
 	// Exec is the exec allow-list; nil when the container has none.
 	Exec *Exec
 	// Secrets are the secrets the workload asked for with palisade.dev/secrets.
@@ -101,7 +110,11 @@ func Resolve(container string, cfg *config.Config, annotations map[string]string
 			return nil, config.Invalid(cfg.Source, "overrides."+name, fmt.Sprintf("profile %q does not exist", name))
 		}
 	}
-	res := &resolution{container: container, cfg: cfg, set: set, name: cfg.DefaultProfile, pol: &Policy{AllowedHooks: cfg.AllowedHooks}}
+	scope, _, _ := strings.Cut(container, "/")
+	if k8s := annotations["io.kubernetes.cri.sandbox-namespace"]; k8s != "" && slices.Contains(cfg.Node.CRINamespaces, scope) {
+		scope = k8s
+	}
+	res := &resolution{container: container, cfg: cfg, set: set, name: cfg.DefaultProfile, scope: scope, pol: &Policy{AllowedHooks: cfg.AllowedHooks}}
 	for _, a := range annotationTable {
 		if a.key == AnnotationProfile {
 			if v, ok := annotations[a.key]; ok {
@@ -139,6 +152,9 @@ func applyOverride(cfg *config.Config, p *profiles.Profile) (*profiles.Profile, 
 	}
 	if o.PidsLimit > 0 {
 		prof.Pids.Limit = o.PidsLimit
+	}
+	if o.Mode != "" {
+		prof.Mode = o.Mode
 	}
 	if o.Tmpfs != nil {
 		prof.Filesystem.Tmpfs = append([]profiles.Tmpfs(nil), (*o.Tmpfs)...)

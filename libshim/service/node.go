@@ -5,14 +5,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	containers "github.com/containerd/containerd/api/services/containers/v1"
 	introspection "github.com/containerd/containerd/api/services/introspection/v1"
 	"github.com/containerd/containerd/v2/pkg/shim"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	"palisade.dev/palisade/libshim/config"
 )
 
 // layout is what the shim learns of its node's containerd: where its root
@@ -83,4 +88,37 @@ func socketDir() string {
 		}
 	}
 	return ""
+}
+
+// annotationImageName is the image reference CRI records on its containers.
+const annotationImageName = "io.kubernetes.cri.image-name"
+
+// imageOf returns a lookup of a container's image reference: CRI's
+// annotation in a CRI namespace, else the image of containerd's container
+// record (asked of containerd, which the shim trusts). Both are what the
+// client declared: containerd does not tie a container's root filesystem to
+// its image record.
+func (s *Service) imageOf(ctx context.Context, cfg *config.Config, ns, id string, annotations map[string]string) func() string {
+	return func() string {
+		if slices.Contains(cfg.Node.CRINamespaces, ns) {
+			if v := annotations[annotationImageName]; v != "" {
+				return v
+			}
+		}
+		if len(s.addresses) == 0 || s.addresses[0] == "" {
+			return ""
+		}
+		conn, err := grpc.NewClient("unix://"+strings.TrimPrefix(s.addresses[0], "unix://"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return ""
+		}
+		defer func() { _ = conn.Close() }()
+		ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, "containerd-namespace", ns), 5*time.Second)
+		defer cancel()
+		resp, err := containers.NewContainersClient(conn).Get(ctx, &containers.GetContainerRequest{ID: id})
+		if err != nil || resp.Container == nil {
+			return ""
+		}
+		return resp.Container.Image
+	}
 }

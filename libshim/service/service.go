@@ -42,6 +42,7 @@ import (
 	"palisade.dev/palisade/libshim/lsm"
 	"palisade.dev/palisade/libshim/policy"
 	"palisade.dev/palisade/libshim/secrets"
+	"palisade.dev/palisade/profiles"
 )
 
 // maxProcessSize bounds an exec request's process spec.
@@ -107,7 +108,11 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		return nil, s.refused(ctx, cfg, rec, err)
 	}
 	rec.Profile = req.Policy.Profile.Name
+	if req.Policy.Alert {
+		rec.Mode = profiles.ModeAlert
+	}
 	plan, changes, err := harden.Harden(req, spec)
+	rec.Image = req.ImageSeen()
 	if rec.Changes = changes; err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
 	}
@@ -170,6 +175,7 @@ func (s *Service) prepare(ctx context.Context, ns string, r *taskAPI.CreateTaskR
 	node := harden.Node{
 		Bundle: r.Bundle, Addresses: s.addresses, SocketDir: s.socketDir, RootfsMounts: rootfsMounts(r),
 		Joinable: s.joinable(ns, r.ID, spec.Annotations), Rootfs: rootfsAccess(ctx, r, spec), LandlockABI: s.landlockABI, LSM: s.lsm,
+		Image: s.imageOf(ctx, cfg, ns, r.ID, spec.Annotations),
 	}
 	var err error
 	if node.ContainerdRoot, node.SnapshotterRoots, node.ContainerdDirs, err = s.node.learn(ctx, s.addresses); err != nil {
@@ -360,6 +366,9 @@ func (s *Service) Start(ctx context.Context, r *taskAPI.StartRequest) (*taskAPI.
 
 func (s *Service) record(ev audit.Event, c *container) *audit.Record {
 	rec := &audit.Record{Event: ev, Namespace: c.req.Namespace, Container: c.req.ID, Config: c.req.Config.Source, Profile: c.req.Policy.Profile.Name}
+	if c.req.Policy.Alert {
+		rec.Mode = profiles.ModeAlert
+	}
 	rec.SetCRI(c.annotations)
 	return rec
 }
@@ -376,7 +385,7 @@ func sinks(cfg *config.Config) audit.Sink {
 }
 
 func (s *Service) audit(ctx context.Context, cfg *config.Config, rec *audit.Record) error {
-	rec.Time = time.Now().UTC()
+	rec.Time, rec.Schema = time.Now().UTC(), audit.Schema
 	return sinks(cfg).Write(ctx, rec)
 }
 

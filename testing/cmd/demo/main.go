@@ -155,6 +155,8 @@ func run() error {
 		{"ctr run --privileged", append(env.RunArgs(), "--privileged")},
 		{"ctr run --cap-add CAP_SYS_ADMIN", append(env.RunArgs(), "--cap-add", "CAP_SYS_ADMIN")},
 		{"ctr run --net-host", append(env.RunArgs(), "--net-host")},
+		{"a bind of containerd's state directory (found from this node, not assumed)", append(env.RunArgs(), "--mount", "type=bind,src="+filepath.Join(env.Dir, "state")+",dst=/x,options=rbind:ro")},
+		{"joining the host's PID namespace by path", append(env.RunArgs(), "--with-ns", fmt.Sprintf("pid:/proc/%d/ns/pid", os.Getpid()))},
 		{"a broken admin config", []string{"--runtime", harness.Runtime, "--runtime-config-path", bad}},
 		{"an admin config the client brings along", []string{"--runtime", harness.Runtime, "--runtime-config-path", mine, "--cap-add", "CAP_SYS_ADMIN"}},
 	}

@@ -1,7 +1,7 @@
-// Package contrib holds no code: its test checks that the files shipped for
-// nodes and clusters (containerd drop-in, RuntimeClasses, node installer)
-// are valid Kubernetes objects and agree with each other and with palisade.
-package contrib
+// Package manifests checks the files contrib/ ships for Kubernetes nodes and
+// clusters (containerd drop-in, RuntimeClasses, node installer): valid
+// Kubernetes objects that agree with each other and with palisade.
+package manifests
 
 import (
 	"bytes"
@@ -81,7 +81,7 @@ func handlers(t *testing.T, data []byte) map[string]map[string]any {
 var profileOf = map[string]string{"palisade": "restricted", "palisade-baseline": "baseline", "palisade-locked": "locked"}
 
 func TestClusterFilesAgree(t *testing.T) {
-	dropIn, err := os.ReadFile("containerd/palisade-runtime.toml")
+	dropIn, err := os.ReadFile("../../contrib/kubernetes/palisade-runtime.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestClusterFilesAgree(t *testing.T) {
 
 	var installer *corev1.ConfigMap
 	var ds *appsv1.DaemonSet
-	for _, o := range objects(t, "kubernetes/node-installer.yaml") {
+	for _, o := range objects(t, "../../contrib/kubernetes/node-installer.yaml") {
 		switch o := o.(type) {
 		case *corev1.ConfigMap:
 			installer = o
@@ -114,7 +114,7 @@ func TestClusterFilesAgree(t *testing.T) {
 		t.Fatal("node-installer.yaml lacks its ConfigMap or DaemonSet")
 	}
 	if !reflect.DeepEqual(handlers(t, []byte(installer.Data["palisade-runtime.toml"])), hs) {
-		t.Error("the installer's drop-in differs from contrib/containerd/palisade-runtime.toml")
+		t.Error("the installer's drop-in differs from contrib/kubernetes/palisade-runtime.toml")
 	}
 	for name, h := range hs {
 		file := "config.toml"
@@ -142,7 +142,7 @@ func TestClusterFilesAgree(t *testing.T) {
 	}
 	const label = "palisade.dev/runtime"
 
-	for _, o := range objects(t, "kubernetes/runtimeclass.yaml") {
+	for _, o := range objects(t, "../../contrib/kubernetes/runtimeclass.yaml") {
 		rc := o.(*nodev1.RuntimeClass)
 		if _, ok := hs[rc.Handler]; !ok || rc.Name != rc.Handler {
 			t.Errorf("RuntimeClass %s: handler %q is not in the drop-in", rc.Name, rc.Handler)
