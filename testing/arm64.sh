@@ -42,10 +42,12 @@ expect "palisade-init version" "^palisade-init $version \(commit [0-9a-f]{40}\)$
 expect "shim -v" "$version" "$(run containerd-shim-palisade-v2 -v)"
 expect "profile lint (built-in profiles)" "exit 0$" "$(run palisade profile lint profiles/*.toml >/dev/null 2>&1; echo "exit $?")"
 render=$(run palisade render --config "$tmp/config.toml" --profile restricted libshim/cli/testdata/ctr-default-spec.json)
-# Rendered on arm64, the filter's native architecture comes first.
-expect "render (an arm64 filter)" '"architectures":\["SCMP_ARCH_AARCH64","SCMP_ARCH_ARM"\]' "$(tr -d ' \n' <<<"$render")"
-expect "seccomp check --arch arm64" 'arm64 +open +- +absent' "$(run palisade seccomp check --arch arm64 open read io_uring_setup)"
-expect "seccomp check read" 'arm64 +read +- +allow' "$(run palisade seccomp check --arch arm64 read)"
+# Rendered on arm64, the filter admits the native ABI only (AArch32 calls are killed).
+expect "render (an arm64 filter)" '"architectures":\["SCMP_ARCH_AARCH64"\]' "$(tr -d ' \n' <<<"$render")"
+check=$(run palisade seccomp check --arch arm64 open read io_uring_setup)
+expect "seccomp check --arch arm64" 'arm64 +native +open +- +absent' "$check"
+expect "seccomp check, compat ABI" 'arm64 +arm +read +- +kill-thread' "$check"
+expect "seccomp check read" 'arm64 +native +read +- +allow' "$(run palisade seccomp check --arch arm64 read)"
 expect "explain" 'restricted' "$(run palisade explain --config "$tmp/config.toml" restricted)"
 [ "$commit" = "$(run palisade version -o json | sed -n 's/.*"commit": *"\([0-9a-f]*\)".*/\1/p')" ] ||
 	log "note: the tarball was built from another commit than HEAD ($commit)"
