@@ -33,8 +33,8 @@ test: deps lint ## run every unit and end-to-end test (as root); fails instead o
 unit: ## run the unit tests only (no root needed)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /testing/e2e)
 
-e2e: deps ## run the end-to-end tests only (as root)
-	PALISADE_E2E_REQUIRED=1 $(GO) test -count=1 -v ./testing/e2e/
+e2e: deps ## run the end-to-end tests only, containerd API and CRI (as root)
+	PALISADE_E2E_REQUIRED=1 $(GO) test -count=1 -v ./testing/e2e/ ./testing/cri/
 
 lint: deps ## gofmt, go vet and golangci-lint
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

@@ -95,6 +95,12 @@ type Filesystem struct {
 	WritableRootfs bool `toml:"writable_rootfs"`
 	// Tmpfs are mounted noexec,nosuid,nodev (exec = true drops noexec).
 	Tmpfs []Tmpfs `toml:"tmpfs"`
+	// WritableAllowed are the directories a workload may ask to make
+	// writable with palisade.dev/writable-paths: each path asked for must be
+	// one of them or lie below one. Default: none.
+	WritableAllowed []string `toml:"writable_allowed"`
+	// WritableSize is the size of each such tmpfs (default "16m").
+	WritableSize string `toml:"writable_size"`
 }
 
 // Tmpfs is one size-limited tmpfs.
@@ -318,6 +324,17 @@ func checkFilesystem(p *Profile) (string, string) {
 		if m, err := strconv.ParseUint(t.Mode, 8, 32); err != nil || m > 0o7777 {
 			return field + ".mode", fmt.Sprintf("%q is not an octal mode such as \"1777\"", t.Mode)
 		}
+	}
+	for i, d := range p.Filesystem.WritableAllowed {
+		if err := absPath(d); err != nil || d == "/" {
+			return fmt.Sprintf("filesystem.writable_allowed[%d]", i), fmt.Sprintf("%q must be an absolute directory other than /", d)
+		}
+	}
+	if p.Filesystem.WritableSize == "" {
+		p.Filesystem.WritableSize = "16m"
+	}
+	if n, err := units.RAMInBytes(p.Filesystem.WritableSize); err != nil || n <= 0 {
+		return "filesystem.writable_size", fmt.Sprintf("%q is not a size such as \"16m\"", p.Filesystem.WritableSize)
 	}
 	return "", ""
 }

@@ -20,8 +20,17 @@ func TestBuiltins(t *testing.T) {
 	}
 	r := set["restricted"]
 	if !slices.Equal(r.Capabilities.Allowed, []string{"CAP_NET_BIND_SERVICE"}) || r.Pids.Limit != 256 || r.User.AllowRoot ||
-		r.User.UID != 65534 || r.Filesystem.WritableRootfs || len(r.Filesystem.Tmpfs) != 1 || r.Filesystem.Tmpfs[0].Path != "/tmp" || r.Filesystem.Tmpfs[0].Exec {
+		r.User.UID != 65534 || r.Filesystem.WritableRootfs || len(r.Filesystem.Tmpfs) != 3 || r.Filesystem.Tmpfs[0].Path != "/tmp" || r.Filesystem.Tmpfs[0].Exec {
 		t.Errorf("restricted is not what the docs say: %+v", r)
+	}
+	// every built-in gives stock images their run-time directories, noexec
+	for _, name := range set.Names() {
+		for _, dir := range []string{"/tmp", "/run", "/var/run"} {
+			i := slices.IndexFunc(set[name].Filesystem.Tmpfs, func(m Tmpfs) bool { return m.Path == dir })
+			if i < 0 || set[name].Filesystem.Tmpfs[i].Exec || set[name].Filesystem.Tmpfs[i].Size == "" {
+				t.Errorf("%s: no noexec, size-limited tmpfs at %s", name, dir)
+			}
+		}
 	}
 	b := set["baseline"]
 	for _, bad := range []string{"CAP_NET_RAW", "CAP_MKNOD", "CAP_AUDIT_WRITE", "CAP_NET_ADMIN", "CAP_SYS_CHROOT", "CAP_SYS_ADMIN"} {

@@ -11,14 +11,16 @@ version() { awk -v n="$1" '$1 == n { print $2 }' "$here/harness/tools.txt"; }
 containerd_version=$(version containerd)
 runc_version=$(version runc)
 golangci_version=$(version golangci-lint)
+crictl_version=$(version crictl)
 
 log() { echo "setup: $*" >&2; }
 
 # Debian packages: libseccomp for runc's and palisade's seccomp support,
 # busybox-static for the test image, apparmor for apparmor_parser, which
 # checks palisade's generated AppArmor profiles (-Q -K) even where the
-# kernel has no AppArmor.
-packages=(libseccomp-dev busybox-static pkg-config apparmor)
+# kernel has no AppArmor, containernetworking-plugins for the CRI tests' pod
+# network.
+packages=(libseccomp-dev busybox-static pkg-config apparmor containernetworking-plugins)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -64,4 +66,8 @@ fi
 lint="$cache/tools/golangci-lint-$golangci_version"
 install_go "$lint" golangci-lint -- "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$golangci_version"
 
-log "ready: containerd $containerd_version, runc $runc_version, golangci-lint $golangci_version in $cache/tools"
+# crictl drives the CRI end-to-end tests (testing/cri) like a kubelet would.
+crictl="$cache/tools/crictl-$crictl_version"
+install_go "$crictl" crictl -- "sigs.k8s.io/cri-tools/cmd/crictl@$crictl_version"
+
+log "ready: containerd $containerd_version, runc $runc_version, golangci-lint $golangci_version, crictl $crictl_version in $cache/tools"

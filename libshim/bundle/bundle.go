@@ -45,12 +45,9 @@ func ReadSpec(bundle string) (*specs.Spec, error) {
 
 // DecodeSpec decodes a spec; name is used in errors.
 //
-// The client's seccomp filter is not decoded: the hardening pipeline always
-// replaces it with the policy's (or removes it), and its few hundred
-// syscall names were most of the cost of decoding a spec. Linux.Seccomp is
-// non-nil when the client sent one, and then carries only its default
-// action, no architectures and no rules; such a filter never reaches runc
-// (the verification pass refuses a filter without the native architecture).
+// The client's seccomp filter is decoded whole: the hardening pipeline
+// combines it with the policy's (seccomp.Intersect), so a pod's own
+// profile can tighten the node's.
 func DecodeSpec(name string, data []byte) (*specs.Spec, error) {
 	if len(data) > MaxSpecSize {
 		return nil, fmt.Errorf("spec %s is larger than %d bytes: %w", name, MaxSpecSize, errdefs.ErrInvalidArgument)
@@ -66,9 +63,7 @@ func DecodeSpec(name string, data []byte) (*specs.Spec, error) {
 	s := in.Spec
 	if in.Linux != nil {
 		l := in.Linux.Linux
-		if sc := in.Linux.Seccomp; sc != nil {
-			l.Seccomp = &specs.LinuxSeccomp{DefaultAction: sc.DefaultAction}
-		}
+		l.Seccomp = in.Linux.Seccomp
 		s.Linux = &l
 	}
 	return &s, nil
@@ -108,10 +103,8 @@ type linuxIn struct {
 	Seccomp *seccompIn `json:"seccomp,omitempty"`
 }
 
-// seccompIn keeps a filter's default action and skips the rest unread.
-type seccompIn struct {
-	DefaultAction specs.LinuxSeccompAction `json:"defaultAction"`
-}
+// seccompIn is the client's filter, decoded whole.
+type seccompIn = specs.LinuxSeccomp
 
 // WriteSpec atomically replaces bundle/config.json with s.
 func WriteSpec(bundle string, s *specs.Spec) (retErr error) {

@@ -61,10 +61,10 @@ func TestWriteSpecToMissingBundle(t *testing.T) {
 	}
 }
 
-// The client's seccomp filter is skipped, not decoded: only its default
-// action survives, everything else in the spec does, and a malformed filter
-// still makes the spec invalid.
-func TestDecodeSkipsClientSeccomp(t *testing.T) {
+// The client's seccomp filter is decoded whole (the pipeline combines it
+// with the policy's), everything else in the spec too, and a malformed
+// filter makes the spec invalid.
+func TestDecodeClientSeccomp(t *testing.T) {
 	body := `{"ociVersion":"1.3.0","process":{"args":["/bin/true"]},"linux":{"namespaces":[{"type":"pid"}],` +
 		`"seccomp":{"defaultAction":"SCMP_ACT_ERRNO","architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["read","write"],"action":"SCMP_ACT_ALLOW"}]},` +
 		`"maskedPaths":["/proc/kcore"]}}`
@@ -75,8 +75,8 @@ func TestDecodeSkipsClientSeccomp(t *testing.T) {
 	if s.Linux == nil || s.Linux.Seccomp == nil || s.Linux.Seccomp.DefaultAction != "SCMP_ACT_ERRNO" {
 		t.Fatalf("the client's filter is not marked: %+v", s.Linux)
 	}
-	if len(s.Linux.Seccomp.Syscalls) != 0 || len(s.Linux.Seccomp.Architectures) != 0 {
-		t.Errorf("the client's filter was decoded: %+v", s.Linux.Seccomp)
+	if len(s.Linux.Seccomp.Syscalls) != 1 || len(s.Linux.Seccomp.Syscalls[0].Names) != 2 || len(s.Linux.Seccomp.Architectures) != 1 {
+		t.Errorf("the client's filter was not decoded whole: %+v", s.Linux.Seccomp)
 	}
 	if len(s.Linux.Namespaces) != 1 || len(s.Linux.MaskedPaths) != 1 || s.Version != "1.3.0" || s.Process.Args[0] != "/bin/true" {
 		t.Errorf("other fields lost: %+v", s)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -100,6 +102,31 @@ func TestSeccompCheckCompatABI(t *testing.T) {
 		if got[k] != w {
 			t.Errorf("%s = %q, want %q", k, got[k], w)
 		}
+	}
+}
+
+// --workload-profile combines a pod's own profile with the node's as the
+// shim does: the pod's denial of mkdir stands, the node's of mount too,
+// and a call a pod allows but the node denies stays denied.
+func TestSeccompCheckWorkloadProfile(t *testing.T) {
+	pod := filepath.Join(t.TempDir(), "pod.json")
+	if err := os.WriteFile(pod, []byte(`{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_AARCH64"],`+
+		`"syscalls":[{"names":["mkdirat"],"action":"SCMP_ACT_ERRNO"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := seccompCheck(t, "--workload-profile", pod, "mkdirat", "read", "mount")
+	want := map[string]string{
+		"amd64 mkdirat": "errno EPERM", "arm64 mkdirat": "errno EPERM",
+		"amd64 read": "allow", "arm64 read": "allow",
+		"amd64 mount": "errno EPERM", "arm64 mount": "errno EPERM",
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s = %q, want %q", k, got[k], w)
+		}
+	}
+	if base := seccompCheck(t, "mkdirat"); base["amd64 mkdirat"] != "allow" {
+		t.Errorf("palisade-default alone: mkdirat = %q, want allow (else the test proves nothing)", base["amd64 mkdirat"])
 	}
 }
 

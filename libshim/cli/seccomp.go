@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	mobyseccomp "github.com/moby/profiles/seccomp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
 
 	"palisade.dev/palisade/libshim/caps"
@@ -93,11 +95,37 @@ func loadSeccompProfile(name string) (*seccomp.Loaded, error) {
 }
 
 func compileFor(l *seccomp.Loaded, arch string, bounding []string, abis seccomp.ABIs) (*seccomp.Filter, error) {
+	return compileWith(l, nil, arch, bounding, abis)
+}
+
+// compileWith compiles l's filter combined with a workload's own filter, as
+// the shim combines them (seccomp.Intersect); workload may be nil.
+func compileWith(l *seccomp.Loaded, workload *specs.LinuxSeccomp, arch string, bounding []string, abis seccomp.ABIs) (*seccomp.Filter, error) {
 	sc, err := seccomp.Resolve(l, arch, bounding, abis)
 	if err != nil {
 		return nil, err
 	}
+	if workload != nil {
+		sc = seccomp.Intersect(sc, workload, seccomp.Arches[arch].Arch)
+	}
 	return seccomp.Compile(sc, arch)
+}
+
+// loadWorkloadFilter reads a pod's own profile the way containerd does for
+// a Localhost profile: the JSON file as the spec's linux.seccomp.
+func loadWorkloadFilter(path string) (*specs.LinuxSeccomp, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var sc specs.LinuxSeccomp
+	if err := json.Unmarshal(data, &sc); err != nil {
+		return nil, fmt.Errorf("workload seccomp profile %s: %w", path, err)
+	}
+	return &sc, nil
 }
 
 // parseCall reads "NAME" or "NAME:ARG0,ARG1" (numbers in Go syntax: 0x.., 0o..).
@@ -119,14 +147,15 @@ func parseCall(s string) (string, []uint64, error) {
 
 func seccompCheckCmd(g *globals) *cobra.Command {
 	var f seccompFlags
-	var profile string
+	var profile, workloadPath string
 	cmd := &cobra.Command{
-		Use:   "check [--profile P] [--arch A] [--cap C] SYSCALL[:ARG0,ARG1,...]...",
+		Use:   "check [--profile P] [--workload-profile FILE] [--arch A] [--cap C] SYSCALL[:ARG0,ARG1,...]...",
 		Short: "Is a syscall allowed by a seccomp profile, and with which action?",
 		Example: `  palisade seccomp check mount clone:0x10000000 read
   palisade seccomp check --arch arm64 --profile ./my-profile.json open openat
   palisade seccomp check --arch amd64 --compat-abi getpid setsockopt
-  palisade seccomp check --cap CAP_SYS_ADMIN --profile docker-default mount -o json`,
+  palisade seccomp check --cap CAP_SYS_ADMIN --profile docker-default mount -o json
+  palisade seccomp check --workload-profile ./pod-localhost.json mkdir read`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			bounding, err := f.setup(g)
@@ -137,9 +166,17 @@ func seccompCheckCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return &exitError{ExitFailed, err}
 			}
+			workload, err := loadWorkloadFilter(workloadPath)
+			if err != nil {
+				return &exitError{ExitFailed, err}
+			}
+			name := l.Name
+			if workload != nil {
+				name += " ∩ " + workloadPath
+			}
 			var verdicts []seccomp.Verdict
 			for _, arch := range f.arches {
-				filter, err := compileFor(l, arch, bounding, f.abis())
+				filter, err := compileWith(l, workload, arch, bounding, f.abis())
 				if err != nil {
 					return &exitError{ExitFailed, err}
 				}
@@ -162,11 +199,12 @@ func seccompCheckCmd(g *globals) *cobra.Command {
 			if g.output == "json" {
 				return g.json(cmd.OutOrStdout(), verdicts)
 			}
-			return verdictTable(cmd.OutOrStdout(), l.Name, verdicts)
+			return verdictTable(cmd.OutOrStdout(), name, verdicts)
 		},
 	}
 	f.add(cmd)
 	cmd.Flags().StringVar(&profile, "profile", seccomp.DefaultName, "seccomp profile: palisade-default, docker-default or a JSON file")
+	cmd.Flags().StringVar(&workloadPath, "workload-profile", "", "a pod's own seccomp profile (JSON, as a Localhost profile), combined with --profile as the shim combines them: the stricter verdict wins")
 	return cmd
 }
 

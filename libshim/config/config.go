@@ -25,8 +25,11 @@ import (
 )
 
 // DefaultPath is where the shim looks for the admin config when containerd's
-// runtime options name none.
-const DefaultPath = "/etc/palisade/config.toml"
+// runtime options name none (or are runc's, see fromRuncOptions). It is a
+// variable only so that the end-to-end harness can build a shim whose
+// default is its private environment's (-ldflags -X); a client cannot
+// change it.
+var DefaultPath = "/etc/palisade/config.toml"
 
 // SchemaVersion is the config schema this build understands.
 const SchemaVersion = 1
@@ -41,6 +44,9 @@ const SourceBuiltin = "<built-in defaults>"
 // Config is the admin configuration. Every field is documented in
 // docs/config.md; absent fields keep the value of Default().
 type Config struct {
+	// io is the owner of the container's I/O pipes containerd asked for
+	// (runc options IoUid/IoGid, for a pod with its own user namespace).
+	io struct{ uid, gid uint32 }
 	// Version is the schema version; absent means SchemaVersion.
 	Version int `toml:"version"`
 	// DefaultProfile is the profile of a container that selects none.

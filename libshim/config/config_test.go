@@ -147,10 +147,24 @@ func TestFromRuntimeOptions(t *testing.T) {
 	if _, err := FromRuntimeOptions(pack(&runtimeoptions.Options{ConfigPath: "/nonexistent-palisade-dir/c.toml"})); err == nil {
 		t.Fatal("a config in a missing directory was accepted")
 	}
-	// runc's own options would let a client pick the runtime binary.
-	_, err = FromRuntimeOptions(pack(&runcoptions.Options{BinaryName: "/tmp/fake-runc"}))
-	if err == nil || !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "runc runtime options are not accepted") {
+	// runc's own options would let a client pick the runtime binary or its
+	// state; only the I/O owner containerd sets for user-namespace pods
+	// passes, with the default admin config.
+	_, err = FromRuntimeOptions(pack(&runcoptions.Options{BinaryName: "/tmp/fake-runc", Root: "/tmp/state", IoUid: 1000}))
+	if err == nil || !errdefs.IsInvalidArgument(err) || !strings.Contains(err.Error(), "runc runtime options BinaryName, Root are not accepted") {
 		t.Fatalf("runc options: %v", err)
+	}
+	for _, bad := range []*runcoptions.Options{{NoPivotRoot: true}, {ShimCgroup: "/x"}, {CriuImagePath: "/x"}, {TaskApiAddress: "/x"}, {SystemdCgroup: true}} {
+		if _, err := FromRuntimeOptions(pack(bad)); err == nil {
+			t.Errorf("runc options %v accepted", bad)
+		}
+	}
+	cfg, err = FromRuntimeOptions(pack(&runcoptions.Options{IoUid: 1000000, IoGid: 1000001, BinaryName: Default().Runc.BinaryName}))
+	if err != nil {
+		t.Fatalf("runc options from containerd for a user-namespace pod: %v", err)
+	}
+	if o := cfg.RuncOptions(); o.IoUid != 1000000 || o.IoGid != 1000001 || o.BinaryName != Default().Runc.BinaryName {
+		t.Errorf("translated runc options %+v", o)
 	}
 }
 

@@ -58,9 +58,7 @@ func FromRuntimeOptions(opts typeurl.Any) (*Config, error) {
 		}
 		return LoadTrusted(o.ConfigPath)
 	case *runcoptions.Options:
-		return nil, fmt.Errorf("runc runtime options are not accepted by io.containerd.palisade.v2 "+
-			"(the runc binary and state root are set by the node administrator in the [runc] section of %s): %w",
-			DefaultPath, errdefs.ErrInvalidArgument)
+		return fromRuncOptions(o)
 	default:
 		return nil, fmt.Errorf("runtime options of type %T are not understood; "+
 			"send runtimeoptions.v1.Options with ConfigPath or nothing: %w", v, errdefs.ErrInvalidArgument)
@@ -74,6 +72,8 @@ func (c *Config) RuncOptions() *runcoptions.Options {
 		BinaryName:    c.Runc.BinaryName,
 		Root:          c.Runc.Root,
 		SystemdCgroup: c.Runc.SystemdCgroup,
+		IoUid:         c.io.uid,
+		IoGid:         c.io.gid,
 	}
 }
 
@@ -89,8 +89,12 @@ func (c *Config) RuncOptionsAny() (*anypb.Any, error) {
 // was checked is the file that is parsed: one descriptor for both.
 func LoadTrusted(path string) (*Config, error) {
 	refuse := func(why string) error {
-		return fmt.Errorf("admin config %s is not one the node administrator trusts (%s; trusted: files directly in %s, more with %s in the shim's environment): %w",
-			path, why, strings.Join(trustedDirs(), ", "), DirsEnv, errdefs.ErrPermissionDenied)
+		note := ""
+		if _, err := readDirsFile(); err != nil {
+			note = "; " + err.Error()
+		}
+		return fmt.Errorf("admin config %s is not one the node administrator trusts (%s; trusted: files directly in %s, more listed in %s or with %s in the shim's environment%s): %w",
+			path, why, strings.Join(trustedDirs(), ", "), dirsFile, DirsEnv, note, errdefs.ErrPermissionDenied)
 	}
 	clean := filepath.Clean(path)
 	dir, name := filepath.Dir(clean), filepath.Base(clean)
@@ -127,9 +131,13 @@ func LoadTrusted(path string) (*Config, error) {
 	return Parse(path, data)
 }
 
-// trustedDirs are DefaultDir and the absolute directories in DirsEnv.
+// trustedDirs are DefaultDir, the directories DirsFile lists and the
+// absolute directories in DirsEnv. A DirsFile that cannot be trusted adds
+// nothing (see trustedDirsNote).
 func trustedDirs() []string {
 	dirs := []string{DefaultDir}
+	listed, _ := readDirsFile()
+	dirs = append(dirs, listed...)
 	for _, d := range filepath.SplitList(os.Getenv(DirsEnv)) {
 		if filepath.IsAbs(d) {
 			dirs = append(dirs, filepath.Clean(d))

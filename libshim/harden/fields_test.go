@@ -323,7 +323,7 @@ func TestNamespaceJoins(t *testing.T) {
 	req := request(t, "", nil)
 	req.Joinable = func(typ specs.LinuxNamespaceType) []string { return []string{"/proc/self/ns/" + nsFile[typ]} }
 	req.Policy.Profile.Namespaces.HostAllowed = nil
-	if why, _ := req.joinProblem(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: "/proc/self/ns/ipc"}); !strings.Contains(why, "host's") {
+	if why, _ := req.joinProblem(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: "/proc/self/ns/ipc"}, nil); !strings.Contains(why, "host's") {
 		t.Errorf("host namespace through Joinable: %q", why)
 	}
 }

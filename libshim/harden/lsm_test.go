@@ -2,7 +2,6 @@ package harden
 
 import (
 	"errors"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -256,13 +255,7 @@ func TestAppArmorUnrenderablePath(t *testing.T) {
 // The secrets tmpfs is mounted with the container's SELinux mount label.
 func TestSecretsGetTheMountLabel(t *testing.T) {
 	ann := map[string]string{policy.AnnotationSecrets: "db"}
-	req := lsmRequest(t, lsm.Host{SELinux: true}, nil)
-	req.Config.Secrets.Store = t.TempDir()
-	pol, err := policy.Resolve(req.Container(), req.Config, ann)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Policy, req.SecretsDir = pol, filepath.Join(t.TempDir(), "secrets")
+	req := withSecrets(t, lsmRequest(t, lsm.Host{SELinux: true}, nil), ann)
 	s := ctrSpec()
 	s.Annotations = ann
 	plan, _, err := Harden(req, s)

@@ -32,16 +32,17 @@ func requiredAttrs(m specs.Mount) []attr {
 
 // mountProblem says why a mount may not be made at all, or "": a
 // destination that is not absolute, an option with no safe meaning, an
-// id-mapped mount, a filesystem other than the pseudo filesystems and
-// tmpfs, a pseudo filesystem away from its place, a sensitive bind source.
-func (req *Request) mountProblem(m specs.Mount) (string, string) {
+// id-mapped mount (except one mapped exactly as the container's own user
+// namespace), a filesystem other than the pseudo filesystems and tmpfs, a
+// pseudo filesystem away from its place, a sensitive bind source.
+func (req *Request) mountProblem(m specs.Mount, linux *specs.Linux) (string, string) {
 	if !filepath.IsAbs(m.Destination) {
 		return fmt.Sprintf("mount destination %q is not an absolute path", m.Destination), "give mount destinations as absolute paths"
 	}
 	if o, why := refusedOption(m.Options); o != "" {
 		return fmt.Sprintf("mount at %s has option %q: %s", m.Destination, o, why), "remove the option"
 	}
-	if len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0 {
+	if (len(m.UIDMappings) > 0 || len(m.GIDMappings) > 0) && !ownUserNamespaceMapping(m, linux) {
 		return fmt.Sprintf("mount at %s is id-mapped: id-mapped mounts are not allowed by palisade", m.Destination), "remove the mount's uidMappings and gidMappings"
 	}
 	switch {
@@ -77,7 +78,7 @@ func mounts(r *run, s *specs.Spec) error {
 				m.Source = resolved
 			}
 		}
-		if why, fix := r.req.mountProblem(*m); why != "" {
+		if why, fix := r.req.mountProblem(*m, s.Linux); why != "" {
 			return r.refuse(why, fix)
 		}
 		if isBind(*m) && !r.req.ownMount(m.Source) {
@@ -108,7 +109,7 @@ func weakens(options []string, want []attr) bool {
 
 func verifyMounts(req *Request, _ *Decisions, s *specs.Spec) string {
 	for _, m := range s.Mounts {
-		if why, _ := req.mountProblem(m); why != "" {
+		if why, _ := req.mountProblem(m, s.Linux); why != "" {
 			return why
 		}
 		if l := lacking(m.Options, requiredAttrs(m)...); len(l) > 0 {
@@ -176,4 +177,41 @@ func isBind(m specs.Mount) bool {
 
 func mountString(m specs.Mount) string {
 	return fmt.Sprintf("%s %s on %s (%s)", m.Type, m.Source, m.Destination, strings.Join(m.Options, ","))
+}
+
+// ownUserNamespaceMapping reports whether an id-mapped mount maps exactly
+// as the container's own user namespace does (containerd's CRI mounts a
+// hostUsers: false pod's volumes and /etc files that way): files then show
+// the owners the container's root would see on a plain mount as host root —
+// no more than a container without a user namespace gets.
+func ownUserNamespaceMapping(m specs.Mount, linux *specs.Linux) bool {
+	if linux == nil || len(linux.UIDMappings) == 0 || len(linux.GIDMappings) == 0 ||
+		!slices.ContainsFunc(linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.UserNamespace }) {
+		return false
+	}
+	return slices.Equal(m.UIDMappings, linux.UIDMappings) && slices.Equal(m.GIDMappings, linux.GIDMappings)
+}
+
+// hostIDs are the host uid and gid of the container's process: its own in
+// a container without a user namespace, else mapped through the spec's
+// uidMappings/gidMappings (a hostUsers: false pod), so that files palisade
+// creates for it (secrets) belong to it inside. ok is false when either is
+// not mapped.
+func hostIDs(s *specs.Spec) (uid, gid uint32, ok bool) {
+	uid, gid = s.Process.User.UID, s.Process.User.GID
+	if s.Linux == nil || !slices.ContainsFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.UserNamespace }) {
+		return uid, gid, true
+	}
+	u, uok := mapID(s.Linux.UIDMappings, uid)
+	g, gok := mapID(s.Linux.GIDMappings, gid)
+	return u, g, uok && gok
+}
+
+func mapID(m []specs.LinuxIDMapping, id uint32) (uint32, bool) {
+	for _, r := range m {
+		if id >= r.ContainerID && uint64(id) < uint64(r.ContainerID)+uint64(r.Size) {
+			return r.HostID + (id - r.ContainerID), true
+		}
+	}
+	return 0, false
 }

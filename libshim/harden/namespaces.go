@@ -49,7 +49,7 @@ func namespaces(r *run, s *specs.Spec) error {
 		if n.Path == "" {
 			continue
 		}
-		if why, fix := r.req.joinProblem(n); why != "" {
+		if why, fix := r.req.joinProblem(n, s.Annotations); why != "" {
 			return r.refuse(why, fix)
 		}
 	}
@@ -62,7 +62,7 @@ func hostNamespaceFix(typ string) string {
 
 // joinProblem says why the container may not join the namespace at n.Path,
 // and what to do, or "".
-func (req *Request) joinProblem(n specs.LinuxNamespace) (string, string) {
+func (req *Request) joinProblem(n specs.LinuxNamespace, annotations map[string]string) (string, string) {
 	target, err := nsIdentity(n.Path, n.Type)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -91,11 +91,16 @@ func (req *Request) joinProblem(n specs.LinuxNamespace) (string, string) {
 	dirs := slices.Clone(req.Policy.Profile.Namespaces.JoinAllowed)
 	if n.Type == specs.NetworkNamespace {
 		dirs = append(dirs, req.Config.Node.NetnsDirs...)
+		// containerd's CRI plugin pins them in its own state directory
+		// with netns_mounts_under_state_dir.
 		if st := ContainerdState(req.Bundle); st != "" {
-			dirs = append(dirs, filepath.Join(st, "netns"))
+			dirs = append(dirs, filepath.Join(st, criDir, "netns"))
 		}
 	}
 	if pinnedIn(n.Path, dirs) {
+		return "", ""
+	}
+	if own := req.sandboxPinned(annotations); own != "" && pinnedIn(n.Path, []string{own}) {
 		return "", ""
 	}
 	return fmt.Sprintf("joining the %s namespace at %s is not allowed: a container may join only its own pod sandbox's namespaces, and for network the namespaces pinned in %v", n.Type, n.Path, dirs),
@@ -120,13 +125,9 @@ func nsIdentity(path string, typ specs.LinuxNamespaceType) (nsID, error) {
 	if fs.Type != unix.NSFS_MAGIC {
 		return nsID{}, fmt.Errorf("not a namespace file")
 	}
-	// The descriptor's link names the namespace's type ("net:[4026531840]"),
-	// whichever path reached it (/proc/PID/ns/net or a pinned bind mount).
-	link, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
-	if err != nil {
+	if kind, err := nsKind(fd); err != nil {
 		return nsID{}, err
-	}
-	if kind, _, _ := strings.Cut(link, ":"); kind != nsFile[typ] {
+	} else if kind != nsFile[typ] {
 		return nsID{}, fmt.Errorf("not a %s namespace", typ)
 	}
 	var st unix.Stat_t
@@ -160,10 +161,47 @@ func verifyNamespaces(req *Request, _ *Decisions, s *specs.Spec) string {
 	}
 	for _, n := range s.Linux.Namespaces {
 		if n.Path != "" {
-			if why, _ := req.joinProblem(n); why != "" {
+			if why, _ := req.joinProblem(n, s.Annotations); why != "" {
 				return why
 			}
 		}
 	}
 	return ""
+}
+
+// sandboxPinned is where containerd's CRI plugin pins the namespaces of the
+// container's own pod sandbox (a pod's user namespace, hostUsers: false):
+// <state>/io.containerd.grpc.v1.cri/sandboxes/<sandbox-id>/pinned-namespaces,
+// only in a CRI namespace and only for the sandbox the container belongs to.
+func (req *Request) sandboxPinned(annotations map[string]string) string {
+	sid := annotations[annotationSandboxID]
+	st := ContainerdState(req.Bundle)
+	if st == "" || !validComponent(sid) || !contains(req.Config.Node.CRINamespaces, req.Namespace) {
+		return ""
+	}
+	return filepath.Join(st, criDir, "sandboxes", sid, "pinned-namespaces")
+}
+
+// nsCloneFlag is the kernel's type of each namespace (NS_GET_NSTYPE).
+var nsCloneFlag = map[int]string{
+	unix.CLONE_NEWPID: "pid", unix.CLONE_NEWNET: "net", unix.CLONE_NEWIPC: "ipc", unix.CLONE_NEWUTS: "uts",
+	unix.CLONE_NEWNS: "mnt", unix.CLONE_NEWUSER: "user", unix.CLONE_NEWCGROUP: "cgroup", unix.CLONE_NEWTIME: "time",
+}
+
+// nsKind names the type of the namespace fd refers to, as nsFile does. The
+// kernel says it (NS_GET_NSTYPE) whichever path reached the namespace: a
+// /proc/PID/ns file or a pinned bind mount (CNI's /run/netns/NAME), whose
+// descriptor link is only its path. qemu-user does not pass the ioctl
+// through; there the descriptor's link ("net:[4026531840]") is read, which
+// names the type for /proc/PID/ns files.
+func nsKind(fd int) (string, error) {
+	if t, err := unix.IoctlRetInt(fd, unix.NS_GET_NSTYPE); err == nil {
+		return nsCloneFlag[t], nil
+	}
+	link, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		return "", err
+	}
+	kind, _, _ := strings.Cut(link, ":")
+	return kind, nil
 }

@@ -16,9 +16,9 @@ import (
 
 // seccompFilter installs the policy's seccomp profile, resolved for this
 // architecture, the container's final capability set and the profile's
-// compat ABI choice (native only unless seccomp.compat_abi = true). The
-// spec's own filter is replaced (and recorded): a spec cannot carry two, and
-// the node's policy decides. Unconfined (nil) only when the admin allowed it.
+// compat ABI choice (native only unless seccomp.compat_abi = true). A
+// filter already in the spec (a pod's own profile) is combined with it,
+// the stricter verdict winning per call (seccomp.Intersect), and recorded. Unconfined (nil) only when the admin allowed it.
 // The installed filter is shared between containers (seccomp.ResolveCached):
 // nothing after this step may modify it.
 func seccompFilter(r *run, s *specs.Spec) error {
@@ -41,11 +41,14 @@ func seccompFilter(r *run, s *specs.Spec) error {
 	if s.Linux.Seccomp != nil && sameFilter(s.Linux.Seccomp, want) {
 		return nil
 	}
-	before := "none"
+	before, name := "none", pol.SeccompName
 	if s.Linux.Seccomp != nil {
-		before = fmt.Sprintf("client filter (default %s)", s.Linux.Seccomp.DefaultAction)
+		// the workload's own filter (a pod's Localhost or RuntimeDefault
+		// profile) may tighten the node's, never loosen it
+		before = fmt.Sprintf("client filter (default %s, %d rules)", s.Linux.Seccomp.DefaultAction, len(s.Linux.Seccomp.Syscalls))
+		want, name = seccomp.Intersect(want, s.Linux.Seccomp, arch.Native().OCI), name+" ∩ client filter"
 	}
-	r.record(before, fmt.Sprintf("%s (default %s, %d rules, %s)", pol.SeccompName, want.DefaultAction, len(want.Syscalls), abiNote(want)))
+	r.record(before, fmt.Sprintf("%s (default %s, %d rules, %s)", name, want.DefaultAction, len(want.Syscalls), abiNote(want)))
 	s.Linux.Seccomp = want
 	return nil
 }

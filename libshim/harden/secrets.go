@@ -24,9 +24,14 @@ import (
 func secretsStep(r *run, s *specs.Spec) error {
 	pol, cfg := r.req.Policy, r.req.Config
 	target := pol.Profile.Secrets.Target
+	uid, gid, ok := hostIDs(s)
+	if !ok {
+		return r.refuse(fmt.Sprintf("user %d:%d is outside the container's user namespace mappings", s.Process.User.UID, s.Process.User.GID),
+			"run the container as a user its uidMappings and gidMappings map")
+	}
 	plan := &secrets.Plan{
 		Scope: r.req.SecretScope, Dir: r.req.SecretsDir, Bundle: r.req.Bundle,
-		UID: s.Process.User.UID, GID: s.Process.User.GID,
+		UID: uid, GID: gid,
 		MaxSize: cfg.Secrets.MaxSize, MaxTotal: cfg.Secrets.MaxTotal,
 	}
 	if l := r.dec.Labels; l != nil {

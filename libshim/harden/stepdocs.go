@@ -37,8 +37,10 @@ func stepDocs() map[string]string {
 		"hooks": "OCI hooks run on the host as root; refused unless their path is in the admin's `allowed_hooks`.",
 		"namespaces": "private " + strings.Join(requiredNamespaces, ", ") + " namespaces. A missing one (host networking, " +
 			"host PID) or a path to the host's own namespace is refused unless the profile allows sharing it. Any other " +
-			"namespace path is joined only if it is a namespace of the container's own pod sandbox (in a CRI namespace), a " +
-			"network namespace pinned by CNI (`node.netns_dirs`, containerd's state `netns`), or in a directory of the " +
+			"namespace path is joined only if it is a namespace of the container's own pod sandbox (in a CRI namespace: its " +
+			"process's, or one containerd pinned in that sandbox's `pinned-namespaces` directory, as for a pod's user " +
+			"namespace), a " +
+			"network namespace pinned by CNI (`node.netns_dirs`, containerd's CRI state `netns`), or in a directory of the " +
 			"profile's `namespaces.join_allowed`; it must be a namespace file of that type.",
 		"lsm-labels": "an AppArmor profile `unconfined` or an SELinux label of an unconfined type (`spc_t`, " +
 			"`unconfined_t`, …) is refused, also for exec processes; the container gets its SELinux labels at a reserved " +
@@ -56,8 +58,9 @@ func stepDocs() map[string]string {
 			"runtime defaults that were merely kept are not made ambient. Root gets no inheritable set.",
 		"no-new-privileges": "always on.",
 		"seccomp": "the profile's seccomp filter, resolved for the architecture (native ABI only unless " +
-			"`seccomp.compat_abi = true`: 32-bit and x32 system calls are killed) and the final capability set; the spec's " +
-			"own filter is replaced ([seccomp.md](seccomp.md)).",
+			"`seccomp.compat_abi = true`: 32-bit and x32 system calls are killed) and the final capability set; a filter " +
+			"already in the spec (a pod's Localhost or RuntimeDefault profile) is combined with it, the stricter verdict " +
+			"winning per system call ([seccomp.md](seccomp.md)).",
 		"secrets": "requested secrets are planned for a per-container tmpfs, `palisade-secret:` references and " +
 			"`palisade.dev/secret-env` variables move out of the environment into files, other secret-looking variables " +
 			"are audited or refused ([secrets.md](secrets.md)).",
@@ -77,7 +80,8 @@ func stepDocs() map[string]string {
 			"resolved once (symlinks on the host) and the mount uses the resolved path. Mount options are judged by their " +
 			"effect as runc applies them: every bind mount and tmpfs ends up `nosuid,nodev` (options that would clear " +
 			"them, `suid`, `dev`, `rsuid`, `rdev`, are removed), proc/sysfs/cgroup/mqueue also `noexec`, `/sys` and " +
-			"cgroup filesystems read-only; `remount`, `shared`/`rshared` propagation and id-mapped mounts are refused; " +
+			"cgroup filesystems read-only; `remount`, `shared`/`rshared` propagation and id-mapped mounts are refused (except a mount mapped exactly as the " +
+			"container's own user namespace, as CRI mounts a `hostUsers: false` pod's files); " +
 			code(kernelMountTypes) + " are the only other filesystems, each only at its usual place (a second procfs " +
 			"elsewhere would escape the read-only `/proc/sys`).",
 		"apparmor": "the container's AppArmor profile, generated from the final capabilities, writable mounts and exec " +

@@ -40,6 +40,7 @@ var annotationTable = []annotation{
 	{AnnotationExecAllow, "comma-separated paths", "a narrower exec allow-list (or one, when the profile has none)", narrowExec},
 	{AnnotationSecrets, "`name[=/target],…`", "secrets from the container's scope, as files", requestSecrets},
 	{AnnotationSecretEnv, "`VAR,…`", "move these variables' values into secret files", moveSecretEnv},
+	{AnnotationWritable, "comma-separated paths", "a noexec tmpfs of the profile's `filesystem.writable_size` at each (at most 8), each at or below one of the profile's `filesystem.writable_allowed`", addWritable},
 }
 
 func lookupAnnotation(key string) *annotation {
@@ -283,5 +284,41 @@ func moveSecretEnv(r *resolution, v string) error {
 		}
 		r.pol.SecretEnv = append(r.pol.SecretEnv, name)
 	}
+	return nil
+}
+
+// maxWritable bounds palisade.dev/writable-paths: each is a tmpfs of memory.
+const maxWritable = 8
+
+// addWritable makes the listed directories writable for images that write
+// below their root at run time: each becomes a noexec, nosuid, nodev tmpfs
+// of the profile's writable_size, and must lie at or below one of the
+// profile's writable_allowed directories.
+func addWritable(r *resolution, v string) error {
+	prof := r.pol.Profile
+	var add []profiles.Tmpfs
+	for _, item := range strings.Split(v, ",") {
+		item = strings.TrimSpace(item)
+		if !filepath.IsAbs(item) || filepath.Clean(item) != item || item == "/" {
+			return r.refuse("tmpfs", fmt.Sprintf("%s entry %q is not a clean absolute directory", AnnotationWritable, item),
+				"list absolute directories inside the container, such as /var/cache/app")
+		}
+		if !slices.ContainsFunc(prof.Filesystem.WritableAllowed, func(d string) bool { return item == d || strings.HasPrefix(item, d+"/") }) {
+			return r.refuse("tmpfs", fmt.Sprintf("%s: %s is not at or below a directory profile %q lets workloads make writable (%s)",
+				AnnotationWritable, item, prof.Name, strings.Join(prof.Filesystem.WritableAllowed, ", ")),
+				"use an emptyDir volume, or ask the node administrator to list the directory in filesystem.writable_allowed")
+		}
+		if slices.ContainsFunc(prof.Filesystem.Tmpfs, func(t profiles.Tmpfs) bool { return t.Path == item }) ||
+			slices.ContainsFunc(add, func(t profiles.Tmpfs) bool { return t.Path == item }) {
+			continue
+		}
+		add = append(add, profiles.Tmpfs{Path: item, Size: prof.Filesystem.WritableSize, Mode: "1777"})
+	}
+	if len(add) > maxWritable {
+		return r.refuse("tmpfs", fmt.Sprintf("%s lists %d directories, more than %d", AnnotationWritable, len(add), maxWritable),
+			"use an emptyDir volume for the rest")
+	}
+	// a new slice: the profile's own list is shared with other containers
+	prof.Filesystem.Tmpfs = append(slices.Clip(prof.Filesystem.Tmpfs), add...)
 	return nil
 }

@@ -28,6 +28,7 @@ const (
 	AnnotationExecAllow = Prefix + "exec-allow"
 	AnnotationSecrets   = Prefix + "secrets"
 	AnnotationSecretEnv = Prefix + "secret-env"
+	AnnotationWritable  = Prefix + "writable-paths"
 )
 
 // maxAnnotationValue bounds a palisade annotation's value.

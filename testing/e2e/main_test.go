@@ -5,7 +5,6 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -27,45 +26,10 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	required := os.Getenv("PALISADE_E2E_REQUIRED") == "1"
-	unavailable := func(reason string) int {
-		if required {
-			fmt.Fprintln(os.Stderr, "e2e: cannot run and PALISADE_E2E_REQUIRED=1:", reason)
-			return 1
-		}
-		skipReason = reason
+	return harness.Suite("e2e", harness.Options{}, func(e *harness.Env, reason string) int {
+		env, skipReason = e, reason
 		return m.Run()
-	}
-	if os.Geteuid() != 0 {
-		return unavailable("end-to-end tests need root (containerd and runc create namespaces, cgroups and mounts)")
-	}
-	if _, err := harness.FindTools(); err != nil {
-		return unavailable(err.Error())
-	}
-	var closeEnv func() error
-	var err error
-	env, closeEnv, err = harness.Launch(nil)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	code := m.Run()
-	if code != 0 {
-		fmt.Fprintf(os.Stderr, "e2e: containerd log (last 60 lines):\n%s\n", tail(env.ContainerdLog(), 60))
-	}
-	if err := closeEnv(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: teardown:", err)
-		return 1
-	}
-	return code
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(s, "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	})
 }
 
 // needEnv returns the environment or skips the test, printing why.
@@ -108,33 +72,15 @@ func parseReport(t *testing.T, r harness.Result) report {
 // auditRecords returns the audit file's records about container id.
 func auditRecords(t *testing.T, e *harness.Env, id string) []audit.Record {
 	t.Helper()
-	f, err := os.Open(e.AuditLog)
+	recs, err := e.AuditRecords(func(r audit.Record) bool { return r.Container == id })
 	if err != nil {
-		t.Fatalf("audit log: %v", err)
+		t.Fatal(err)
 	}
-	defer f.Close()
-	var out []audit.Record
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var r audit.Record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("audit log line is not a record: %v: %s", err, sc.Text())
-		}
-		if r.Container == id {
-			out = append(out, r)
-		}
-	}
-	return out
+	return recs
 }
 
 func findRecord(recs []audit.Record, ev audit.Event) *audit.Record {
-	for i := range recs {
-		if recs[i].Event == ev {
-			return &recs[i]
-		}
-	}
-	return nil
+	return harness.FindRecord(recs, ev)
 }
 
 // waitStopped polls until the task of id is STOPPED.

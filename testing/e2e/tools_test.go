@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"palisade.dev/palisade"
+	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/libshim/hostinfo"
 )
 
@@ -127,5 +130,52 @@ func TestExplainContainer(t *testing.T) {
 	out, err = e.Command("palisade", "explain", "--address", e.Address, "--container", id, "-n", e.Namespace).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), ": allowed under profile restricted") || !strings.Contains(string(out), "capabilities") {
 		t.Errorf("explain through containerd: %v\n%s", err, out)
+	}
+}
+
+// containerd runs `containerd-shim-palisade-v2 -info` with its own
+// environment, not the shim manager's `env` that carries
+// PALISADE_CONFIG_DIRS. The admin's list of trusted config directories in a
+// file (here the build's, /etc/palisade/config-dirs on a node) makes the
+// probe accept the config Create accepts, and palisade then advertises the
+// same runtime features as the stock runc shim with the same runc.
+func TestShimInfoWithContainerdsEnvironment(t *testing.T) {
+	e := needEnv(t)
+	probe := func(bin string, opts proto.Message) *apitypes.RuntimeInfo {
+		t.Helper()
+		a, err := typeurl.MarshalAnyToProto(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := proto.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "-info")
+		cmd.Env = slices.DeleteFunc(e.ContainerdEnv(), func(kv string) bool { return strings.HasPrefix(kv, config.DirsEnv+"=") })
+		cmd.Stdin = bytes.NewReader(in)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s -info: %v: %s", bin, err, stderr.String())
+		}
+		var info apitypes.RuntimeInfo
+		if err := proto.Unmarshal(out, &info); err != nil {
+			t.Fatal(err)
+		}
+		return &info
+	}
+	got := probe(e.Binary("containerd-shim-palisade-v2"), &runtimeoptions.Options{ConfigPath: e.AdminConfig})
+	want := probe(e.Tools().RuncShim, &runcoptions.Options{Root: e.RuncRoot})
+	if got.Features == nil || !proto.Equal(got.Features, want.Features) {
+		t.Errorf("palisade advertises features %v, the runc shim %v", got.Features, want.Features)
+	}
+	v, err := typeurl.UnmarshalAny(got.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := v.(*runcoptions.Options); !ok || o.Root != e.RuncRoot {
+		t.Errorf("info options %T %+v, want runc options with root %s", v, v, e.RuncRoot)
 	}
 }

@@ -19,6 +19,15 @@ type Build struct {
 	Probe32 string // the probe built for 386: a 32-bit program, for compat ABI tests
 	Image   string // the OCI archive of the test image
 	Rootfs  string // the same image as a directory (palisade run --rootfs)
+	// ConfigDirsFile is where the built shim reads its extra trusted
+	// config directories (instead of /etc/palisade/config-dirs).
+	ConfigDirsFile string
+	// DefaultConfig is the built shim's default admin config (instead of
+	// /etc/palisade/config.toml): the environment's.
+	DefaultConfig string
+	// PauseImage is the OCI archive of the pod sandbox image (PauseRef)
+	// the CRI tests use.
+	PauseImage string
 }
 
 // ModuleRoot is the palisade source tree.
@@ -42,7 +51,10 @@ func BuildAll(dir string) (*Build, error) {
 		return nil, err
 	}
 	b := &Build{BinDir: filepath.Join(dir, "bin"), Probe: filepath.Join(dir, "programs", "probe"), Probe32: filepath.Join(dir, "programs", "probe32"),
-		Image: filepath.Join(dir, "image.tar"), Rootfs: filepath.Join(dir, "rootfs")}
+		Image: filepath.Join(dir, "image.tar"), Rootfs: filepath.Join(dir, "rootfs"),
+		PauseImage: filepath.Join(dir, "pause.tar"), ConfigDirsFile: filepath.Join(dir, "config-dirs"),
+		DefaultConfig: filepath.Join(dir, "config.toml")}
+	pause := filepath.Join(dir, "programs", "pause")
 	steps := []struct {
 		out, pkg string
 		static   bool
@@ -53,9 +65,14 @@ func BuildAll(dir string) (*Build, error) {
 		{filepath.Join(b.BinDir, "palisade-init"), "./cmd/palisade-init", true, ""},
 		{b.Probe, "./testing/cmd/probe", true, ""},
 		{b.Probe32, "./testing/cmd/probe", true, compat32[runtime.GOARCH]},
+		{pause, "./testing/cmd/pause", true, ""},
 	}
 	for _, s := range steps {
-		cmd := exec.Command("go", "build", "-trimpath", "-o", s.out, s.pkg)
+		// The shims of a private environment read its trusted config
+		// directories and its default config from the build, not /etc/palisade.
+		ldflags := "-X palisade.dev/palisade/libshim/config.dirsFile=" + b.ConfigDirsFile +
+			" -X palisade.dev/palisade/libshim/config.DefaultPath=" + b.DefaultConfig
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", s.out, s.pkg)
 		cmd.Dir = root
 		cmd.Env = os.Environ()
 		if s.static {
@@ -85,5 +102,28 @@ func BuildAll(dir string) (*Build, error) {
 	if err := image.Extract(b.Rootfs, opts); err != nil {
 		return nil, err
 	}
-	return b, f.Close()
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
+	return b, writeImage(b.PauseImage, image.Options{
+		Busybox:  "/bin/busybox",
+		Programs: map[string]string{"/pause": pause},
+		Ref:      PauseRef,
+		Cmd:      []string{"/pause"},
+	})
+}
+
+// PauseRef is the pod sandbox image's reference in the CRI tests.
+const PauseRef = "registry.k8s.io/pause:palisade-test"
+
+func writeImage(path string, o image.Options) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := image.Build(f, o); err != nil {
+		return err
+	}
+	return f.Close()
 }

@@ -32,6 +32,9 @@ type Options struct {
 	// AdminConfig is added to the default admin config (see
 	// WriteAdminConfig).
 	AdminConfig string
+	// CRI enables containerd's CRI plugin with runtime handlers "runc" and
+	// "palisade" (see cri.go); without it the CRI plugins are disabled.
+	CRI bool
 }
 
 // Env is one private containerd with palisade registered.
@@ -49,6 +52,7 @@ type Env struct {
 	tools *Tools
 	build *Build
 	cmd   *exec.Cmd
+	cri   bool
 }
 
 // Start cleans up stale environments, then starts a private containerd and
@@ -76,6 +80,7 @@ func Start(o Options) (_ *Env, retErr error) {
 		SecretMount: filepath.Join(dir, "secrets"),
 		tools:       o.Tools,
 		build:       o.Build,
+		cri:         o.CRI,
 	}
 	if e.Namespace == "" {
 		e.Namespace = "palisade-e2e"
@@ -91,8 +96,21 @@ func Start(o Options) (_ *Env, retErr error) {
 	if _, err := e.WriteAdminConfig(filepath.Base(e.AdminConfig), o.AdminConfig); err != nil {
 		return nil, err
 	}
+	// the built shim reads its list of trusted config directories and its
+	// default config (the environment's) here
+	if err := os.WriteFile(e.build.ConfigDirsFile, []byte(e.ConfigDir+"\n"), 0o644); err != nil {
+		return nil, err
+	}
+	if err := copyFile(e.AdminConfig, e.build.DefaultConfig); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(filepath.Join(e.SecretStore, "containerd", e.Namespace), 0o700); err != nil {
 		return nil, err
+	}
+	if e.cri {
+		if err := e.prepareCRI(); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "containerd.toml"), []byte(e.containerdConfig()), 0o600); err != nil {
 		return nil, err
@@ -102,6 +120,11 @@ func Start(o Options) (_ *Env, retErr error) {
 	}
 	if r := e.Ctr("images", "import", e.build.Image); r.Err != nil {
 		return nil, fmt.Errorf("harness: import test image: %s", r)
+	}
+	if e.cri {
+		if err := e.startCRI(); err != nil {
+			return nil, err
+		}
 	}
 	return e, nil
 }
@@ -125,8 +148,7 @@ func (e *Env) containerdConfig() string {
 root = %q
 state = %q
 imports = []
-# No CRI here: these tests drive containerd through its own API.
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images", "io.containerd.podsandbox.controller.v1.podsandbox"]
+%s
 
 [debug]
   level = "info"
@@ -141,7 +163,15 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime",
   socket_dir = %q
   # the admin configs palisade may be pointed at: the environment's own
   env = [%q]
-`, filepath.Join(e.Dir, "root"), filepath.Join(e.Dir, "state"), e.Address, e.Address+".ttrpc", filepath.Join(e.Dir, "s"), config.DirsEnv+"="+e.ConfigDir)
+`, filepath.Join(e.Dir, "root"), filepath.Join(e.Dir, "state"), e.criConfig(), e.Address, e.Address+".ttrpc", filepath.Join(e.Dir, "s"), config.DirsEnv+"="+e.ConfigDir) + e.criTables()
+}
+
+// ContainerdEnv is containerd's own environment: the test's, with the
+// tools on PATH. The shims it starts get the shim manager's `env` on top
+// (PALISADE_CONFIG_DIRS); what containerd runs itself, such as the runtime
+// feature probe `-info`, does not.
+func (e *Env) ContainerdEnv() []string {
+	return append(os.Environ(), "PATH="+e.path())
 }
 
 func (e *Env) path() string {
@@ -158,7 +188,7 @@ func (e *Env) StartContainerd() error {
 	}
 	defer logf.Close()
 	cmd := exec.Command(e.tools.Containerd, "--config", filepath.Join(e.Dir, "containerd.toml"))
-	cmd.Env = append(os.Environ(), "PATH="+e.path())
+	cmd.Env = e.ContainerdEnv()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -229,13 +259,18 @@ func (e *Env) Ctr(args ...string) Result {
 func (e *Env) CtrContext(ctx context.Context, args ...string) Result {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	full := append([]string{"--address", e.Address, "--namespace", e.Namespace}, args...)
-	cmd := exec.CommandContext(ctx, e.tools.Ctr, full...)
+	return e.runTool(ctx, "ctr", e.tools.Ctr, append([]string{"--address", e.Address, "--namespace", e.Namespace}, args...))
+}
+
+// runTool runs a container tool with containerd's PATH and collects its
+// outcome; name is how the result names it.
+func (e *Env) runTool(ctx context.Context, name, bin string, args []string) Result {
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "PATH="+e.path())
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
-	r := Result{Args: append([]string{"ctr"}, full...), Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
+	r := Result{Args: append([]string{name}, args...), Stdout: stdout.String(), Stderr: stderr.String(), Err: err}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		r.ExitCode = ee.ExitCode()
@@ -262,6 +297,7 @@ func (e *Env) Run(id string, extra []string, cmd ...string) Result {
 // leftover shims and runc containers, every mount under Dir, and Dir.
 func (e *Env) Close() error {
 	if e.cmd != nil {
+		e.removePods()
 		e.removeAll()
 	}
 	_ = e.StopContainerd()
@@ -305,6 +341,12 @@ func (e *Env) Command(name string, args ...string) *exec.Cmd {
 // hears what is happening. Close the environment with the returned function,
 // which also removes the build.
 func Launch(progress func(string)) (*Env, func() error, error) {
+	return LaunchWith(Options{}, progress)
+}
+
+// LaunchWith is Launch with options (CRI, namespace, admin config); it
+// fills in the tools and the build itself.
+func LaunchWith(o Options, progress func(string)) (*Env, func() error, error) {
 	say := func(format string, a ...any) {
 		if progress != nil {
 			progress(fmt.Sprintf(format, a...))
@@ -325,7 +367,8 @@ func Launch(progress func(string)) (*Env, func() error, error) {
 		return nil, nil, err
 	}
 	say("starting a private containerd %s with runc %s and palisade registered as %s", tools.Versions["containerd"], tools.Versions["runc"], Runtime)
-	env, err := Start(Options{Tools: tools, Build: build})
+	o.Tools, o.Build = tools, build
+	env, err := Start(o)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, nil, err

@@ -24,6 +24,7 @@ type Tools struct {
 	Ctr        string
 	RuncShim   string // containerd-shim-runc-v2, the stock shim
 	Runc       string
+	Crictl     string // needed only by environments with CRI
 	Versions   map[string]string
 }
 
@@ -62,6 +63,7 @@ func FindTools() (*Tools, error) {
 		Ctr:        filepath.Join(ctd, "ctr"),
 		RuncShim:   filepath.Join(ctd, "containerd-shim-runc-v2"),
 		Runc:       filepath.Join(runc, "runc"),
+		Crictl:     filepath.Join(CacheDir(), "tools", "crictl-"+v["crictl"], "crictl"),
 		Versions:   v,
 	}
 	for _, p := range []string{t.Containerd, t.Ctr, t.RuncShim, t.Runc} {

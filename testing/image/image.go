@@ -37,6 +37,24 @@ var epoch = time.Unix(946684800, 0).UTC() // 2000-01-01
 type Options struct {
 	Busybox  string            // a static busybox binary, installed as /bin/busybox
 	Programs map[string]string // path in the image (e.g. /usr/bin/probe) -> host file
+	// Ref is the reference the image is imported under; empty means Name.
+	Ref string
+	// Cmd is the image's default command; empty means /bin/sh.
+	Cmd []string
+}
+
+func (o Options) ref() string {
+	if o.Ref != "" {
+		return o.Ref
+	}
+	return Name
+}
+
+func (o Options) cmd() []string {
+	if len(o.Cmd) > 0 {
+		return o.Cmd
+	}
+	return []string{"/bin/sh"}
 }
 
 type entry struct {
@@ -61,7 +79,7 @@ func Build(w io.Writer, o Options) error {
 		Platform: ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"},
 		Config: ocispec.ImageConfig{
 			Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			Cmd: []string{"/bin/sh"},
+			Cmd: o.cmd(),
 		},
 		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layerDesc.Digest}},
 	}
@@ -84,7 +102,7 @@ func Build(w io.Writer, o Options) error {
 	manDesc := descriptor(ocispec.MediaTypeImageManifest, manBytes)
 	manDesc.Platform = &cfg.Platform
 	manDesc.Annotations = map[string]string{
-		"io.containerd.image.name": Name,
+		"io.containerd.image.name": o.ref(),
 		ocispec.AnnotationRefName:  "latest",
 	}
 	index := ocispec.Index{

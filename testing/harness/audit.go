@@ -1,0 +1,43 @@
+package harness
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"palisade.dev/palisade/libshim/audit"
+)
+
+// AuditRecords reads palisade's audit file and returns the records keep
+// accepts; a line that is not a record is an error.
+func (e *Env) AuditRecords(keep func(audit.Record) bool) ([]audit.Record, error) {
+	f, err := os.Open(e.AuditLog)
+	if err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	defer f.Close()
+	var out []audit.Record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var r audit.Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return nil, fmt.Errorf("audit log line is not a record: %w: %s", err, sc.Text())
+		}
+		if keep(r) {
+			out = append(out, r)
+		}
+	}
+	return out, sc.Err()
+}
+
+// FindRecord returns the first record of event ev, or nil.
+func FindRecord(recs []audit.Record, ev audit.Event) *audit.Record {
+	for i := range recs {
+		if recs[i].Event == ev {
+			return &recs[i]
+		}
+	}
+	return nil
+}
