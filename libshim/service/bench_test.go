@@ -1,12 +1,14 @@
 package service
 
 import (
+	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"os"
 	"testing"
 
 	taskAPI "github.com/containerd/containerd/api/runtime/task/v3"
 	mobyseccomp "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"palisade.dev/palisade/libshim/bundle"
 	"palisade.dev/palisade/libshim/caps"
@@ -17,6 +19,10 @@ import (
 // container: the default capabilities, Docker's seccomp profile, kubelet
 // volumes, CRI's hosts/resolv.conf/hostname/shm, pod annotations.
 func criSpec(b testing.TB) *specs.Spec {
+	var nofile unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile); err != nil {
+		b.Fatal(err)
+	}
 	docker, err := seccomp.Validate("docker", "moby", mobyseccomp.DefaultProfile())
 	if err != nil {
 		b.Fatal(err)
@@ -43,7 +49,7 @@ func criSpec(b testing.TB) *specs.Spec {
 			Env:          []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "KUBERNETES_SERVICE_HOST=10.96.0.1", "NGINX_VERSION=1.27.0"},
 			Cwd:          "/",
 			Capabilities: &specs.LinuxCapabilities{Bounding: def, Effective: def, Permitted: def},
-			Rlimits:      []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1048576, Soft: 1048576}},
+			Rlimits:      []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: nofile.Max, Soft: nofile.Max}}, // as high as this node allows
 			OOMScoreAdj:  new(int),
 		},
 		Hostname: "web-0",
@@ -58,7 +64,7 @@ func criSpec(b testing.TB) *specs.Spec {
 			bind("/dev/termination-log", pod+"/containers/nginx/3c2b", false),
 			bind("/etc/hostname", sandbox+"/hostname", false),
 			bind("/etc/resolv.conf", sandbox+"/resolv.conf", false),
-			bind("/dev/shm", "/run/containerd/io.containerd.grpc.v1.cri/sandboxes/5f1e/shm", false),
+			bind("/dev/shm", sandbox+"/shm", false),
 			bind("/var/run/secrets/kubernetes.io/serviceaccount", pod+"/volumes/kubernetes.io~projected/kube-api-access-x7k2p", true),
 			bind("/usr/share/nginx/html", pod+"/volumes/kubernetes.io~empty-dir/html", false),
 		},
@@ -107,6 +113,9 @@ func BenchmarkCreateRewrite(b *testing.B) {
 	spec := criSpec(b)
 	inner := &recorder{}
 	s := New(inner)
+	// a CRI container on a node whose containerd root is the default
+	ctx = namespaces.WithNamespace(ctx, "k8s.io")
+	s.node = layout{known: true, root: "/var/lib/containerd"}
 	opts := options(b, cfgPath)
 	b.ReportAllocs()
 	b.ResetTimer()
