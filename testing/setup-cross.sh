@@ -17,6 +17,8 @@ set -euo pipefail
 cache=${PALISADE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/palisade}
 log() { echo "setup-cross: $*" >&2; }
 apt_get() { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 -qq "$@"; }
+# shellcheck source=testing/packages.sh
+. "$(cd "$(dirname "$0")" && pwd)/packages.sh"
 
 updated=
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then
@@ -25,22 +27,7 @@ if ! dpkg --print-foreign-architectures | grep -qx arm64; then
 	apt_get update
 	updated=1
 fi
-packages=(gcc libc6-dev libseccomp-dev crossbuild-essential-arm64 libseccomp-dev:arm64 libc6:arm64)
-missing=()
-for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	if [ "$(id -u)" -ne 0 ]; then
-		log "missing packages ${missing[*]}; run as root or install them"
-		exit 1
-	fi
-	log "installing ${missing[*]}"
-	[ -n "$updated" ] || apt_get update
-	start=$SECONDS
-	apt_get install -y --no-install-recommends "${missing[@]}" >/dev/null
-	log "installed in $((SECONDS - start))s"
-fi
+install_missing ${updated:+--no-update} gcc libc6-dev libseccomp-dev crossbuild-essential-arm64 libseccomp-dev:arm64 libc6:arm64
 
 [ "${1:-}" = "--qemu" ] || exit 0
 

@@ -14,26 +14,15 @@ golangci_version=$(version golangci-lint)
 crictl_version=$(version crictl)
 
 log() { echo "setup: $*" >&2; }
+# shellcheck source=testing/packages.sh
+. "$here/packages.sh"
 
 # Debian packages: libseccomp for runc's and palisade's seccomp support,
 # busybox-static for the test image, apparmor for apparmor_parser, which
 # checks palisade's generated AppArmor profiles (-Q -K) even where the
 # kernel has no AppArmor, containernetworking-plugins for the CRI tests' pod
 # network.
-packages=(libseccomp-dev busybox-static pkg-config apparmor containernetworking-plugins)
-missing=()
-for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	if [ "$(id -u)" -ne 0 ]; then
-		log "missing packages ${missing[*]}; run as root or install them"
-		exit 1
-	fi
-	log "installing ${missing[*]}"
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+install_missing libseccomp-dev busybox-static pkg-config apparmor containernetworking-plugins
 
 # install_go DIR CHECK -- GO-INSTALL-ARGS: build into DIR.tmp, move into place
 # only when complete, so an interrupted build is never mistaken for a cache hit.

@@ -8,7 +8,6 @@ package cri
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,13 +43,7 @@ func needEnv(t *testing.T) *harness.Env {
 }
 
 // name is unique per test, a valid Kubernetes name.
-func name(t *testing.T, suffix string) string {
-	n := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(strings.TrimPrefix(t.Name(), "Test")))
-	if len(n) > 30 {
-		n = n[:30]
-	}
-	return fmt.Sprintf("%s-%s-%d", n, suffix, time.Now().UnixNano()%1e6)
-}
+func name(t *testing.T, suffix string) string { return harness.UniqueName(t, suffix, 30) }
 
 // writeJSON writes v as a crictl config file and returns its path.
 func writeJSON(t *testing.T, v any) string {

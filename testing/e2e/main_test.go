@@ -6,7 +6,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -42,13 +41,7 @@ func needEnv(t *testing.T) *harness.Env {
 }
 
 // containerID is unique per test so tests never see each other's leftovers.
-func containerID(t *testing.T, suffix string) string {
-	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(strings.TrimPrefix(t.Name(), "Test")))
-	if len(name) > 40 {
-		name = name[:40]
-	}
-	return fmt.Sprintf("%s-%s-%d", name, suffix, time.Now().UnixNano()%1e6)
-}
+func containerID(t *testing.T, suffix string) string { return harness.UniqueName(t, suffix, 40) }
 
 // report is the probe's `report` output.
 type report struct {

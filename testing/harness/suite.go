@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 )
 
 // Suite runs a package of end-to-end tests (name is how its messages start)
@@ -39,4 +40,15 @@ func Suite(name string, o Options, run func(env *Env, skipReason string) int) in
 		return 1
 	}
 	return code
+}
+
+// UniqueName names a test's container or pod: the test's name (lower case,
+// without "Test", at most max characters), a suffix and a number, so that
+// tests never see each other's leftovers.
+func UniqueName(t interface{ Name() string }, suffix string, max int) string {
+	n := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(strings.TrimPrefix(t.Name(), "Test")))
+	if len(n) > max {
+		n = n[:max]
+	}
+	return fmt.Sprintf("%s-%s-%d", n, suffix, time.Now().UnixNano()%1e6)
 }
