@@ -75,8 +75,15 @@ const (
 )
 
 // Schema is the version of the record's JSON form (docs/config.md).
-// Version 2 added schema, mode, image and would_refuse.
-const Schema = 2
+// Version 2 added schema, mode, image and would_refuse; version 3 added
+// exit on delete records.
+const Schema = 3
+
+// Exit is how a container's init process ended, on its delete record.
+type Exit struct {
+	Status uint32    `json:"status"`
+	At     time.Time `json:"at"`
+}
 
 // Record is one audit entry.
 type Record struct {
@@ -101,6 +108,10 @@ type Record struct {
 	Changes []Change `json:"changes,omitempty"`
 	Result  Result   `json:"result"`
 	Reason  string   `json:"reason,omitempty"` // why it was refused
+	// Exit is set on a container's delete record: its init's exit status
+	// and time, so that `palisade explain --container` can relate an early
+	// exit to what palisade changed.
+	Exit *Exit `json:"exit,omitempty"`
 }
 
 // CRI annotation keys containerd's CRI plugin sets on every container.

@@ -219,6 +219,10 @@ func explainContainer(cmd *cobra.Command, g *globals, f *policyFlags, id, ns, ad
 		return g.json(cmd.OutOrStdout(), recs)
 	}
 	w := cmd.OutOrStdout()
+	set, _ := profiles.Load(cfg.ProfilesDir) // without profiles the hint names fewer directories
+	if hint := readOnlyRootHint(recs, set); hint != "" {
+		fmt.Fprintln(w, hint)
+	}
 	for _, r := range recs {
 		fmt.Fprintf(w, "%s %s %s/%s", r.Time.Format("2006-01-02T15:04:05Z07:00"), r.Event, r.Namespace, r.Container)
 		if r.ExecID != "" {
@@ -227,6 +231,9 @@ func explainContainer(cmd *cobra.Command, g *globals, f *policyFlags, id, ns, ad
 		fmt.Fprintf(w, ": %s", r.Result)
 		if r.Profile != "" {
 			fmt.Fprintf(w, " under profile %s", r.Profile)
+		}
+		if r.Exit != nil {
+			fmt.Fprintf(w, "; it had exited with status %d at %s", r.Exit.Status, r.Exit.At.Format("2006-01-02T15:04:05Z07:00"))
 		}
 		fmt.Fprintln(w)
 		if r.Reason != "" {

@@ -336,6 +336,9 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 		releaseLSM(ctx, &c.req, c.req.Created)
 		rec := s.record(audit.EventDelete, c)
 		rec.Result = audit.ResultAllowed
+		if resp != nil && resp.ExitedAt != nil {
+			rec.Exit = &audit.Exit{Status: resp.ExitStatus, At: resp.ExitedAt.AsTime().UTC()}
+		}
 		if aerr := s.audit(ctx, c.req.Config, rec); aerr != nil {
 			log.G(ctx).WithError(aerr).WithField("container", c.req.Container()).Error("palisade: cannot write the audit record of a delete")
 		}

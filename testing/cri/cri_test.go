@@ -257,3 +257,41 @@ func TestWritablePathsAnnotation(t *testing.T) {
 		t.Errorf("writable /etc: %s", r)
 	}
 }
+
+// A stock image that writes its pid file to its root filesystem fails on
+// palisade's read-only root. `palisade explain --container` names that
+// first: the rule and profile that made the root read-only against the
+// pod's wish, the exit, the writable directories and the fix.
+func TestExplainReadOnlyRootExit(t *testing.T) {
+	e := needEnv(t)
+	pod := writeJSON(t, podConfig(t, name(t, "pod"), nil, nsPod))
+	podID := runPod(t, e, harness.CRIHandler, pod)
+	ctr := writeJSON(t, containerConfig("web", nil, nil, "/bin/sh", "-c", "echo $$ > /web.pid"))
+	ctrID := crictl(t, e, "create", podID, ctr, pod)
+	crictl(t, e, "start", ctrID)
+	var del *audit.Record
+	for deadline := time.Now().Add(10 * time.Second); del == nil && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		del = harness.FindRecord(auditRecords(t, e, ctrID), audit.EventDelete)
+	}
+	if del == nil || del.Exit == nil || del.Exit.Status == 0 {
+		t.Fatalf("delete record of the exited container = %+v, want its non-zero exit", del)
+	}
+	out, err := e.Command("palisade", "explain", "--config", e.AdminConfig, "--container", ctrID, "-n", "k8s.io").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "Likely cause: palisade made this container's root filesystem read-only (rule readonly-rootfs, profile restricted)") ||
+		!strings.Contains(string(out), "exited with status 1") || !strings.Contains(string(out), "palisade.dev/writable-paths") {
+		t.Errorf("explain of a container that failed on its read-only root: %v\n%s", err, out)
+	}
+
+	// A container that asked for a read-only root itself gets no such hint.
+	ro := writeJSON(t, containerConfig("ro", obj{"readonly_rootfs": true}, nil, "/bin/sh", "-c", "echo $$ > /web.pid"))
+	roID := crictl(t, e, "create", podID, ro, pod)
+	crictl(t, e, "start", roID)
+	del = nil
+	for deadline := time.Now().Add(10 * time.Second); del == nil && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		del = harness.FindRecord(auditRecords(t, e, roID), audit.EventDelete)
+	}
+	out, err = e.Command("palisade", "explain", "--config", e.AdminConfig, "--container", roID, "-n", "k8s.io").CombinedOutput()
+	if del == nil || err != nil || strings.Contains(string(out), "Likely cause") {
+		t.Errorf("explain of a container that asked for its read-only root: %v\n%s", err, out)
+	}
+}

@@ -2,7 +2,10 @@ package cri
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"palisade.dev/palisade/libshim/audit"
@@ -44,4 +47,57 @@ func TestUserNamespacePod(t *testing.T) {
 	}
 	crictl(t, e, "rm", "-f", ctrID)
 	assertClean(t, e, ctrID)
+}
+
+// A secret reaches a container in its own user namespace: the file is
+// owned by the profile's user as the container sees it (65534), which is
+// the mapped uid on the host, readable by the process and by nobody else;
+// the value is in no environment, and the tmpfs goes with the container.
+func TestUserNamespacePodSecrets(t *testing.T) {
+	e := needEnv(t)
+	const value = "userns-secret-4f1c9a"
+	dir := filepath.Join(e.SecretStore, "kubernetes", "default")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "db-password"), []byte(value), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := podConfig(t, name(t, "pod"), nil, nsPod)
+	idmap := []obj{{"host_id": 1000000, "container_id": 0, "length": 65536}}
+	userns := obj{"mode": nsPod, "uids": idmap, "gids": idmap}
+	cfg["linux"].(obj)["security_context"].(obj)["namespace_options"].(obj)["userns_options"] = userns
+	pod := writeJSON(t, cfg)
+	podID := runPod(t, e, harness.CRIHandlerNoOptions, pod)
+	ann := map[string]string{"palisade.dev/secrets": "db-password"}
+	ctr := writeJSON(t, containerConfig("main", obj{"namespace_options": obj{"userns_options": userns}}, ann, "/usr/bin/probe", "sleep", "300"))
+	ctrID := crictl(t, e, "create", podID, ctr, pod)
+	crictl(t, e, "start", ctrID)
+
+	if out := crictl(t, e, "exec", ctrID, "/bin/cat", "/run/secrets/db-password"); out != value {
+		t.Errorf("the secret read inside = %q", out)
+	}
+	if out := crictl(t, e, "exec", ctrID, "/bin/sh", "-c", "stat -c '%a %u %g' /run/secrets/db-password"); out != "400 65534 65534" {
+		t.Errorf("the secret file inside is %q, want 400 owned by 65534:65534", out)
+	}
+	if out := crictl(t, e, "exec", ctrID, "/bin/sh", "-c", "cat /proc/1/environ /proc/self/environ | tr '\\0' '\\n'"); strings.Contains(out, value) {
+		t.Error("the secret value is in the environment")
+	}
+	var hostFile string
+	for _, m := range e.SecretMounts(t) {
+		if strings.HasSuffix(m, "/"+ctrID) {
+			hostFile = filepath.Join(m, "db-password")
+		}
+	}
+	var st syscall.Stat_t
+	if hostFile == "" || syscall.Stat(hostFile, &st) != nil || st.Uid != 1000000+65534 || st.Gid != 1000000+65534 {
+		t.Errorf("the secret file on the host (%q) is owned by %d:%d, want the mapped 1065534", hostFile, st.Uid, st.Gid)
+	}
+	crictl(t, e, "rm", "-f", ctrID)
+	assertClean(t, e, ctrID)
+	for _, m := range e.SecretMounts(t) {
+		if strings.HasSuffix(m, "/"+ctrID) {
+			t.Errorf("the secret tmpfs %s is still mounted", m)
+		}
+	}
 }

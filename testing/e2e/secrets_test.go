@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"palisade.dev/palisade/libshim/secrets"
 	"palisade.dev/palisade/testing/harness"
 )
 
@@ -25,27 +24,11 @@ func putSecret(t *testing.T, e *harness.Env, scope, name, value string) {
 	}
 }
 
-// secretMounts lists palisade's secrets tmpfs mounts of this environment.
-func secretMounts(t *testing.T, e *harness.Env) []string {
-	t.Helper()
-	all, err := secrets.Mounted()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, m := range all {
-		if strings.HasPrefix(m, e.SecretMount+"/") {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
 func assertNoSecretMounts(t *testing.T, e *harness.Env) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		left := secretMounts(t, e)
+		left := e.SecretMounts(t)
 		if len(left) == 0 {
 			return
 		}
@@ -215,7 +198,7 @@ func TestSecretsRemovedAfterShimKilled(t *testing.T) {
 	if r := e.Ctr(append(args, e.Image(), id, "/bin/sleep", "300")...); r.Err != nil {
 		t.Fatalf("run -d: %v", r)
 	}
-	if len(secretMounts(t, e)) == 0 {
+	if len(e.SecretMounts(t)) == 0 {
 		t.Fatal("no secrets tmpfs while the container runs")
 	}
 	var shims []int

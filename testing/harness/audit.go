@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
+	"testing"
 
 	"palisade.dev/palisade/libshim/audit"
+	"palisade.dev/palisade/libshim/secrets"
 )
 
 // AuditRecords reads palisade's audit file and returns the records keep
@@ -40,4 +44,14 @@ func FindRecord(recs []audit.Record, ev audit.Event) *audit.Record {
 		}
 	}
 	return nil
+}
+
+// SecretMounts lists palisade's secrets tmpfs mounts of this environment.
+func (e *Env) SecretMounts(t testing.TB) []string {
+	t.Helper()
+	all, err := secrets.Mounted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.DeleteFunc(all, func(m string) bool { return !strings.HasPrefix(m, e.SecretMount+"/") })
 }
