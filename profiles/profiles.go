@@ -16,7 +16,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"github.com/docker/go-units"
 
 	"palisade.dev/palisade/libshim/caps"
+	"palisade.dev/palisade/libshim/names"
 	"palisade.dev/palisade/libshim/tomlfile"
 	"palisade.dev/palisade/seccomp"
 )
@@ -222,11 +222,13 @@ func Parse(source string, data []byte) (*Profile, error) {
 	return &p, nil
 }
 
-var nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+// nameFirst and nameRest spell ^[a-z0-9][a-z0-9-]{0,62}$.
+var nameFirst, nameRest = names.NewSet("a-z0-9"), names.NewSet("a-z0-9-")
 
-// seccompNameRe keeps seccomp profile names to file-name-safe words: they
-// name files in the admin's directory and must not traverse out of it.
-var seccompNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
+// seccompNameFirst and seccompNameRest keep seccomp profile names to
+// file-name-safe words (^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$): they name files
+// in the admin's directory and must not traverse out of it.
+var seccompNameFirst, seccompNameRest = names.NewSet("A-Za-z0-9"), names.NewSet("A-Za-z0-9._-")
 
 // hostNamespaces a profile may allow to be shared with the host.
 var hostNamespaces = []string{"pid", "network", "ipc", "uts"}
@@ -254,7 +256,7 @@ var sectionChecks = []sectionCheck{
 }
 
 func checkName(p *Profile) (string, string) {
-	if !nameRe.MatchString(p.Name) {
+	if !names.Valid(p.Name, nameFirst, nameRest, 63) {
 		return "name", fmt.Sprintf("%q must be 1-63 lower-case letters, digits or dashes", p.Name)
 	}
 	return "", ""
@@ -395,7 +397,7 @@ func checkSeccomp(p *Profile) (string, string) {
 		p.Seccomp.Profile = seccomp.DefaultName
 	}
 	for i, n := range append([]string{p.Seccomp.Profile}, p.Seccomp.Selectable...) {
-		if !seccompNameRe.MatchString(n) {
+		if !names.Valid(n, seccompNameFirst, seccompNameRest, 100) {
 			field := "seccomp.profile"
 			if i > 0 {
 				field = fmt.Sprintf("seccomp.selectable[%d]", i-1)

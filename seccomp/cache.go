@@ -63,13 +63,21 @@ func ResolveCached(l *Loaded, goarch string, bounding []string, abis ABIs) (*spe
 	if err != nil {
 		return sc, nil //nolint:nilerr // not cached; the spec's writer encodes it itself and reports the error
 	}
-	encodings.Lock()
-	if len(encodings.m) < maxEncoded {
-		encodings.m[sc] = data
+	if remember(sc, data) {
 		c.m[key] = sc
 	}
-	encodings.Unlock()
 	return sc, nil
+}
+
+// remember keeps a shared filter's JSON for Encoded, while there is room.
+func remember(sc *specs.LinuxSeccomp, data []byte) bool {
+	encodings.Lock()
+	defer encodings.Unlock()
+	if len(encodings.m) >= maxEncoded {
+		return false
+	}
+	encodings.m[sc] = data
+	return true
 }
 
 // Encoded returns the JSON of a filter ResolveCached returned, or nil for

@@ -47,7 +47,8 @@ func ReadSpec(bundle string) (*specs.Spec, error) {
 //
 // The client's seccomp filter is decoded whole: the hardening pipeline
 // combines it with the policy's (seccomp.Intersect), so a pod's own
-// profile can tighten the node's.
+// profile can tighten the node's. The decoded filter may be shared with
+// other specs that carried the same text: it must not be modified.
 func DecodeSpec(name string, data []byte) (*specs.Spec, error) {
 	if len(data) > MaxSpecSize {
 		return nil, fmt.Errorf("spec %s is larger than %d bytes: %w", name, MaxSpecSize, errdefs.ErrInvalidArgument)
@@ -63,7 +64,9 @@ func DecodeSpec(name string, data []byte) (*specs.Spec, error) {
 	s := in.Spec
 	if in.Linux != nil {
 		l := in.Linux.Linux
-		l.Seccomp = in.Linux.Seccomp
+		if in.Linux.Seccomp != nil {
+			l.Seccomp = in.Linux.Seccomp.filter
+		}
 		s.Linux = &l
 	}
 	return &s, nil
@@ -103,8 +106,14 @@ type linuxIn struct {
 	Seccomp *seccompIn `json:"seccomp,omitempty"`
 }
 
-// seccompIn is the client's filter, decoded whole.
-type seccompIn = specs.LinuxSeccomp
+// seccompIn is the client's filter, decoded whole, once per distinct text
+// (seccomp.DecodeClient): the filter is shared and never modified.
+type seccompIn struct{ filter *specs.LinuxSeccomp }
+
+func (s *seccompIn) UnmarshalJSON(data []byte) (err error) {
+	s.filter, err = seccomp.DecodeClient(data)
+	return err
+}
 
 // WriteSpec atomically replaces bundle/config.json with s.
 func WriteSpec(bundle string, s *specs.Spec) (retErr error) {

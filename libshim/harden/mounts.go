@@ -35,7 +35,10 @@ func requiredAttrs(m specs.Mount) []attr {
 // id-mapped mount (except one mapped exactly as the container's own user
 // namespace), a filesystem other than the pseudo filesystems and tmpfs, a
 // pseudo filesystem away from its place, a sensitive bind source.
-func (req *Request) mountProblem(m specs.Mount, linux *specs.Linux) (string, string) {
+// resolved says that resolving m.Source (filepath.EvalSymlinks) was just
+// tried, its result (if any) put in place, and it is judged as it is;
+// otherwise it is resolved first.
+func (req *Request) mountProblem(m specs.Mount, linux *specs.Linux, resolved bool) (string, string) {
 	if !filepath.IsAbs(m.Destination) {
 		return fmt.Sprintf("mount destination %q is not an absolute path", m.Destination), "give mount destinations as absolute paths"
 	}
@@ -47,7 +50,7 @@ func (req *Request) mountProblem(m specs.Mount, linux *specs.Linux) (string, str
 	}
 	switch {
 	case isBind(m):
-		if why := req.sensitiveSource(m.Source); why != "" {
+		if why := req.sensitiveSource(m.Source, resolved); why != "" {
 			return fmt.Sprintf("bind mount of %s at %s is not allowed: %s", m.Source, m.Destination, why),
 				"mount a dedicated directory or volume instead of host system paths or container runtime state"
 		}
@@ -71,14 +74,18 @@ func (req *Request) mountProblem(m specs.Mount, linux *specs.Linux) (string, str
 func mounts(r *run, s *specs.Spec) error {
 	for i := range s.Mounts {
 		m := &s.Mounts[i]
-		before := mountString(*m)
+		before := *m
+		before.Options = slices.Clone(m.Options)
+		resolved := false
 		if isBind(*m) && !r.req.ownMount(m.Source) && filepath.IsAbs(m.Source) {
-			// Resolved once: the check below and runc see the same path.
-			if resolved, err := filepath.EvalSymlinks(m.Source); err == nil {
-				m.Source = resolved
+			// Resolved once: the check below and runc see the same path,
+			// and the check after it sees whether it still resolves so.
+			if p, err := filepath.EvalSymlinks(m.Source); err == nil {
+				m.Source = p
 			}
+			resolved = true
 		}
-		if why, fix := r.req.mountProblem(*m, s.Linux); why != "" {
+		if why, fix := r.req.mountProblem(*m, s.Linux, resolved); why != "" {
 			return r.refuse(why, fix)
 		}
 		if isBind(*m) && !r.req.ownMount(m.Source) {
@@ -90,8 +97,10 @@ func mounts(r *run, s *specs.Spec) error {
 		if want := requiredAttrs(*m); len(lacking(m.Options, want...)) > 0 || weakens(m.Options, want) {
 			m.Options = enforceAttrs(m.Options, want...)
 		}
-		if after := mountString(*m); after != before {
-			r.record(before, after)
+		if !sameMount(before, *m) { // the strings are built only for a change
+			if b, a := mountString(before), mountString(*m); a != b {
+				r.record(b, a)
+			}
 		}
 	}
 	return nil
@@ -109,7 +118,7 @@ func weakens(options []string, want []attr) bool {
 
 func verifyMounts(req *Request, _ *Decisions, s *specs.Spec) string {
 	for _, m := range s.Mounts {
-		if why, _ := req.mountProblem(m, s.Linux); why != "" {
+		if why, _ := req.mountProblem(m, s.Linux, false); why != "" {
 			return why
 		}
 		if l := lacking(m.Options, requiredAttrs(m)...); len(l) > 0 {
@@ -127,10 +136,14 @@ func (req *Request) ownMount(src string) bool {
 }
 
 // sensitiveSource says why a bind source may not be mounted, or "" when it
-// may. The pipeline's own mounts are the exceptions.
-func (req *Request) sensitiveSource(src string) string {
+// may. The pipeline's own mounts are the exceptions. resolved: as
+// mountProblem.
+func (req *Request) sensitiveSource(src string, resolved bool) string {
 	if req.ownMount(src) {
 		return ""
+	}
+	if resolved {
+		return sensitivePath(filepath.Clean(src), req.HostPaths, req.CarveOuts)
 	}
 	return sensitiveSource(src, req.HostPaths, req.CarveOuts)
 }
@@ -146,6 +159,15 @@ func sensitiveSource(src string, protected []ProtectedPath, carveOuts []string) 
 	p := filepath.Clean(src)
 	if resolved, err := filepath.EvalSymlinks(p); err == nil {
 		p = resolved
+	}
+	return sensitivePath(p, protected, carveOuts)
+}
+
+// sensitivePath is sensitiveSource for an absolute, clean path whose
+// symlinks are resolved.
+func sensitivePath(p string, protected []ProtectedPath, carveOuts []string) string {
+	if !filepath.IsAbs(p) {
+		return "the source is not an absolute path"
 	}
 	for _, c := range carveOuts {
 		if strings.HasPrefix(p, filepath.Clean(c)+"/") {

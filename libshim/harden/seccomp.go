@@ -46,7 +46,7 @@ func seccompFilter(r *run, s *specs.Spec) error {
 		// the workload's own filter (a pod's Localhost or RuntimeDefault
 		// profile) may tighten the node's, never loosen it
 		before = fmt.Sprintf("client filter (default %s, %d rules)", s.Linux.Seccomp.DefaultAction, len(s.Linux.Seccomp.Syscalls))
-		want, name = seccomp.Intersect(want, s.Linux.Seccomp, arch.Native().OCI), name+" ∩ client filter"
+		want, name = seccomp.IntersectCached(want, s.Linux.Seccomp, arch.Native().OCI), name+" ∩ client filter"
 	}
 	r.record(before, fmt.Sprintf("%s (default %s, %d rules, %s)", name, want.DefaultAction, len(want.Syscalls), abiNote(want)))
 	s.Linux.Seccomp = want

@@ -1,6 +1,8 @@
 package harden
 
 import (
+	"bytes"
+	"encoding/json"
 	"runtime"
 	"slices"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"palisade.dev/palisade/libshim/audit"
+	"palisade.dev/palisade/libshim/bundle"
 
 	"palisade.dev/palisade/seccomp"
 )
@@ -65,5 +68,51 @@ func TestSeccompCompatABIs(t *testing.T) {
 	req.Policy.Profile.Seccomp.CompatABI = false
 	if err := Verify(req, nil, s); err == nil || !strings.Contains(err.Error(), "rule verify-seccomp") {
 		t.Errorf("verify accepted compat ABIs the profile does not allow: %v", err)
+	}
+}
+
+// Pods' own filters, decoded the way the shim reads config.json (shared per
+// text, seccomp.DecodeClient) and combined through the caches
+// (seccomp.IntersectCached): each container gets its own pod's answer, run
+// after run, in either order, and the filter it sent is left as it was.
+func TestSeccompPodFiltersNeverShareAnswers(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the pod filters below name x86_64")
+	}
+	spec := func(denied string) *specs.Spec {
+		body := `{"ociVersion":"1.3.0","process":{"args":["/bin/sh"]},"root":{"path":"rootfs"},"linux":{"namespaces":[{"type":"pid"},{"type":"ipc"},{"type":"uts"},{"type":"mount"},{"type":"network"}],` +
+			`"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["` + denied + `"],"action":"SCMP_ACT_ERRNO"}]}}}`
+		s, err := bundle.DecodeSpec("config.json", []byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	verdicts := func(s *specs.Spec) (mkdir, chmod string) {
+		f, err := seccomp.Compile(s.Linux.Seccomp, "amd64")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, _ := f.Check("mkdir")
+		c, _ := f.Check("chmod")
+		return m.Action, c.Action
+	}
+	req := request(t, "", nil)
+	for round := range 3 {
+		for _, denied := range []string{"mkdir", "chmod", "mkdir"} {
+			in := spec(denied)
+			sent, _ := json.Marshal(in.Linux.Seccomp)
+			plan, _, err := Harden(req, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, c := verdicts(plan.Spec)
+			if want := map[bool]string{true: "errno EPERM", false: "allow"}; m != want[denied == "mkdir"] || c != want[denied == "chmod"] {
+				t.Errorf("round %d, pod denying %s: mkdir %s, chmod %s", round, denied, m, c)
+			}
+			if after, _ := json.Marshal(in.Linux.Seccomp); !bytes.Equal(sent, after) {
+				t.Errorf("round %d: the pod's filter was changed: %s", round, after)
+			}
+		}
 	}
 }

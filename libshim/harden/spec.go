@@ -150,9 +150,11 @@ func devices(r *run, s *specs.Spec) error {
 	if s.Linux.Resources == nil {
 		s.Linux.Resources = &specs.LinuxResources{}
 	}
-	if have := rulesString(s.Linux.Resources.Devices); have != rulesString(want) {
-		r.record(have, rulesString(want))
-		s.Linux.Resources.Devices = want
+	if have := s.Linux.Resources.Devices; !slices.EqualFunc(have, want, sameDeviceRule) {
+		if h, w := rulesString(have), rulesString(want); h != w {
+			r.record(h, w)
+			s.Linux.Resources.Devices = want
+		}
 	}
 	return nil
 }
@@ -179,6 +181,13 @@ func (d deviceRule) cgroup() specs.LinuxDeviceCgroup {
 		rule.Minor = &min
 	}
 	return rule
+}
+
+// sameDeviceRule reports whether two rules are equal field by field (then
+// rulesString shows them alike; it is built only for a change).
+func sameDeviceRule(a, b specs.LinuxDeviceCgroup) bool {
+	eq := func(x, y *int64) bool { return x == y || (x != nil && y != nil && *x == *y) }
+	return a.Allow == b.Allow && a.Type == b.Type && a.Access == b.Access && eq(a.Major, b.Major) && eq(a.Minor, b.Minor)
 }
 
 func rulesString(rules []specs.LinuxDeviceCgroup) string {

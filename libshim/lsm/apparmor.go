@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/containerd/errdefs"
@@ -117,7 +118,11 @@ profile {{.Name}} flags=(attach_disconnected,mediate_deleted) {
 }
 `
 
-var appArmorTmpl = template.Must(template.New("apparmor").Parse(appArmorTemplate))
+// appArmorTmpl is parsed when a profile is first rendered, not at every
+// start of the shim: most nodes have no AppArmor.
+var appArmorTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("apparmor").Parse(appArmorTemplate))
+})
 
 // safePath keeps paths that go into a profile to characters that are
 // literal in a quoted AppArmor path: none of AppArmor's glob characters
@@ -189,7 +194,7 @@ func RenderAppArmor(in AppArmorInput) (name, text string, err error) {
 		}
 	}
 	var b bytes.Buffer
-	if err := appArmorTmpl.Execute(&b, data); err != nil {
+	if err := appArmorTmpl().Execute(&b, data); err != nil {
 		return "", "", fmt.Errorf("apparmor: render: %w", err)
 	}
 	return data.Name, b.String(), nil

@@ -3,12 +3,13 @@ package lsm
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/opencontainers/selinux/go-selinux"
 	"github.com/opencontainers/selinux/go-selinux/label"
+
+	"palisade.dev/palisade/libshim/names"
 )
 
 // UnconfinedSELinuxTypes are the SELinux types under which a process runs
@@ -27,12 +28,13 @@ const (
 	defaultObjectRole       = "object_r"
 )
 
-var typeRe = regexp.MustCompile(`^[A-Za-z0-9_]{1,128}$`)
+// typeChars spells ^[A-Za-z0-9_]{1,128}$.
+var typeChars = names.NewSet("A-Za-z0-9_")
 
 // ValidSELinuxType says what is wrong with a type name an admin
 // configures, or "".
 func ValidSELinuxType(t string) string {
-	if !typeRe.MatchString(t) {
+	if !names.Valid(t, typeChars, typeChars, 128) {
 		return fmt.Sprintf("%q is not an SELinux type name", t)
 	}
 	if slices.Contains(UnconfinedSELinuxTypes, t) {

@@ -3,7 +3,6 @@ package policy
 import (
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"palisade.dev/palisade/libshim/caps"
 	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/libshim/execguard"
+	"palisade.dev/palisade/libshim/names"
 	"palisade.dev/palisade/libshim/secrets"
 	"palisade.dev/palisade/profiles"
 	"palisade.dev/palisade/seccomp"
@@ -274,12 +274,13 @@ func requestSecrets(r *resolution, v string) error {
 	return nil
 }
 
-var envNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+// envName and envNameRest spell ^[A-Za-z_][A-Za-z0-9_]{0,127}$.
+var envName, envNameRest = names.NewSet("A-Za-z_"), names.NewSet("A-Za-z0-9_")
 
 func moveSecretEnv(r *resolution, v string) error {
 	for _, name := range strings.Split(v, ",") {
 		name = strings.TrimSpace(name)
-		if !envNameRe.MatchString(name) {
+		if !names.Valid(name, envName, envNameRest, 128) {
 			return r.refuse("secrets", fmt.Sprintf("%s: %q is not an environment variable name", AnnotationSecretEnv, name), "list variable names such as DB_PASSWORD")
 		}
 		r.pol.SecretEnv = append(r.pol.SecretEnv, name)

@@ -19,12 +19,12 @@ import (
 	"io"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/containerd/errdefs"
 	"golang.org/x/sys/unix"
 
+	"palisade.dev/palisade/libshim/names"
 	"palisade.dev/palisade/libshim/safeopen"
 )
 
@@ -32,13 +32,14 @@ import (
 // DB_PASSWORD=palisade-secret:db-password.
 const EnvReference = "palisade-secret:"
 
-var nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+// nameFirst and nameRest spell ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$.
+var nameFirst, nameRest = names.NewSet("A-Za-z0-9"), names.NewSet("A-Za-z0-9._-")
 
 // ValidName checks a secret name: a single path component of safe
 // characters, never "." or "..", so it can neither traverse the store nor
 // the container.
 func ValidName(name string) error {
-	if !nameRe.MatchString(name) || strings.Contains(name, "..") {
+	if !names.Valid(name, nameFirst, nameRest, 128) || strings.Contains(name, "..") {
 		return fmt.Errorf("secret name %q is not allowed (1-128 letters, digits, '.', '_', '-'; no '/', no '..')", name)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	bootapi "github.com/containerd/containerd/api/runtime/bootstrap/v1"
 	apitypes "github.com/containerd/containerd/api/types"
 	"github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2/manager"
 	"github.com/containerd/containerd/v2/pkg/shim"
@@ -32,6 +33,15 @@ type Manager struct {
 // NewManager returns the shim manager for io.containerd.palisade.v2.
 func NewManager() *Manager {
 	return &Manager{Shim: manager.NewShimManager(RuntimeName)}
+}
+
+// Start spawns a shim as the stock manager does and, meanwhile, learns the
+// node's layout from containerd for it (handoff.go).
+func (m *Manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*bootapi.BootstrapResult, error) {
+	h := startHandoff(ctx, params.GetContainerdGrpcAddress())
+	res, err := m.Shim.Start(ctx, params)
+	h.finish()
+	return res, err
 }
 
 // Stop is containerd's cleanup of a container whose shim is gone (shim

@@ -23,18 +23,32 @@ import (
 // layout is what the shim learns of its node's containerd: where its root
 // and its snapshotters' directories are. containerd started this shim and
 // gave it its address, so its answer is trusted; paths derived from a
-// client's request never are. Learned once per shim, on the first Create.
+// client's request never are. Learned once per shim, on the first Create:
+// from the process that started the shim (handoff.go), else by asking
+// containerd itself.
 type layout struct {
 	mu           sync.Mutex
 	known        bool
 	root         string
 	snapshotters []string
 	dirs         []string // every directory a plugin reported as its root
+	// handoff is the pipe on which the start process sends what it
+	// learned (nil: none).
+	handoff *os.File
+}
+
+// learned is containerd's layout as its introspection service reports it.
+type learned struct {
+	Address      string   `json:"address"` // the gRPC socket that was asked
+	Root         string   `json:"root"`
+	Snapshotters []string `json:"snapshotters"`
+	Dirs         []string `json:"dirs"`
 }
 
 // learn asks containerd's introspection service (at the first of
-// addresses, its gRPC socket) for its plugins' roots. A service without a
-// containerd (tests) learns nothing: task rootfs mounts are then refused.
+// addresses, its gRPC socket) for its plugins' roots, unless the start
+// process already did. A service without a containerd (tests) learns
+// nothing: task rootfs mounts are then refused.
 func (l *layout) learn(ctx context.Context, addresses []string) (root string, snapshotters, dirs []string, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -45,16 +59,31 @@ func (l *layout) learn(ctx context.Context, addresses []string) (root string, sn
 	if address == "" {
 		return "", nil, nil, fmt.Errorf("the shim was not given containerd's address")
 	}
+	got, ok := receiveLayout(l.handoff, address)
+	l.handoff = nil
+	if !ok {
+		if got, err = askContainerd(ctx, address); err != nil {
+			return "", nil, nil, err
+		}
+	}
+	l.root, l.snapshotters, l.dirs, l.known = got.Root, got.Snapshotters, got.Dirs, true
+	return l.root, l.snapshotters, l.dirs, nil
+}
+
+// askContainerd asks containerd's introspection service at address (its
+// gRPC socket) for its plugins' roots.
+func askContainerd(ctx context.Context, address string) (learned, error) {
+	out := learned{Address: address}
 	conn, err := grpc.NewClient("unix://"+address, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return "", nil, nil, err
+		return out, err
 	}
 	defer func() { _ = conn.Close() }()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	resp, err := introspection.NewIntrospectionClient(conn).Plugins(ctx, &introspection.PluginsRequest{})
 	if err != nil {
-		return "", nil, nil, fmt.Errorf("ask containerd at %s for its directories: %w", address, err)
+		return out, fmt.Errorf("ask containerd at %s for its directories: %w", address, err)
 	}
 	for _, p := range resp.Plugins {
 		dir := p.Exports["root"]
@@ -62,16 +91,15 @@ func (l *layout) learn(ctx context.Context, addresses []string) (root string, sn
 			continue
 		}
 		dir = filepath.Clean(dir)
-		l.dirs = append(l.dirs, dir)
+		out.Dirs = append(out.Dirs, dir)
 		if p.Type == "io.containerd.snapshotter.v1" && p.InitErr == nil {
-			l.snapshotters = append(l.snapshotters, dir)
+			out.Snapshotters = append(out.Snapshotters, dir)
 		}
-		if strings.HasPrefix(filepath.Base(dir), "io.containerd.") && l.root == "" {
-			l.root = filepath.Dir(dir)
+		if strings.HasPrefix(filepath.Base(dir), "io.containerd.") && out.Root == "" {
+			out.Root = filepath.Dir(dir)
 		}
 	}
-	l.known = true
-	return l.root, l.snapshotters, l.dirs, nil
+	return out, nil
 }
 
 // socketDir finds the directory of the shim sockets from the shim's own

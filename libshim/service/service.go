@@ -80,7 +80,8 @@ var _ taskAPI.TTRPCTaskService = (*Service)(nil)
 // New wraps the runc task service. addresses are containerd's gRPC and
 // TTRPC socket addresses.
 func New(inner taskAPI.TTRPCTaskService, addresses ...string) *Service {
-	return &Service{TTRPCTaskService: inner, addresses: addresses, socketDir: socketDir(), landlockABI: execguard.LandlockABI, lsm: lsmEnv(), containers: map[string]*container{}}
+	return &Service{TTRPCTaskService: inner, addresses: addresses, socketDir: socketDir(), node: layout{handoff: takeHandoff()},
+		landlockABI: execguard.LandlockABI, lsm: lsmEnv(), containers: map[string]*container{}}
 }
 
 // RegisterTTRPC registers the wrapper itself, not the inner service: were the
