@@ -632,3 +632,33 @@ func TestSecretTargetInsideSecretsDir(t *testing.T) {
 	req := &Request{Namespace: "ns", ID: "c1", Config: cfg, Policy: pol, SecretsDir: "/run/palisade/secrets/ns/c1"}
 	refusal(t, harden(t, req, ctrSpec()), "secrets", "target /run/secrets/database lies inside the read-only secrets directory /run/secrets")
 }
+
+// A bind source is judged where its symlinks lead, also when its last
+// components do not exist yet; a link that leads nowhere yet is refused.
+func TestResolveHostPath(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target")
+	if err := os.Mkdir(target, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, to := range map[string]string{"link": target, "dangling": filepath.Join(target, "not-yet"), "loop": filepath.Join(dir, "loop")} {
+		if err := os.Symlink(to, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ in, want string }{
+		{filepath.Join(dir, "link"), target},
+		{filepath.Join(dir, "link", "a", "b"), filepath.Join(target, "a", "b")},
+		{dir + "/link/../target/g", ""}, // missing, after ".."
+		{dir + "/link/../link", target},
+		{filepath.Join(dir, "plain", "d"), filepath.Join(dir, "plain", "d")},
+		{filepath.Join(dir, "dangling"), ""},
+		{filepath.Join(dir, "dangling", "e"), ""},
+		{filepath.Join(dir, "loop", "f"), ""},
+	} {
+		got, err := resolveHostPath(tc.in)
+		if (err != nil) != (tc.want == "") || got != tc.want {
+			t.Errorf("resolveHostPath(%s) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}

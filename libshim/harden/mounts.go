@@ -1,7 +1,10 @@
 package harden
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -80,12 +83,18 @@ func mounts(r *run, s *specs.Spec) error {
 		if isBind(*m) && !r.req.ownMount(m.Source) && filepath.IsAbs(m.Source) {
 			// Resolved once: the check below and runc see the same path,
 			// and the check after it sees whether it still resolves so.
-			if p, err := filepath.EvalSymlinks(m.Source); err == nil {
+			if p, err := resolveHostPath(m.Source); err == nil {
 				m.Source = p
+			} else {
+				return r.refuse(fmt.Sprintf("bind source %s cannot be resolved on the host: %v", m.Source, err),
+					"bind a path whose symlinks lead to existing directories: palisade judges a bind mount by what it resolves to")
 			}
 			resolved = true
 		}
 		if why, fix := r.req.mountProblem(*m, s.Linux, resolved); why != "" {
+			if m.Source != before.Source {
+				why += " (the source was given as " + before.Source + ")"
+			}
 			return r.refuse(why, fix)
 		}
 		if isBind(*m) && !r.req.ownMount(m.Source) {
@@ -156,11 +165,42 @@ func sensitiveSource(src string, protected []ProtectedPath, carveOuts []string) 
 	if !filepath.IsAbs(src) {
 		return "the source is not an absolute path"
 	}
-	p := filepath.Clean(src)
-	if resolved, err := filepath.EvalSymlinks(p); err == nil {
-		p = resolved
+	p, err := resolveHostPath(src)
+	if err != nil {
+		return "it cannot be resolved on the host: " + err.Error()
 	}
 	return sensitivePath(p, protected, carveOuts)
+}
+
+// resolveHostPath resolves an absolute path's symlinks as a mount of it
+// would now: wholly when it exists; else its longest existing ancestor,
+// resolved, with the missing rest appended (there is nothing to follow in
+// it yet), so that /tmp/link/missing with /tmp/link leading into
+// containerd's state is judged there. A component that exists but cannot
+// be resolved (a dangling symlink, a loop, no permission), or a missing path
+// with "..", is an error: what it would lead to once it resolves is unknown.
+func resolveHostPath(src string) (string, error) {
+	r, err := filepath.EvalSymlinks(src)
+	if err == nil || slices.Contains(strings.Split(src, "/"), "..") {
+		// ".." after a symlink is the link target's parent: a missing path
+		// with one cannot be cut short lexically.
+		return r, err
+	}
+	p, rest := filepath.Clean(src), ""
+	for {
+		r, err := filepath.EvalSymlinks(p)
+		if err == nil {
+			return filepath.Join(r, rest), nil
+		}
+		if _, lerr := os.Lstat(p); !errors.Is(lerr, fs.ErrNotExist) {
+			return "", err
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return "", err
+		}
+		rest, p = filepath.Join(filepath.Base(p), rest), parent
+	}
 }
 
 // sensitivePath is sensitiveSource for an absolute, clean path whose

@@ -221,6 +221,27 @@ func TestAttackBindNodeDirectories(t *testing.T) {
 		}
 		assertClean(t, e, id)
 	}
+
+	// Through symlinks: judged where they lead, also when the last part does
+	// not exist yet (it could appear before runc mounts it), and refused when
+	// a link leads nowhere yet.
+	links := t.TempDir()
+	for name, to := range map[string]string{"state": state, "dangling": filepath.Join(state, "not-yet")} {
+		if err := os.Symlink(to, filepath.Join(links, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for src, want := range map[string]string{
+		filepath.Join(links, "state", "missing"): "bind mount of " + filepath.Join(state, "missing") + " at /x is not allowed: " + state + " is containerd's state directory (bundles, shim sockets) (the source was given as " + filepath.Join(links, "state", "missing") + ")",
+		filepath.Join(links, "dangling"):         "bind source " + filepath.Join(links, "dangling") + " cannot be resolved on the host",
+	} {
+		id := containerID(t, "bind")
+		r := e.Run(id, []string{"--mount", "type=bind,src=" + src + ",dst=/x,options=rbind:rw"}, "/bin/ls", "/x")
+		if r.Err == nil || !strings.Contains(r.Stderr, want) || !strings.Contains(r.Stderr, "[rule mounts, profile restricted]") {
+			t.Errorf("bind of %s: %v\nwant: %s\n got: %s", src, r.Err, want, r.Stderr)
+		}
+		assertClean(t, e, id)
+	}
 }
 
 // stdioIO is a client IO with chosen stdio targets, the way a hostile client
