@@ -52,8 +52,11 @@ const pollMillis = 200
 
 // readTimeout bounds reading a program's path out of a process's memory
 // (the page could be a userfaultfd's, or on a slow filesystem): past it the
-// call continues and the program is recorded as unread.
-const readTimeout = 100 * time.Millisecond
+// call continues and the program is recorded as unread. A read takes
+// microseconds; the bound is generous for a loaded node, and a read that
+// hangs costs one call this long (the next ones skip reading until it
+// returns).
+const readTimeout = time.Second
 
 // DefaultInterval is how often counted calls become a record, at most.
 const DefaultInterval = 30 * time.Second
@@ -253,17 +256,22 @@ func (a *Agent) serve(fd int) {
 			a.logf(err, "receive")
 			return
 		}
-		a.observe(fd, n)
-		if err := proceed(fd, n.ID); err != nil {
+		count := a.observe(fd, n)
+		switch err := proceed(fd, n.ID); {
+		case err == nil:
+			count() // only calls that went on: a restarted one is counted once
+		case errors.Is(err, unix.ENOENT):
+		default:
 			a.logf(err, "answer")
 			return
 		}
 	}
 }
 
-// observe counts one notification; a panic here costs the record, never
-// the answer.
-func (a *Agent) observe(fd int, n *notif) {
+// observe reads what one notification is about and returns the function
+// that counts it; a panic here costs the record, never the answer.
+func (a *Agent) observe(fd int, n *notif) (count func()) {
+	count = func() {}
 	defer func() { _ = recover() }()
 	now := time.Now().UTC()
 	name, arch := seccomp.SyscallName(n.Arch, n.Nr)
@@ -277,11 +285,11 @@ func (a *Agent) observe(fd int, n *notif) {
 	if slices.Contains(a.cfg.ExecCalls, name) {
 		path, resolved := a.program(fd, n, name)
 		if resolved == "" || !execguard.Allowed(resolved, a.cfg.ExecAllow) {
-			a.tally.exec(path, resolved, now)
+			return func() { a.tally.exec(path, resolved, now) }
 		}
-		return
+		return count
 	}
-	a.tally.syscall(name, archName, now)
+	return func() { a.tally.syscall(name, archName, now) }
 }
 
 func (a *Agent) flush() {

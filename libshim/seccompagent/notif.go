@@ -77,14 +77,11 @@ func receive(fd int) (*notif, error) {
 }
 
 // proceed answers a notification: let the system call run as if the filter
-// had allowed it.
+// had allowed it. ENOENT: the caller was interrupted by a signal (the call
+// is restarted, and notified again, or returns EINTR) or died meanwhile.
 func proceed(fd int, id uint64) error {
 	r := notifResp{ID: id, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
-	err := ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&r))
-	if errors.Is(err, unix.ENOENT) {
-		return nil // the caller was interrupted or died meanwhile
-	}
-	return err
+	return ioctl(fd, unix.SECCOMP_IOCTL_NOTIF_SEND, unsafe.Pointer(&r))
 }
 
 // valid says whether the notification is still pending: the process that

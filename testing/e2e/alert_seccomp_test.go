@@ -13,6 +13,20 @@ import (
 	"palisade.dev/palisade/testing/harness"
 )
 
+// allOK fails the test unless the container ran and every probe in it
+// succeeded.
+func allOK(t *testing.T, r harness.Result, what string) {
+	t.Helper()
+	if r.Err != nil {
+		t.Fatalf("%s: %v", what, r)
+	}
+	for _, o := range parseOutcomes(t, r) {
+		if !o.OK {
+			t.Errorf("%s: %+v, want success", what, o)
+		}
+	}
+}
+
 // seccompRecords sums a container's seccomp-would-deny records per call.
 func seccompRecords(t *testing.T, e *harness.Env, id string) map[string]uint64 {
 	t.Helper()
@@ -58,15 +72,7 @@ func TestAlertSeccompRecorded(t *testing.T) {
 	cfg, _ := rolloutProfiles(t, e, "")
 	script := "probe try syscall unshare0; probe try syscall unshare0; probe try syscall unshare0; probe try exec /bin/busybox true; probe try exec /bin/busybox true"
 	id := containerID(t, "alert")
-	r := runProfile(e, cfg, "webapp", id, nil, "/bin/sh", "-c", script)
-	if r.Err != nil {
-		t.Fatalf("run: %v", r)
-	}
-	for _, o := range parseOutcomes(t, r) {
-		if !o.OK {
-			t.Errorf("unshare in alert mode: %+v, want success", o)
-		}
-	}
+	allOK(t, runProfile(e, cfg, "webapp", id, nil, "/bin/sh", "-c", script), "alert mode")
 	if n := seccompRecords(t, e, id)["unshare"]; n != 3 {
 		t.Errorf("recorded unshare %d times, want 3 (records %+v)", n, auditRecords(t, e, id))
 	}
@@ -79,7 +85,7 @@ func TestAlertSeccompRecorded(t *testing.T) {
 	assertClean(t, e, id)
 
 	id = containerID(t, "enforce")
-	r = e.Run(id, nil, "/bin/sh", "-c", script)
+	r := e.Run(id, nil, "/bin/sh", "-c", script)
 	if r.Err != nil {
 		t.Fatalf("run: %v", r)
 	}
@@ -145,5 +151,57 @@ func TestAlertSeccompRendered(t *testing.T) {
 	r := e.Ctr("tasks", "exec", "--exec-id", "look", id2, "/usr/bin/probe", "try", "read", sc.ListenerPath)
 	if o := parseOutcomes(t, r); len(o) != 1 || o[0].OK || o[0].Errno != "ENOENT" {
 		t.Errorf("the agent socket is reachable from inside: %v", r)
+	}
+}
+
+// Alert → learn → enforce from inside the container: a workload in alert
+// mode makes a system call its profile denies and runs a program outside
+// its exec allow-list; `palisade profile learn` writes a profile (and its
+// seccomp profile) admitting exactly those; enforced, the same workload
+// runs, and another system call or another program is refused by the
+// kernel.
+func TestAlertLearnEnforceFromInside(t *testing.T) {
+	e := needEnv(t)
+	cfg, dir := rolloutProfiles(t, e, "")
+	script := "probe try syscall unshare0; probe try exec /bin/busybox true"
+	id := containerID(t, "observe")
+	allOK(t, runProfile(e, cfg, "webapp", id, nil, "/bin/sh", "-c", script), "alert mode")
+	rep, err := e.Command("palisade", "report", "--audit", e.AuditLog).CombinedOutput()
+	if err != nil || !strings.Contains(string(rep), "seccomp syscall unshare (SCMP_ARCH_X86_64)") && !strings.Contains(string(rep), "seccomp syscall unshare (SCMP_ARCH_AARCH64)") ||
+		!strings.Contains(string(rep), "executable /bin/busybox -> /bin/busybox") {
+		t.Fatalf("palisade report: %v\n%s", err, rep)
+	}
+	t.Logf("palisade report:\n%s", rep)
+
+	learned := filepath.Join(dir, "webapp-learned.toml")
+	out, err := e.Command("palisade", "profile", "learn", "--config", cfg, "--from-audit", e.AuditLog,
+		"--container", e.Namespace+"/"+id, "--parent", "webapp", "--name", "webapp-learned", "--out", learned).CombinedOutput()
+	if err != nil {
+		t.Fatalf("palisade profile learn: %v\n%s", err, out)
+	}
+	text, err := os.ReadFile(learned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := os.ReadFile(filepath.Join(dir, "seccomp", "webapp-learned.json"))
+	if err != nil || !strings.Contains(string(text), "system call unshare: denied by seccomp profile palisade-default") ||
+		!strings.Contains(string(text), "executable /bin/busybox: run from inside") || !strings.Contains(string(text), "profile = 'webapp-learned'") {
+		t.Fatalf("learned profile (%v):\n%s", err, text)
+	}
+	t.Logf("learned profile:\n%s\nits seccomp profile's learned rule:\n%s", text, sc[strings.LastIndex(string(sc), "{"):])
+
+	id2 := containerID(t, "learned")
+	allOK(t, runProfile(e, cfg, "webapp-learned", id2, nil, "/bin/sh", "-c", script), "the learned profile, enforced")
+	id3 := containerID(t, "new")
+	r := runProfile(e, cfg, "webapp-learned", id3, nil, "/bin/sh", "-c", "probe try syscall keyctl; probe try exec /usr/bin/probe32 report")
+	if r.Err != nil {
+		t.Fatalf("run: %v", r)
+	}
+	o := parseOutcomes(t, r)
+	if len(o) != 2 || o[0].OK || o[0].Errno != "EPERM" || o[1].OK || o[1].Errno != "EACCES" {
+		t.Errorf("a new system call and a new program under the learned profile: %+v, want EPERM and EACCES", o)
+	}
+	if n := len(seccompRecords(t, e, id3)) + len(execRecords(t, e, id3)); n != 0 {
+		t.Errorf("the enforced profile wrote %d alert records", n)
 	}
 }
