@@ -166,6 +166,12 @@ func TestAlertLearnEnforceFromInside(t *testing.T) {
 	script := "probe try syscall unshare0; probe try exec /bin/busybox true"
 	id := containerID(t, "observe")
 	allOK(t, runProfile(e, cfg, "webapp", id, nil, "/bin/sh", "-c", script), "alert mode")
+	for _, rec := range auditRecords(t, e, id) {
+		if rec.Event == audit.EventSeccompWouldDeny || rec.Event == audit.EventExecWouldRefuse {
+			data, _ := json.Marshal(rec)
+			t.Logf("%s record: %s", rec.Event, data)
+		}
+	}
 	rep, err := e.Command("palisade", "report", "--audit", e.AuditLog).CombinedOutput()
 	if err != nil || !strings.Contains(string(rep), "seccomp syscall unshare (SCMP_ARCH_X86_64)") && !strings.Contains(string(rep), "seccomp syscall unshare (SCMP_ARCH_AARCH64)") ||
 		!strings.Contains(string(rep), "executable /bin/busybox -> /bin/busybox") {
