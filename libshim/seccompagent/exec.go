@@ -31,17 +31,16 @@ func (a *Agent) program(fd int, n *notif, call string) (p, resolved string) {
 	type result struct{ p, resolved string }
 	ch := make(chan result, 1)
 	go func() {
-		defer func() { <-a.reading }()
-		defer func() {
-			if recover() != nil {
-				ch <- result{unread, ""}
+		r := result{unread, ""}
+		func() {
+			defer func() { _ = recover() }()
+			p, resolved := readProgram(n, call)
+			if valid(fd, n.ID) { // else the process is gone: what was read may be another's
+				r = result{p, resolved}
 			}
 		}()
-		p, resolved := readProgram(n, call)
-		if !valid(fd, n.ID) {
-			p, resolved = unread, "" // the process is gone: what was read may be another's
-		}
-		ch <- result{p, resolved}
+		<-a.reading // free before the answer: the next call (a restart of this one) may read at once
+		ch <- r
 	}()
 	select {
 	case r := <-ch:
