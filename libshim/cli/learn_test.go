@@ -23,7 +23,8 @@ func learnRecords() []audit.Record {
 	a := pod("app", "registry.example.com/shop/web:1.0")
 	a.Event, a.Syscalls = audit.EventSeccompWouldDeny, []audit.SyscallSeen{{Name: "unshare", Arch: "SCMP_ARCH_X86_64", Count: 3, First: t0, Last: t0.Add(time.Second)}}
 	b := pod("sidecar", "registry.example.com/shop/proxy:2.0")
-	b.Event, b.Executables = audit.EventExecWouldRefuse, []audit.ExecSeen{{Path: "/bin/sh", Resolved: "/bin/busybox", Count: 2, First: t0, Last: t0}}
+	b.Event, b.Executables = audit.EventExecWouldRefuse, []audit.ExecSeen{{Path: "/bin/sh", Resolved: "/bin/busybox", Count: 2, First: t0, Last: t0},
+		{Path: "fd 3", Resolved: "/memfd:x (deleted)", Count: 1, First: t0, Last: t0}, {Path: "(path not read)", Count: 1, First: t0, Last: t0}}
 	c := audit.Record{Namespace: "default", Container: "other", Image: "registry.example.com/shop/web@sha256:" + strings.Repeat("a", 64), Event: audit.EventSeccompWouldDeny,
 		Syscalls: []audit.SyscallSeen{{Name: "kcmp", Arch: "SCMP_ARCH_X86_64", Count: 1, First: t0, Last: t0}}}
 	return []audit.Record{a, b, c}
@@ -62,6 +63,9 @@ func TestLearnSelectorsAndSyscalls(t *testing.T) {
 		text, err := l.render()
 		if err != nil {
 			t.Fatal(err)
+		}
+		if strings.Contains(text, "memfd:x (deleted)'") || strings.Contains(text, "'(path not read)'") {
+			t.Errorf("%s: a program that is no file in the container was learned:\n%s", what, text)
 		}
 		if has := strings.Contains(text, "/bin/busybox"); has != c.executable {
 			t.Errorf("%s: executable learned %v, want %v:\n%s", what, has, c.executable, text)

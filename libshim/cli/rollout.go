@@ -239,12 +239,15 @@ it in the admin's profiles directory, and select it.`,
 			if err != nil {
 				return err
 			}
-			if file == "" || parent == "" || name == "" {
-				return &exitError{ExitUsage, fmt.Errorf("--from-audit, --parent and --name are required")}
+			if parent == "" || name == "" {
+				return &exitError{ExitUsage, fmt.Errorf("--parent and --name are required")}
 			}
 			cfg, err := f.load()
 			if err != nil {
 				return err
+			}
+			if file == "" {
+				file = cfg.Audit.File
 			}
 			set, err := loadProfiles(cfg)
 			if err != nil {
@@ -281,7 +284,7 @@ it in the admin's profiles directory, and select it.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&file, "from-audit", "", "audit file to learn from")
+	cmd.Flags().StringVar(&file, "from-audit", "", "audit file to learn from (default: the admin config's audit.file)")
 	sel.add(cmd)
 	cmd.Flags().StringVar(&parent, "parent", "", "the profile to start from")
 	cmd.Flags().StringVar(&name, "name", "", "the new profile's name")
@@ -368,8 +371,10 @@ func learn(parent *profiles.Profile, name, what, source string, recs []audit.Rec
 			addSeen(l.syscalls, s.Name, s.Count, s.First, s.Last, r.Container)
 		}
 		for _, x := range r.Executables {
-			if x.Resolved == "" {
-				l.notes = append(l.notes, fmt.Sprintf("#   not learned (program %s, not resolved in the container): decide by hand", x.Path))
+			if x.Resolved == "" || strings.HasPrefix(x.Path, "fd ") {
+				// nothing a list can name: an unread path, a missing file,
+				// a program run from a descriptor (a memfd, a deleted file)
+				l.notes = append(l.notes, fmt.Sprintf("#   not learned (program %s, resolved %q): not a file in the container; decide by hand", x.Path, x.Resolved))
 				continue
 			}
 			addSeen(execs, x.Resolved, x.Count, x.First, x.Last, r.Container)

@@ -52,7 +52,7 @@ func child(mode, socket string) int {
 	if mode == "log" {
 		act = libseccomp.ActLog
 	}
-	for _, name := range []string{"unshare", "execve"} {
+	for _, name := range []string{"unshare", "execve", "execveat"} {
 		nr, _ := libseccomp.GetSyscallFromName(name)
 		if err := f.AddRule(nr, act); err != nil {
 			fmt.Println(err)
@@ -63,7 +63,7 @@ func child(mode, socket string) int {
 		fmt.Println(err)
 		return 2
 	}
-	if mode == "notify" || mode == "bench" {
+	if mode != "log" {
 		fd, err := f.GetNotifFd()
 		if err != nil {
 			fmt.Println(err)
@@ -82,7 +82,27 @@ func child(mode, socket string) int {
 		_ = conn.Close()
 		_ = unix.Close(int(fd)) // as runc init does: the agent holds the only copy
 	}
-	if mode != "notify" {
+	switch mode {
+	case "relexec": // a relative name, from the working directory
+		_ = os.Chdir("/usr/bin")
+		name, _ := unix.BytePtrFromString("true")
+		argv := []*byte{name, nil}
+		_, _, e := unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(name)), uintptr(unsafe.Pointer(&argv[0])), 0)
+		fmt.Println("execve:", e)
+		return 3
+	case "fdexec": // the program is a descriptor
+		fd, err := unix.Open("/bin/true", unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			fmt.Println(err)
+			return 2
+		}
+		empty, _ := unix.BytePtrFromString("")
+		argv := []*byte{empty, nil}
+		_, _, e := unix.RawSyscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(empty)), uintptr(unsafe.Pointer(&argv[0])), 0, unix.AT_EMPTY_PATH, 0)
+		fmt.Println("execveat:", e)
+		return 3
+	case "notify":
+	default:
 		return loop(n)
 	}
 	for range n {
@@ -186,6 +206,38 @@ func TestAgentCountsAndContinues(t *testing.T) {
 	}
 }
 
+// A relative name resolves from the process's working directory inside
+// its root, and a program run from a descriptor is named by it.
+func TestAgentResolvesPrograms(t *testing.T) {
+	needRoot(t)
+	for mode, want := range map[string]string{"relexec": "true -> /usr/bin/true", "fdexec": "fd "} {
+		var mu sync.Mutex
+		var got []string
+		sock := testSocket(t)
+		a, err := Start(Config{Container: "test/c", Socket: sock, ExecCalls: []string{"execve", "execveat"}, ExecAllow: []string{"/opt/"}, Interval: time.Hour,
+			Report: func(r Report) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, x := range r.Executables {
+					got = append(got, x.Path+" -> "+x.Resolved)
+				}
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd, _, out := startChild(t, mode, sock, 0)
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("%s: %v\n%s", mode, err, out)
+		}
+		a.Close()
+		mu.Lock()
+		if len(got) != 1 || !strings.HasPrefix(got[0], want) || !strings.HasSuffix(got[0], "/usr/bin/true") {
+			t.Errorf("%s: recorded %q, want %q… resolving to /usr/bin/true", mode, got, want)
+		}
+		mu.Unlock()
+	}
+}
+
 // An agent that goes away never leaves a process waiting: the calls its
 // filter hands over fail with ENOSYS instead.
 func TestAgentGoneCallsFail(t *testing.T) {
@@ -195,7 +247,7 @@ func TestAgentGoneCallsFail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd, in, out := startChild(t, "notify", sock, 1)
+	cmd, in, out := startChild(t, "notify", sock, 0)
 	deadline := time.Now().Add(10 * time.Second)
 	for a.fds.Load() == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)

@@ -81,7 +81,8 @@ func readProgram(n *notif, call string) (string, string) {
 		}
 		dir = inside(pid, target)
 	}
-	res, err := execguard.Resolve(root, name, nil, dir)
+	// the kernel takes a relative name from the directory, never from PATH
+	res, err := execguard.Resolve(root, path.Join(dir, name), nil, "/")
 	if err != nil {
 		return name, ""
 	}
