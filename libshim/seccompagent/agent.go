@@ -46,10 +46,6 @@ const Dir = "/run/palisade/alert"
 // each exec process bring one.
 const maxFds = 64
 
-// pollMillis is how long a descriptor loop waits before checking whether
-// the agent is closing.
-const pollMillis = 200
-
 // readTimeout bounds reading a program's path out of a process's memory
 // (the page could be a userfaultfd's, or on a slow filesystem): past it the
 // call continues and the program is recorded as unread. A read takes
@@ -97,6 +93,7 @@ type Agent struct {
 	flushed chan struct{}
 	fds     atomic.Int32
 	reading chan struct{} // one memory read in flight
+	stop    [2]int        // a pipe: closing its write end wakes every loop
 	once    sync.Once
 }
 
@@ -124,6 +121,11 @@ func Start(cfg Config) (*Agent, error) {
 		return nil, fmt.Errorf("seccomp agent: %w", err)
 	}
 	a := &Agent{cfg: cfg, ln: ln, tally: newTally(), done: make(chan struct{}), flushed: make(chan struct{}), reading: make(chan struct{}, 1)}
+	if err := unix.Pipe2(a.stop[:], unix.O_CLOEXEC); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("seccomp agent: %w", err)
+	}
+	a.serving.Add(1) // the accept loop: descriptor loops are added while it runs
 	go a.accept()
 	go a.flush()
 	return a, nil
@@ -136,8 +138,10 @@ func (a *Agent) Close() {
 	a.once.Do(func() {
 		close(a.done)
 		_ = a.ln.Close()
+		_ = unix.Close(a.stop[1]) // wakes every descriptor loop
 		a.serving.Wait()
 		<-a.flushed
+		_ = unix.Close(a.stop[0])
 	})
 }
 
@@ -146,6 +150,7 @@ func (a *Agent) logf(err error, format string, args ...any) {
 }
 
 func (a *Agent) accept() {
+	defer a.serving.Done()
 	for {
 		conn, err := a.ln.AcceptUnix()
 		if err != nil {
@@ -233,12 +238,7 @@ func (a *Agent) serve(fd int) {
 		}
 	}()
 	for {
-		select {
-		case <-a.done:
-			return
-		default:
-		}
-		ready, err := wait(fd, pollMillis)
+		ready, err := wait(fd, a.stop[0])
 		if err != nil {
 			if !errors.Is(err, errGone) {
 				a.logf(err, "poll")
@@ -246,7 +246,7 @@ func (a *Agent) serve(fd int) {
 			return
 		}
 		if !ready {
-			continue
+			return // the agent is closing
 		}
 		n, err := receive(fd)
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINTR) {

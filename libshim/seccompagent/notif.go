@@ -36,27 +36,29 @@ func init() {
 // errGone is a descriptor whose filter has no process left (POLLHUP).
 var errGone = errors.New("the filter's processes are gone")
 
-// wait polls fd for a notification for up to ms milliseconds; false when
-// none arrived.
-func wait(fd, ms int) (bool, error) {
-	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	n, err := unix.Poll(pfd, ms)
-	if err != nil {
+// wait polls fd for a notification until one arrives (true), the filter's
+// processes are gone (errGone), or stop becomes readable or hung up
+// (false: the agent is closing).
+func wait(fd, stop int) (bool, error) {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(stop), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(pfd, -1)
 		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		if pfd[1].Revents != 0 {
 			return false, nil
 		}
-		return false, err
+		if pfd[0].Revents&unix.POLLIN != 0 {
+			return true, nil
+		}
+		if pfd[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
+			return false, errGone
+		}
 	}
-	if n == 0 {
-		return false, nil
-	}
-	if pfd[0].Revents&unix.POLLIN != 0 {
-		return true, nil
-	}
-	if pfd[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
-		return false, errGone
-	}
-	return false, nil
 }
 
 func ioctl(fd int, req uintptr, arg unsafe.Pointer) error {
