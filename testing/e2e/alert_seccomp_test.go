@@ -196,6 +196,18 @@ func TestAlertLearnEnforceFromInside(t *testing.T) {
 	}
 	t.Logf("learned profile:\n%s\nits seccomp profile's learned rule:\n%s", text, sc[strings.LastIndex(string(sc), "{"):])
 
+	// the same, gathered over every container of the image (other tests'
+	// alert-mode containers in this environment included)
+	byImage := filepath.Join(t.TempDir(), "byimage.toml")
+	if out, err := e.Command("palisade", "profile", "learn", "--config", cfg, "--from-audit", e.AuditLog,
+		"--image", e.Image(), "--parent", "webapp", "--name", "byimage", "--out", byImage).CombinedOutput(); err != nil {
+		t.Fatalf("palisade profile learn --image: %v\n%s", err, out)
+	}
+	if text, err := os.ReadFile(byImage); err != nil || !strings.Contains(string(text), "for image "+e.Image()) ||
+		!strings.Contains(string(text), "system call unshare: denied by seccomp profile palisade-default") {
+		t.Errorf("learned by image (%v):\n%s", err, text)
+	}
+
 	id2 := containerID(t, "learned")
 	allOK(t, runProfile(e, cfg, "webapp-learned", id2, nil, "/bin/sh", "-c", script), "the learned profile, enforced")
 	id3 := containerID(t, "new")
