@@ -109,3 +109,24 @@ func TestLearnSelectorsAndSyscalls(t *testing.T) {
 		t.Errorf("the learned rule does not say where it came from:\n%s", data)
 	}
 }
+
+// The report counts what alert mode saw at run time per workload, with
+// the calls' own counts, and does not count those records as operations.
+func TestReportRunTimeFindings(t *testing.T) {
+	recs := learnRecords()
+	recs[0].Dropped = 4
+	got := map[string]summary{}
+	for _, s := range summarize(recs) {
+		got[s.Workload] = s
+	}
+	app, side := got["shop/web-1/app"], got["shop/web-1/sidecar"]
+	if app.Allowed != 0 || side.Allowed != 0 {
+		t.Errorf("run-time records counted as operations: %d, %d", app.Allowed, side.Allowed)
+	}
+	if count(app.WouldRefuse) != 3+4 || app.WouldRefuse[0].Value != "unshare (SCMP_ARCH_X86_64)" || app.WouldRefuse[1].Subject != "dropped" {
+		t.Errorf("app: %+v", app.WouldRefuse)
+	}
+	if count(side.WouldRefuse) != 4 || side.WouldRefuse[0].Value != "/bin/sh -> /bin/busybox" {
+		t.Errorf("sidecar: %+v", side.WouldRefuse)
+	}
+}

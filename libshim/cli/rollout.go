@@ -138,6 +138,10 @@ func summarize(recs []audit.Record) []summary {
 			s.WouldRefuse = add(s.WouldRefuse, finding{Rule: "exec-allowlist", Subject: audit.SubjectExecutable, Value: x.Path + " -> " + x.Resolved,
 				Reason: "run from inside the container, not on the exec allow-list", Count: int(x.Count)})
 		}
+		if r.Dropped > 0 {
+			s.WouldRefuse = add(s.WouldRefuse, finding{Rule: string(r.Event), Subject: "dropped", Value: "not attributed",
+				Reason: "alert mode's bounded table was full: more distinct calls or programs than it keeps", Count: int(r.Dropped)})
+		}
 	}
 	out := make([]summary, 0, len(by))
 	for _, s := range by {
