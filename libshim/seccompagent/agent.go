@@ -190,8 +190,14 @@ func (a *Agent) handover(conn *net.UnixConn) {
 		return
 	}
 	buf, oob := make([]byte, 64<<10), make([]byte, unix.CmsgSpace(4*4))
-	_, oobn, _, _, err := conn.ReadMsgUnix(buf, oob)
-	if err != nil {
+	var oobn int
+	var rerr error
+	err = raw.Read(func(fd uintptr) bool {
+		// close-on-exec from the start: the shim forks runc all the time
+		_, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, unix.MSG_CMSG_CLOEXEC)
+		return !errors.Is(rerr, unix.EAGAIN)
+	})
+	if err = errors.Join(err, rerr); err != nil {
 		a.logf(err, "no descriptor received")
 		return
 	}
@@ -206,7 +212,6 @@ func (a *Agent) handover(conn *net.UnixConn) {
 		}
 	}
 	for i, fd := range fds {
-		unix.CloseOnExec(fd)
 		if i > 0 || !isNotifyFd(fd) || a.fds.Load() >= maxFds {
 			_ = unix.Close(fd)
 			if i == 0 {
