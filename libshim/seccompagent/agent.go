@@ -81,6 +81,8 @@ type Config struct {
 	// time on Close, on the agent's own goroutine.
 	Report   func(Report)
 	Interval time.Duration
+	// Rate bounds the calls answered per second, past a burst (0: 10,000).
+	Rate int
 }
 
 // Agent is a running agent.
@@ -93,7 +95,8 @@ type Agent struct {
 	flushed chan struct{}
 	fds     atomic.Int32
 	reading chan struct{} // one memory read in flight
-	stop    [2]int        // a pipe: closing its write end wakes every loop
+	limit   *limiter
+	stop    [2]int // a pipe: closing its write end wakes every loop
 	once    sync.Once
 }
 
@@ -120,7 +123,7 @@ func Start(cfg Config) (*Agent, error) {
 		_ = ln.Close()
 		return nil, fmt.Errorf("seccomp agent: %w", err)
 	}
-	a := &Agent{cfg: cfg, ln: ln, tally: newTally(), done: make(chan struct{}), flushed: make(chan struct{}), reading: make(chan struct{}, 1)}
+	a := &Agent{cfg: cfg, ln: ln, tally: newTally(), done: make(chan struct{}), flushed: make(chan struct{}), reading: make(chan struct{}, 1), limit: newLimiter(cfg.Rate, time.Now)}
 	if err := unix.Pipe2(a.stop[:], unix.O_CLOEXEC); err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("seccomp agent: %w", err)
@@ -262,6 +265,9 @@ func (a *Agent) serve(fd int) {
 			return
 		}
 		count := a.observe(fd, n)
+		if d := a.limit.delay(); d > 0 {
+			time.Sleep(d) // a flood: the caller waits, the shim does not spin
+		}
 		switch err := proceed(fd, n.ID); {
 		case err == nil:
 			count() // only calls that went on: a restarted one is counted once
