@@ -199,6 +199,8 @@ func scmpAction(a specs.LinuxSeccompAction, errno *uint) (libseccomp.ScmpAction,
 		return libseccomp.ActAllow, nil
 	case specs.ActLog:
 		return libseccomp.ActLog, nil
+	case specs.ActNotify:
+		return libseccomp.ActNotify, nil
 	}
 	return libseccomp.ActInvalid, fmt.Errorf("seccomp: action %q is not supported", a)
 }

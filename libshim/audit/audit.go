@@ -29,6 +29,12 @@ const (
 	EventUpdate     Event = "update"
 	EventCheckpoint Event = "checkpoint"
 	EventDelete     Event = "delete"
+	// EventSeccompWouldDeny lists the system calls a container in alert
+	// mode made that its seccomp profile would deny, with counts.
+	EventSeccompWouldDeny Event = "seccomp-would-deny"
+	// EventExecWouldRefuse lists the programs processes inside a container
+	// in alert mode executed that its exec allow-list does not hold.
+	EventExecWouldRefuse Event = "exec-would-refuse"
 )
 
 // Result is the outcome of the operation.
@@ -74,15 +80,37 @@ const (
 	SubjectEnv        = "env"
 )
 
-// Schema is the version of the record's JSON form (docs/config.md).
-// Version 2 added schema, mode, image and would_refuse; version 3 added
-// exit on delete records.
+// Schema is the version of the record's JSON form (docs/rollout.md).
+// Version 2 added schema, mode, image and would_refuse; version 3 the
+// seccomp-would-deny and exec-would-refuse records (syscalls, executables,
+// dropped) and exit on delete records.
 const Schema = 3
 
 // Exit is how a container's init process ended, on its delete record.
 type Exit struct {
 	Status uint32    `json:"status"`
 	At     time.Time `json:"at"`
+}
+
+// SyscallSeen is a system call a container in alert mode made that its
+// seccomp profile would deny: how often, and when first and last, in the
+// period the record covers.
+type SyscallSeen struct {
+	Name  string    `json:"name"` // "#NR" when libseccomp does not know the number
+	Arch  string    `json:"arch"` // the OCI architecture: SCMP_ARCH_X86_64, ...
+	Count uint64    `json:"count"`
+	First time.Time `json:"first_seen"`
+	Last  time.Time `json:"last_seen"`
+}
+
+// ExecSeen is a program a process inside a container in alert mode
+// executed that its exec allow-list does not hold.
+type ExecSeen struct {
+	Path     string    `json:"path"`               // as the process named it (execve's filename)
+	Resolved string    `json:"resolved,omitempty"` // inside the container, symbolic links followed
+	Count    uint64    `json:"count"`
+	First    time.Time `json:"first_seen"`
+	Last     time.Time `json:"last_seen"`
 }
 
 // Record is one audit entry.
@@ -106,8 +134,15 @@ type Record struct {
 	Image   string   `json:"image,omitempty"`
 	Config  string   `json:"config,omitempty"` // the admin config's source
 	Changes []Change `json:"changes,omitempty"`
-	Result  Result   `json:"result"`
-	Reason  string   `json:"reason,omitempty"` // why it was refused
+	// Syscalls and Executables are what alert mode saw at run time
+	// (seccomp-would-deny and exec-would-refuse records); Dropped counts
+	// calls that were not attributed because the record's bounded table
+	// was full.
+	Syscalls    []SyscallSeen `json:"syscalls,omitempty"`
+	Executables []ExecSeen    `json:"executables,omitempty"`
+	Dropped     uint64        `json:"dropped,omitempty"`
+	Result      Result        `json:"result"`
+	Reason      string        `json:"reason,omitempty"` // why it was refused
 	// Exit is set on a container's delete record: its init's exit status
 	// and time, so that `palisade explain --container` can relate an early
 	// exit to what palisade changed.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"time"
 
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	containerd "github.com/containerd/containerd/v2/client"
@@ -238,6 +239,19 @@ func explainContainer(cmd *cobra.Command, g *globals, f *policyFlags, id, ns, ad
 		fmt.Fprintln(w)
 		if r.Reason != "" {
 			fmt.Fprintf(w, "  reason: %s\n", r.Reason)
+		}
+		for _, c := range r.Syscalls {
+			fmt.Fprintf(w, "  system call %s (%s) the profile would deny: %d times, %s to %s\n", c.Name, c.Arch, c.Count, c.First.Format(time.TimeOnly), c.Last.Format(time.TimeOnly))
+		}
+		for _, x := range r.Executables {
+			fmt.Fprintf(w, "  program %s", x.Path)
+			if x.Resolved != "" && x.Resolved != x.Path {
+				fmt.Fprintf(w, " (%s)", x.Resolved)
+			}
+			fmt.Fprintf(w, " not on the exec allow-list: %d times, %s to %s\n", x.Count, x.First.Format(time.TimeOnly), x.Last.Format(time.TimeOnly))
+		}
+		if r.Dropped > 0 {
+			fmt.Fprintf(w, "  %d more calls not attributed (the record's table was full)\n", r.Dropped)
 		}
 		if len(r.Changes) > 0 {
 			if err := changeTable(indentWriter{w}, r.Profile, r.Changes); err != nil {

@@ -71,6 +71,8 @@ type Request struct {
 	// LSM is the node's LSM support (nil: detect, reserve and load
 	// nothing).
 	LSM *lsm.Env
+	// SeccompAgent is the Node's.
+	SeccompAgent string
 }
 
 // Node is what the pipeline needs to know about where a container runs.
@@ -100,6 +102,11 @@ type Node struct {
 	Rootfs      func(func(root string) error) error
 	LandlockABI func() (int, error)
 	LSM         *lsm.Env
+	// SeccompAgent is the socket of the seccomp agent the shim runs for
+	// this container in alert mode (libshim/seccompagent): an alert-mode
+	// filter hands the calls its profile would deny there. "" where no
+	// agent runs (palisade run): the filter then enforces in alert mode too.
+	SeccompAgent string
 }
 
 // Prepare resolves a container's policy from the admin config and the
@@ -112,12 +119,13 @@ func Prepare(ns, id string, cfg *config.Config, spec *specs.Spec, node Node) (*R
 		CarveOuts:    carveOuts(ns, cfg, node, spec.Annotations),
 		Joinable:     node.Joinable,
 		RootfsMounts: node.RootfsMounts, SnapshotterRoots: node.SnapshotterRoots, Image: node.Image,
-		Helper:      cfg.HelperPath(),
-		Rootfs:      node.Rootfs,
-		LandlockABI: node.LandlockABI,
-		LSM:         node.LSM,
-		SecretsDir:  filepath.Join(cfg.Secrets.MountRoot, ns, id),
-		SecretScope: secrets.Scope(ns, spec.Annotations),
+		Helper:       cfg.HelperPath(),
+		Rootfs:       node.Rootfs,
+		LandlockABI:  node.LandlockABI,
+		LSM:          node.LSM,
+		SeccompAgent: node.SeccompAgent,
+		SecretsDir:   filepath.Join(cfg.Secrets.MountRoot, ns, id),
+		SecretScope:  secrets.Scope(ns, spec.Annotations),
 	}
 	pol, err := policy.Resolve(req.Container(), cfg, spec.Annotations)
 	if err != nil {
@@ -214,6 +222,11 @@ type Decisions struct {
 	// (Landlock through palisade-init): the container's PID namespace must
 	// then get vm.memfd_noexec after create, before start.
 	ExecEnforced bool
+	// SeccompAgent is set when the filter hands calls to the container's
+	// seccomp agent (alert mode): its socket, and the calls it hands over
+	// only to record the program they run (execve, execveat).
+	SeccompAgent     string
+	SeccompExecCalls []string
 }
 
 // Plan is the pipeline's answer for one container: the hardened spec, the

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"palisade.dev/palisade/libshim/config"
+	"palisade.dev/palisade/libshim/seccompagent"
 )
 
 // ProtectedPath is a host path no bind mount may expose, and why.
@@ -78,6 +79,7 @@ func ProtectedPaths(cfg *config.Config, node Node) []ProtectedPath {
 	add(cfg.Audit.File, "palisade's audit file")
 	add(cfg.Secrets.Store, "palisade's secret store")
 	add(cfg.Secrets.MountRoot, "where palisade mounts containers' secrets")
+	add(seccompagent.Dir, "the sockets of palisade's seccomp agents (alert mode)")
 	add(cfg.Node.KubeletRoot, "the kubelet's root directory (pod volumes, service account tokens, credentials)")
 	for _, p := range cfg.Node.ProtectedPaths {
 		add(p, "protected by the node administrator (node.protected_paths)")

@@ -101,3 +101,8 @@ func verifyImages(req *Request, _ *Decisions, _ *specs.Spec) string {
 	}
 	return ""
 }
+
+// ImageRef is the container's image reference, looked up now if no rule
+// did ("" for a container without one): alert mode's records name it so
+// that learning can gather a profile per image.
+func (req *Request) ImageRef() string { return req.image() }

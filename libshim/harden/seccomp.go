@@ -38,7 +38,7 @@ func seccompFilter(r *run, s *specs.Spec) error {
 	if err != nil {
 		return r.refuse(err.Error(), "run palisade on amd64 or arm64")
 	}
-	if s.Linux.Seccomp != nil && sameFilter(s.Linux.Seccomp, want) {
+	if s.Linux.Seccomp != nil && sameFilter(s.Linux.Seccomp, alertFilter(r, want)) {
 		return nil
 	}
 	before, name := "none", pol.SeccompName
@@ -48,10 +48,37 @@ func seccompFilter(r *run, s *specs.Spec) error {
 		before = fmt.Sprintf("client filter (default %s, %d rules)", s.Linux.Seccomp.DefaultAction, len(s.Linux.Seccomp.Syscalls))
 		want, name = seccomp.IntersectCached(want, s.Linux.Seccomp, arch.Native().OCI), name+" ∩ client filter"
 	}
-	r.record(before, fmt.Sprintf("%s (default %s, %d rules, %s)", name, want.DefaultAction, len(want.Syscalls), abiNote(want)))
+	after := fmt.Sprintf("%s (default %s, %d rules, %s)", name, want.DefaultAction, len(want.Syscalls), abiNote(want))
+	if final := alertFilter(r, want); final != want {
+		after += "; alert mode: the calls it denies are handed to palisade's seccomp agent, which records them and lets them run"
+		want = final
+	}
+	r.record(before, after)
 	s.Linux.Seccomp = want
 	return nil
 }
+
+// alertFilter is the filter a container in alert mode gets: the calls the
+// enforce filter denies (and, with an exec allow-list, execve and execveat,
+// to record the programs run) go to the container's seccomp agent
+// (seccomp.Alert). In enforce mode, or where no agent runs, it is the
+// enforce filter itself.
+func alertFilter(r *run, enforce *specs.LinuxSeccomp) *specs.LinuxSeccomp {
+	r.dec.SeccompAgent, r.dec.SeccompExecCalls = "", nil
+	if !r.req.Policy.Alert || r.req.SeccompAgent == "" {
+		return enforce
+	}
+	var record []string
+	if r.req.Policy.Exec != nil {
+		record = execCalls
+	}
+	out, recorded := seccomp.Alert(enforce, r.req.SeccompAgent, record...)
+	r.dec.SeccompAgent, r.dec.SeccompExecCalls = r.req.SeccompAgent, recorded
+	return out
+}
+
+// execCalls are the calls that run a program.
+var execCalls = []string{"execve", "execveat"}
 
 func compatABIs(allowed bool) seccomp.ABIs {
 	if allowed {
@@ -110,8 +137,14 @@ func verifySeccomp(req *Request, _ *Decisions, s *specs.Spec) string {
 	if !req.Policy.Profile.Seccomp.CompatABI && len(sc.Architectures) > 1 {
 		return "the seccomp filter admits compat ABIs the profile does not allow (seccomp.compat_abi)"
 	}
-	if sc.ListenerPath != "" || sc.ListenerMetadata != "" {
-		return "the seccomp filter hands decisions to a listener"
+	agent := req.Policy.Alert && req.SeccompAgent != ""
+	if (sc.ListenerPath != "" && (!agent || sc.ListenerPath != req.SeccompAgent)) || sc.ListenerMetadata != "" {
+		return "the seccomp filter hands decisions to a listener other than palisade's agent in alert mode"
+	}
+	for _, rule := range sc.Syscalls {
+		if rule.Action == specs.ActNotify && sc.ListenerPath == "" {
+			return "the seccomp filter hands calls to a listener in enforce mode"
+		}
 	}
 	return ""
 }

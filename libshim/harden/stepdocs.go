@@ -60,7 +60,8 @@ func stepDocs() map[string]string {
 		"seccomp": "the profile's seccomp filter, resolved for the architecture (native ABI only unless " +
 			"`seccomp.compat_abi = true`: 32-bit and x32 system calls are killed) and the final capability set; a filter " +
 			"already in the spec (a pod's Localhost or RuntimeDefault profile) is combined with it, the stricter verdict " +
-			"winning per system call ([seccomp.md](seccomp.md)).",
+			"winning per system call ([seccomp.md](seccomp.md)). In alert mode, the calls the filter denies outright " +
+			"are handed to the shim's seccomp agent, which records them per container and lets them run ([rollout.md](rollout.md)).",
 		"secrets": "requested secrets are planned for a per-container tmpfs, `palisade-secret:` references and " +
 			"`palisade.dev/secret-env` variables move out of the environment into files, other secret-looking variables " +
 			"are audited or refused ([secrets.md](secrets.md)).",

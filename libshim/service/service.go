@@ -41,6 +41,7 @@ import (
 	"palisade.dev/palisade/libshim/launch"
 	"palisade.dev/palisade/libshim/lsm"
 	"palisade.dev/palisade/libshim/policy"
+	"palisade.dev/palisade/libshim/seccompagent"
 	"palisade.dev/palisade/libshim/secrets"
 	"palisade.dev/palisade/profiles"
 )
@@ -52,8 +53,9 @@ const maxProcessSize = 1 << 20
 type container struct {
 	req         harden.Request
 	annotations map[string]string
-	secretsDir  string // the host mount of its secrets, "" without
-	pid         uint32 // its init process on the host
+	secretsDir  string              // the host mount of its secrets, "" without
+	pid         uint32              // its init process on the host
+	agent       *seccompagent.Agent // alert mode's seccomp agent, nil without
 }
 
 // Service is the palisade task service.
@@ -114,8 +116,17 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	}
 	plan, changes, err := harden.Harden(req, spec)
 	rec.Image = req.ImageSeen()
+	if req.Policy.Alert {
+		rec.Image = req.ImageRef()
+	}
 	if rec.Changes = changes; err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
+	}
+	agent, err := s.startAgent(ctx, cfg, plan, *rec)
+	if err != nil {
+		releaseLSM(ctx, req, &plan.Decisions)
+		return nil, s.refused(ctx, cfg, rec, policy.Failed(req.Container(), "seccomp", rec.Profile,
+			"cannot start the seccomp agent alert mode records system calls with: "+err.Error(), "check that the shim can create "+seccompagent.Dir))
 	}
 	labelRootfs(r.Rootfs, plan.Labels)
 	rt := &runcCreate{s: s, r: r, cfg: cfg, rec: rec}
@@ -124,6 +135,9 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		Secrets: secrets.DirSource{Root: cfg.Secrets.Store}, RunHelper: runReaped,
 	}, rt)
 	if err != nil {
+		if agent != nil {
+			agent.Close()
+		}
 		releaseLSM(ctx, req, &plan.Decisions) // a refused container keeps no MCS pair
 		if rt.resp == nil && !rt.recorded {
 			return nil, s.refused(ctx, cfg, rec, err)
@@ -137,7 +151,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	}
 	req.Created = plan.ForExec()
 	s.mu.Lock()
-	s.containers[r.ID] = &container{req: *req, annotations: spec.Annotations, secretsDir: launched.SecretsDir, pid: launched.Pid}
+	s.containers[r.ID] = &container{req: *req, annotations: spec.Annotations, secretsDir: launched.SecretsDir, pid: launched.Pid, agent: agent}
 	s.mu.Unlock()
 	return rt.resp, nil
 }
@@ -176,7 +190,8 @@ func (s *Service) prepare(ctx context.Context, ns string, r *taskAPI.CreateTaskR
 	node := harden.Node{
 		Bundle: r.Bundle, Addresses: s.addresses, SocketDir: s.socketDir, RootfsMounts: rootfsMounts(r),
 		Joinable: s.joinable(ns, r.ID, spec.Annotations), Rootfs: rootfsAccess(ctx, r, spec), LandlockABI: s.landlockABI, LSM: s.lsm,
-		Image: s.imageOf(ctx, cfg, ns, r.ID, spec.Annotations),
+		Image:        s.imageOf(ctx, cfg, ns, r.ID, spec.Annotations),
+		SeccompAgent: seccompagent.SocketPath(r.Bundle),
 	}
 	var err error
 	if node.ContainerdRoot, node.SnapshotterRoots, node.ContainerdDirs, err = s.node.learn(ctx, s.addresses); err != nil {
@@ -328,6 +343,9 @@ func (s *Service) Delete(ctx context.Context, r *taskAPI.DeleteRequest) (*taskAP
 	c, ok := s.containers[r.ID]
 	delete(s.containers, r.ID)
 	s.mu.Unlock()
+	if ok && c.agent != nil {
+		c.agent.Close() // its last records, before the delete's
+	}
 	if ok && c.secretsDir != "" {
 		if err := secrets.Release(c.secretsDir); err != nil {
 			log.G(ctx).WithError(err).WithField("container", c.req.Container()).Error("palisade: cannot remove the container's secrets")

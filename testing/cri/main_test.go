@@ -28,7 +28,9 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	return harness.Suite("cri", harness.Options{CRI: true, Namespace: "k8s.io"}, func(e *harness.Env, reason string) int {
+	// pods of the Kubernetes namespace alertNamespace run in alert mode
+	opts := harness.Options{CRI: true, Namespace: "k8s.io", AdminConfig: "alert_namespaces = [\"" + alertNamespace + "\"]\n"}
+	return harness.Suite("cri", opts, func(e *harness.Env, reason string) int {
 		env, skipReason = e, reason
 		return m.Run()
 	})

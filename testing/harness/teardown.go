@@ -13,6 +13,8 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"palisade.dev/palisade/libshim/seccompagent"
 )
 
 // ownerFile holds the PID of the process that owns an environment directory.
@@ -114,6 +116,9 @@ func (e *Env) Leftovers(id string) []string {
 	}
 	if _, err := os.Stat(bundle); err == nil {
 		left = append(left, "bundle "+bundle)
+	}
+	if sock := seccompagent.SocketPath(bundle); exists(sock) {
+		left = append(left, "seccomp agent socket "+sock)
 	}
 	if st := filepath.Join(e.RuncRoot, e.Namespace, id); exists(st) {
 		left = append(left, "runc state "+st)

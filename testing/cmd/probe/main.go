@@ -25,6 +25,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -199,6 +200,13 @@ func try(action string, args []string) {
 			fail("usage: probe try copyexec SRC DST")
 		}
 		err = tryCopyExec(args[0], args[1])
+	case "exec":
+		// run a program as a child (its output discarded): what an
+		// exec allow-list decides from inside
+		if len(args) < 1 {
+			fail("usage: probe try exec PATH [ARG...]")
+		}
+		err = exec.Command(args[0], args[1:]...).Run()
 	default:
 		fail("unknown action " + action)
 	}
@@ -351,6 +359,10 @@ func trySyscall(name string) error {
 		errno = e
 	case "unshare-user":
 		return unix.Unshare(unix.CLONE_NEWUSER)
+	case "unshare0":
+		// unshare with no flags: a no-op that needs no privilege, so only
+		// a seccomp filter makes it fail
+		return unix.Unshare(0)
 	case "clone-newuser":
 		// fork into a new user namespace; the child exits at once
 		pid, _, e := unix.RawSyscall6(unix.SYS_CLONE, uintptr(unix.CLONE_NEWUSER|unix.SIGCHLD), 0, 0, 0, 0, 0)

@@ -1,0 +1,148 @@
+package seccomp
+
+import (
+	"slices"
+	"sort"
+	"sync"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+)
+
+// Alert returns the alert-mode form of an enforce filter: every system call
+// the filter denies outright — named in a rule whose action is not allow or
+// log and that has no argument condition, or known to libseccomp on one of
+// the filter's architectures and named by no rule at all (the default
+// action) — is handed to the listener at listener instead (SCMP_ACT_NOTIFY),
+// and so are the allowed calls named in record (execve, execveat, to record
+// what runs). What stays as the enforce filter has it:
+//
+//   - the default action, for numbers libseccomp does not know (runc refuses
+//     NOTIFY as the default action, and unknown numbers are not a workload's
+//     ordinary calls);
+//   - rules with argument conditions (clone with namespace flags): a call
+//     that fails their condition falls to the default action, and libseccomp
+//     cannot express "notify when this condition fails";
+//   - rules that answer ENOSYS (clone3, so that libc falls back to clone,
+//     whose flags are checked);
+//   - write, which runc may not hand to a listener (runc init writes the
+//     listener's descriptor number with it);
+//   - the architectures: a compat ABI the filter leaves out is still killed.
+//
+// The enforce filter is not modified. recorded are the names of record the
+// filter allowed: the listener records those calls and nothing else of them.
+func Alert(sc *specs.LinuxSeccomp, listener string, record ...string) (alert *specs.LinuxSeccomp, recorded []string) {
+	out := *sc
+	out.ListenerPath, out.ListenerMetadata = listener, ""
+	named := map[string]bool{}
+	var notify []string
+	out.Syscalls = make([]specs.LinuxSyscall, 0, len(sc.Syscalls)+1)
+	for _, r := range sc.Syscalls {
+		r.Names = slices.Clone(r.Names)
+		r.Args = slices.Clone(r.Args)
+		for _, n := range r.Names {
+			named[n] = true
+		}
+		switch {
+		case len(r.Args) > 0:
+		case r.Action == specs.ActAllow || r.Action == specs.ActLog:
+			r.Names = slices.DeleteFunc(r.Names, func(n string) bool {
+				if slices.Contains(record, n) {
+					notify, recorded = append(notify, n), append(recorded, n)
+					return true
+				}
+				return false
+			})
+		case r.Action == specs.ActErrno && errnoOf(r.ErrnoRet) == uint(unix.ENOSYS):
+		default:
+			r.Names = slices.DeleteFunc(r.Names, func(n string) bool {
+				if n == "write" {
+					return false
+				}
+				notify = append(notify, n)
+				return true
+			})
+		}
+		if len(r.Names) > 0 {
+			out.Syscalls = append(out.Syscalls, r)
+		}
+	}
+	for _, a := range sc.Architectures {
+		for _, n := range knownSyscalls(a) {
+			if !named[n] && n != "write" {
+				notify = append(notify, n)
+			}
+		}
+	}
+	sort.Strings(notify)
+	notify = slices.Compact(notify)
+	if len(notify) > 0 {
+		out.Syscalls = append(out.Syscalls, specs.LinuxSyscall{Names: notify, Action: specs.ActNotify})
+	}
+	return &out, recorded
+}
+
+// syscallRanges are where an architecture's system call numbers lie: the
+// ordinary table, x32's (bit 30 set) and ARM's private calls.
+var syscallRanges = map[specs.Arch][][2]int{
+	specs.ArchX86_64:  {{0, 1024}},
+	specs.ArchX86:     {{0, 1024}},
+	specs.ArchX32:     {{0x40000000, 0x40000000 + 1024}},
+	specs.ArchAARCH64: {{0, 1024}},
+	specs.ArchARM:     {{0, 1024}, {0x0f0000, 0x0f0010}},
+}
+
+var known = struct {
+	sync.Mutex
+	m map[specs.Arch][]string
+}{m: map[specs.Arch][]string{}}
+
+// knownSyscalls lists the names libseccomp knows on an architecture, once.
+func knownSyscalls(a specs.Arch) []string {
+	known.Lock()
+	defer known.Unlock()
+	if l, ok := known.m[a]; ok {
+		return l
+	}
+	var names []string
+	if scmp, err := libseccomp.GetArchFromString(scmpArchNames[a]); err == nil && scmpArchNames[a] != "" {
+		for _, r := range syscallRanges[a] {
+			for nr := r[0]; nr < r[1]; nr++ {
+				if n, err := libseccomp.ScmpSyscall(nr).GetNameByArch(scmp); err == nil && n != "" {
+					names = append(names, n)
+				}
+			}
+		}
+	}
+	known.m[a] = names
+	return names
+}
+
+// SyscallName names system call nr as the kernel reported it in a seccomp
+// notification (seccomp_data.arch is an AUDIT_ARCH_ value): the name and
+// the OCI architecture, or "" when libseccomp does not know it.
+func SyscallName(audit uint32, nr int32) (name string, arch specs.Arch) {
+	for _, t := range Arches {
+		if audit == auditArch[t.GoArch] {
+			if t.GoArch == "amd64" && nr&0x40000000 != 0 {
+				return nameOf(libseccomp.ArchX32, nr), specs.ArchX32
+			}
+			return nameOf(t.Scmp, nr), t.Arch
+		}
+		for _, c := range t.Compat {
+			if audit == c.Audit && c.Name != "x32" {
+				return nameOf(c.Scmp, nr), c.Arch
+			}
+		}
+	}
+	return "", ""
+}
+
+func nameOf(a libseccomp.ScmpArch, nr int32) string {
+	n, err := libseccomp.ScmpSyscall(nr).GetNameByArch(a)
+	if err != nil {
+		return ""
+	}
+	return n
+}
