@@ -1,0 +1,168 @@
+package cri
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"palisade.dev/palisade/libshim/audit"
+	"palisade.dev/palisade/testing/harness"
+)
+
+// Attacks a pod author can make through the pod spec: seccomp Localhost
+// profiles, palisade.dev/ annotations, CRI annotations, user-namespace
+// mappings and sysctls. Each test holds what palisade must keep.
+
+// localhostProfile writes a seccomp profile for a pod's Localhost
+// reference and returns the security context asking for it.
+func localhostProfile(t *testing.T, profile string) obj {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "profile.json")
+	if err := os.WriteFile(p, []byte(profile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return obj{"seccomp": obj{"profile_type": 2, "localhost_ref": p}}
+}
+
+// hardenedSpec is the config.json runc got for container id.
+func hardenedSpec(t *testing.T, e *harness.Env, id string) *specs.Spec {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(e.Dir, "state", "io.containerd.runtime.v2.task", e.Namespace, id, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	return &s
+}
+
+// tryOK runs `probe try ARGS` in the container and reports whether the
+// action succeeded.
+func tryOK(t *testing.T, e *harness.Env, id string, args ...string) bool {
+	t.Helper()
+	r := e.Crictl(append([]string{"exec", id, "/usr/bin/probe", "try"}, args...)...)
+	var o struct {
+		OK bool `json:"ok"`
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(r.Stdout)), &o); err != nil {
+		t.Fatalf("probe try %v: %v\n%s", args, err, r)
+	}
+	return o.OK
+}
+
+// A pod's Localhost profile can only tighten palisade's filter. A profile
+// that allows everything, hands mkdir to a listener of its choice
+// (SCMP_ACT_NOTIFY with listenerPath), turns the Spectre mitigation off
+// (SECCOMP_FILTER_FLAG_SPEC_ALLOW) and names an architecture the node
+// does not admit gets palisade's filter: mount and unshare stay denied,
+// mkdir is refused with EPERM (no listener is ever called), runc gets
+// neither the listener nor the flags, and 32-bit calls stay killed.
+func TestPodSeccompCannotLoosen(t *testing.T) {
+	e := needEnv(t)
+	listener := filepath.Join(t.TempDir(), "listener.sock")
+	l, err := net.Listen("unix", listener)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	called := make(chan struct{}, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			c.Close()
+			called <- struct{}{}
+		}
+	}()
+	pod := writeJSON(t, podConfig(t, name(t, "pod"), nil, nsPod))
+	podID := runPod(t, e, harness.CRIHandler, pod)
+	sc := localhostProfile(t, `{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_AARCH64","SCMP_ARCH_ARM"],`+
+		`"listenerPath":`+jsonString(listener)+`,"listenerMetadata":"pod",`+
+		`"flags":["SECCOMP_FILTER_FLAG_SPEC_ALLOW","SECCOMP_FILTER_FLAG_LOG"],`+
+		`"syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_NOTIFY"},{"names":["mount","unshare","bpf"],"action":"SCMP_ACT_ALLOW"}]}`)
+	ctr := writeJSON(t, containerConfig("loose", sc, nil, "/usr/bin/probe", "sleep", "300"))
+	ctrID := crictl(t, e, "create", podID, ctr, pod)
+	crictl(t, e, "start", ctrID)
+
+	for _, try := range [][]string{{"syscall", "mount"}, {"unshare"}, {"syscall", "bpf"}} {
+		if tryOK(t, e, ctrID, try...) {
+			t.Errorf("%v succeeded although palisade's filter denies it", try)
+		}
+	}
+	if r := e.Crictl("exec", ctrID, "/bin/mkdir", "/tmp/made"); r.Err == nil || !strings.Contains(r.Stdout+r.Stderr, "Operation not permitted") {
+		t.Errorf("mkdir under a profile that notifies a listener: %s", r)
+	}
+	if r := e.Crictl("exec", ctrID, "/usr/bin/probe32", "report"); r.Err == nil {
+		t.Errorf("a 32-bit program ran: %s", r)
+	}
+	select {
+	case <-called:
+		t.Error("the pod's seccomp listener was called")
+	case <-time.After(100 * time.Millisecond):
+	}
+	sp := hardenedSpec(t, e, ctrID).Linux.Seccomp
+	if sp == nil || sp.ListenerPath != "" || sp.ListenerMetadata != "" || len(sp.Flags) != 0 || sp.DefaultAction == specs.ActAllow {
+		t.Errorf("runc got the pod's listener, flags or default: %+v", sp)
+	}
+	for _, a := range sp.Architectures {
+		if a != specs.ArchX86_64 && a != specs.ArchAARCH64 {
+			t.Errorf("runc's filter admits %s", a)
+		}
+	}
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// A pod's profile that palisade cannot read as runc would (an unknown
+// action, operator, argument index or architecture) is refused with
+// palisade's message naming what is wrong, instead of being dropped in
+// silence: runc would refuse it, and a pod that believes its rule holds
+// must not run without it. A value of a megabyte is named only by its
+// start, in the error and in the audit record.
+func TestPodSeccompInvalidRefused(t *testing.T) {
+	e := needEnv(t)
+	pod := writeJSON(t, podConfig(t, name(t, "pod"), nil, nsPod))
+	podID := runPod(t, e, harness.CRIHandler, pod)
+	huge := strings.Repeat("X", 1<<20)
+	for _, c := range []struct{ name, profile, want string }{
+		{"action", `{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_DENY"}]}`, `action "SCMP_ACT_DENY"`},
+		{"default", `{"defaultAction":"SCMP_ACT_` + huge + `"}`, `default action "SCMP_ACT_XXXX`},
+		{"operator", `{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdirat"],"action":"SCMP_ACT_ERRNO","args":[{"index":2,"value":448,"op":"SCMP_CMP_SOMETIMES"}]}]}`, `operator "SCMP_CMP_SOMETIMES"`},
+		{"index", `{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdirat"],"action":"SCMP_ACT_ERRNO","args":[{"index":9,"value":448,"op":"SCMP_CMP_EQ"}]}]}`, `argument index 9`},
+		{"arch", `{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_Z80"]}`, `architecture "SCMP_ARCH_Z80"`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctr := writeJSON(t, containerConfig(c.name, localhostProfile(t, c.profile), nil, "/usr/bin/probe", "sleep", "300"))
+			ctrID := crictl(t, e, "create", podID, ctr, pod)
+			defer func() {
+				e.Crictl("rm", "-f", ctrID)
+				assertClean(t, e, ctrID)
+			}()
+			r := e.Crictl("start", ctrID)
+			if r.Err == nil {
+				t.Fatalf("a container with an invalid pod seccomp profile started")
+			}
+			msg := strings.ReplaceAll(r.Stderr, `\"`, `"`)
+			if !strings.Contains(msg, "palisade: container k8s.io/"+ctrID) || !strings.Contains(msg, c.want) ||
+				!strings.Contains(msg, "[rule seccomp, profile restricted]") || len(msg) > 4096 {
+				t.Errorf("StartContainer error (%d bytes) does not name the pod profile's problem %q: %.3000s", len(msg), c.want, msg)
+			}
+			rec := harness.FindRecord(auditRecords(t, e, ctrID), audit.EventCreate)
+			if rec == nil || rec.Result != audit.ResultRefused {
+				t.Fatalf("create audit record = %+v, want refused", rec)
+			}
+			if b, _ := json.Marshal(rec); len(b) > 8192 {
+				t.Errorf("the audit record is %d bytes", len(b))
+			}
+		})
+	}
+}
