@@ -13,6 +13,7 @@ import (
 
 	"palisade.dev/palisade/libshim/audit"
 	"palisade.dev/palisade/testing/harness"
+	"palisade.dev/palisade/testing/image"
 )
 
 // Attacks a pod author can make through the pod spec: seccomp Localhost
@@ -165,4 +166,122 @@ func TestPodSeccompInvalidRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Entries of palisade.dev/writable-paths that are not what the profile
+// allows are refused at StartContainer with palisade's message, and leave
+// nothing behind: a path climbing out with "..", a trailing slash, a
+// relative path, an empty entry, a sibling that only shares a prefix with
+// an allowed directory (/var/library), more directories than the bound,
+// and a list longer than an annotation may be. Repeating an allowed
+// directory is fine.
+func TestWritablePathsOddEntries(t *testing.T) {
+	e := needEnv(t)
+	pod := writeJSON(t, podConfig(t, name(t, "pod"), nil, nsPod))
+	podID := runPod(t, e, harness.CRIHandler, pod)
+	many := make([]string, 9)
+	for i := range many {
+		many[i] = "/var/cache/d" + string(rune('a'+i))
+	}
+	huge := strings.Repeat("/var/cache/x,", 10000)
+	for _, c := range []struct{ name, value, want string }{
+		{"dotdot", "/var/lib/../../etc", `"/var/lib/../../etc" is not a clean absolute directory`},
+		{"slash", "/var/log/", `"/var/log/" is not a clean absolute directory`},
+		{"relative", "var/log", `"var/log" is not a clean absolute directory`},
+		{"empty", "/var/log,,/var/cache", `"" is not a clean absolute directory`},
+		{"prefix", "/var/library", "/var/library is not at or below a directory profile"},
+		{"many", strings.Join(many, ","), "lists 9 directories, more than 8"},
+		{"huge", huge, "is longer than 4096 bytes"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ann := map[string]string{"palisade.dev/writable-paths": c.value}
+			ctr := writeJSON(t, containerConfig(c.name, nil, ann, "/usr/bin/probe", "sleep", "300"))
+			ctrID := crictl(t, e, "create", podID, ctr, pod)
+			defer func() {
+				e.Crictl("rm", "-f", ctrID)
+				assertClean(t, e, ctrID)
+			}()
+			r := e.Crictl("start", ctrID)
+			msg := strings.ReplaceAll(r.Stderr, `\"`, `"`)
+			if r.Err == nil || !strings.Contains(msg, "palisade: container k8s.io/"+ctrID) || !strings.Contains(msg, c.want) || len(msg) > 8192 {
+				t.Errorf("writable-paths %.80q: want a refusal saying %q, got (%d bytes) %.2000s", c.value, c.want, len(msg), msg)
+			}
+		})
+	}
+	ann := map[string]string{"palisade.dev/writable-paths": "/var/log/app,/var/log/app, /var/log/app"}
+	ctr := writeJSON(t, containerConfig("dup", nil, ann, "/bin/sh", "-c", "echo x > /var/log/app/x && exec /usr/bin/probe sleep 300"))
+	ctrID := crictl(t, e, "create", podID, ctr, pod)
+	crictl(t, e, "start", ctrID)
+	if n := strings.Count(crictl(t, e, "exec", ctrID, "/bin/cat", "/proc/self/mounts"), " /var/log/app "); n != 1 {
+		t.Errorf("a directory listed three times is mounted %d times", n)
+	}
+}
+
+// linkedImage imports a variant of the test image whose given paths are
+// symbolic links, and returns its reference.
+func linkedImage(t *testing.T, e *harness.Env, ref string, links map[string]string) string {
+	t.Helper()
+	tarball := filepath.Join(t.TempDir(), "image.tar")
+	f, err := os.Create(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	o := image.Options{Busybox: "/bin/busybox", Programs: map[string]string{"/usr/bin/probe": e.Build().Probe}, Ref: ref, Symlinks: links}
+	if err := image.Build(f, o); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.Ctr("images", "import", tarball); r.Err != nil {
+		t.Fatal(r)
+	}
+	return ref
+}
+
+// An image whose /var/lib is a symbolic link to /etc cannot turn
+// palisade.dev/writable-paths: /var/lib into a writable /etc: runc would
+// mount the tmpfs where the link leads, outside every directory the profile
+// lets a workload make writable. Refused at StartContainer, naming the
+// link; a link that stays inside an allowed directory is fine.
+func TestWritablePathsImageSymlink(t *testing.T) {
+	e := needEnv(t)
+	ref := linkedImage(t, e, "docker.io/palisade/test-links:latest", map[string]string{"/var/lib": "/etc", "/var/log": "../var/cache/log", "/var/cache/log/.keep": "/dev/null"})
+	pod := writeJSON(t, podConfig(t, name(t, "pod"), nil, nsPod))
+	podID := runPod(t, e, harness.CRIHandler, pod)
+
+	cfg := containerConfig("etc", nil, map[string]string{"palisade.dev/writable-paths": "/var/lib"}, "/bin/sh", "-c", "echo owned > /etc/passwd; exec /usr/bin/probe sleep 300")
+	cfg["image"] = obj{"image": ref}
+	ctrID := crictl(t, e, "create", podID, writeJSON(t, cfg), pod)
+	r := e.Crictl("start", ctrID)
+	if r.Err == nil {
+		out := e.Crictl("exec", ctrID, "/bin/cat", "/etc/passwd")
+		t.Errorf("a writable path that is a link to /etc was mounted; /etc/passwd inside: %q", out.Stdout)
+	} else if msg := strings.ReplaceAll(r.Stderr, `\"`, `"`); !strings.Contains(msg, "palisade: container k8s.io/"+ctrID) ||
+		!strings.Contains(msg, "/var/lib leads to /etc in the image") || !strings.Contains(msg, "[rule tmpfs, profile restricted]") {
+		t.Errorf("StartContainer error does not name the link: %s", msg)
+	}
+	crictl(t, e, "rm", "-f", ctrID)
+	assertClean(t, e, ctrID)
+
+	cfg = containerConfig("log", nil, map[string]string{"palisade.dev/writable-paths": "/var/log"}, "/bin/sh", "-c", "echo ok > /var/log/x && exec /usr/bin/probe sleep 300")
+	cfg["image"] = obj{"image": ref}
+	ctrID = crictl(t, e, "create", podID, writeJSON(t, cfg), pod)
+	crictl(t, e, "start", ctrID)
+	if out := crictl(t, e, "exec", ctrID, "/bin/cat", "/var/cache/log/x"); out != "ok" {
+		t.Errorf("a link inside an allowed directory: /var/cache/log/x = %q", out)
+	}
+
+	// The same link planted in a volume (another container of the pod can
+	// write one there at any time) is refused as well.
+	vol := t.TempDir()
+	if err := os.Symlink("/etc", filepath.Join(vol, "app")); err != nil {
+		t.Fatal(err)
+	}
+	cfg = containerConfig("vol", nil, map[string]string{"palisade.dev/writable-paths": "/var/cache/app"}, "/usr/bin/probe", "sleep", "300")
+	cfg["mounts"] = []obj{{"container_path": "/var/cache", "host_path": vol}}
+	ctrID = crictl(t, e, "create", podID, writeJSON(t, cfg), pod)
+	if r := e.Crictl("start", ctrID); r.Err == nil || !strings.Contains(r.Stderr, "writable path /var/cache/app lies inside the volume mounted at /var/cache") {
+		t.Errorf("a writable path inside a volume: %s", r)
+	}
+	crictl(t, e, "rm", "-f", ctrID)
+	assertClean(t, e, ctrID)
 }
