@@ -116,6 +116,14 @@ func TestPodSeccompCannotLoosen(t *testing.T) {
 			t.Errorf("runc's filter admits %s", a)
 		}
 	}
+
+	// seccomp Unconfined in the pod spec: palisade's filter all the same
+	unconfined := writeJSON(t, containerConfig("unconfined", obj{"seccomp": obj{"profile_type": 0}}, nil, "/usr/bin/probe", "sleep", "300"))
+	ctrID = crictl(t, e, "create", podID, unconfined, pod)
+	crictl(t, e, "start", ctrID)
+	if tryOK(t, e, ctrID, "syscall", "mount") {
+		t.Error("mount succeeded in a container whose pod asked for seccomp Unconfined")
+	}
 }
 
 func jsonString(s string) string {
@@ -284,4 +292,148 @@ func TestWritablePathsImageSymlink(t *testing.T) {
 	}
 	crictl(t, e, "rm", "-f", ctrID)
 	assertClean(t, e, ctrID)
+}
+
+// A pod cannot forge the annotations containerd's CRI sets: with
+// pod_annotations = ['palisade.dev/*'] only palisade's pass, so a pod
+// claiming io.kubernetes.cri.sandbox-namespace: kube-system (the scope of
+// secrets) or another container name, sandbox or image stays in its own
+// namespace: its audit records name the real pod, namespace and container,
+// and asking for a secret that only kube-system holds fails.
+func TestPodCannotForgeCRIAnnotations(t *testing.T) {
+	e := needEnv(t)
+	dir := filepath.Join(e.SecretStore, "kubernetes", "kube-system")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const value = "kube-system-only-7d2e"
+	if err := os.WriteFile(filepath.Join(dir, "forged-scope"), []byte(value), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	forged := map[string]string{
+		"io.kubernetes.cri.sandbox-namespace": "kube-system", "io.kubernetes.cri.sandbox-name": "kube-apiserver",
+		"io.kubernetes.cri.sandbox-id": "0000", "io.kubernetes.cri.sandbox-uid": "0000", "io.kubernetes.cri.container-name": "forged",
+		"io.kubernetes.cri.image-name": "registry.k8s.io/kube-apiserver:v1", "io.kubernetes.cri.container-type": "sandbox",
+	}
+	podName := name(t, "pod")
+	pod := writeJSON(t, podConfig(t, podName, forged, nsPod))
+	podID := runPod(t, e, harness.CRIHandler, pod)
+	ann := map[string]string{"palisade.dev/secrets": "forged-scope"}
+	for k, v := range forged {
+		ann[k] = v
+	}
+	ctrID := crictl(t, e, "create", podID, writeJSON(t, containerConfig("main", nil, ann, "/usr/bin/probe", "sleep", "300")), pod)
+	r := e.Crictl("start", ctrID)
+	if r.Err == nil {
+		out := e.Crictl("exec", ctrID, "/bin/cat", "/run/secrets/forged-scope")
+		t.Fatalf("a pod with forged CRI annotations started and asked for kube-system's secret; inside: %q", out.Stdout)
+	}
+	if strings.Contains(r.Stderr, value) {
+		t.Error("the refusal carries the secret's value")
+	}
+	if !strings.Contains(r.Stderr, "kubernetes/default") {
+		t.Errorf("the secret was not looked up in the pod's own scope kubernetes/default: %s", r.Stderr)
+	}
+	for _, id := range []string{podID, ctrID} {
+		rec := harness.FindRecord(auditRecords(t, e, id), audit.EventCreate)
+		if rec == nil || rec.Pod != podName || rec.PodNamespace != "default" {
+			t.Errorf("create audit record of %s = %+v, want pod %s in namespace default", id, rec, podName)
+		}
+	}
+	if rec := harness.FindRecord(auditRecords(t, e, ctrID), audit.EventCreate); rec != nil && rec.ContainerName != "main" {
+		t.Errorf("audit record names container %q, want main", rec.ContainerName)
+	}
+	if s := hardenedSpec(t, e, podID); s.Annotations["io.kubernetes.cri.sandbox-namespace"] != "default" || s.Annotations["io.kubernetes.cri.container-type"] != "sandbox" {
+		t.Errorf("the sandbox's CRI annotations: %v", s.Annotations)
+	}
+}
+
+// A CRI client cannot put a container into the PID namespace of another
+// container (namespace mode TARGET, which the kubelet uses for debug
+// containers): containerd's CRI refuses a target in another pod, and
+// palisade refuses one in the same pod at StartContainer — a shared PID
+// namespace would reach the target's root and secrets through
+// /proc/PID/root — and nothing of it is left.
+func TestContainerCannotTargetAnotherContainer(t *testing.T) {
+	e := needEnv(t)
+	// Kubernetes' default: each container has its own PID namespace
+	podA := writeJSON(t, podConfig(t, name(t, "a"), nil, nsContainer))
+	podAID := runPod(t, e, harness.CRIHandler, podA)
+	own := obj{"namespace_options": obj{"pid": nsContainer}}
+	victim := crictl(t, e, "create", podAID, writeJSON(t, containerConfig("victim", own, nil, "/usr/bin/probe", "sleep", "300")), podA)
+	crictl(t, e, "start", victim)
+	sc := obj{"namespace_options": obj{"pid": 3, "target_id": victim}} // TARGET
+
+	podB := writeJSON(t, podConfig(t, name(t, "b"), nil, nsPod))
+	podBID := runPod(t, e, harness.CRIHandler, podB)
+	if r := e.Crictl("create", podBID, writeJSON(t, containerConfig("intruder", sc, nil, "/usr/bin/probe", "sleep", "300")), podB); r.Err == nil {
+		t.Errorf("containerd created a container targeting another pod's: %s", r)
+	}
+
+	ctrID := crictl(t, e, "create", podAID, writeJSON(t, containerConfig("debug", sc, nil, "/usr/bin/probe", "sleep", "300")), podA)
+	r := e.Crictl("start", ctrID)
+	if r.Err == nil {
+		out := e.Crictl("exec", ctrID, "/bin/ps")
+		t.Fatalf("a container joined another container's PID namespace; ps inside:\n%s", out.Stdout)
+	}
+	if !strings.Contains(r.Stderr, "joining the pid namespace at /proc/") || !strings.Contains(r.Stderr, "rule namespaces") {
+		t.Errorf("StartContainer error: %s", r.Stderr)
+	}
+	crictl(t, e, "rm", "-f", ctrID)
+	assertClean(t, e, ctrID)
+}
+
+// Sysctls from the pod spec: a safe namespaced one reaches the pod; one
+// outside Kubernetes' safe set (even a namespaced one) and a node-wide one
+// refuse the pod at RunPodSandbox with palisade's message, leaving nothing.
+func TestPodSysctls(t *testing.T) {
+	e := needEnv(t)
+	cfg := podConfig(t, name(t, "pod"), nil, nsPod)
+	cfg["linux"].(obj)["sysctls"] = map[string]string{"net.ipv4.ip_unprivileged_port_start": "80"}
+	podID := runPod(t, e, harness.CRIHandler, writeJSON(t, cfg))
+	ctrID := crictl(t, e, "create", podID, writeJSON(t, containerConfig("main", nil, nil, "/usr/bin/probe", "sleep", "300")), writeJSON(t, cfg))
+	crictl(t, e, "start", ctrID)
+	if out := crictl(t, e, "exec", ctrID, "/bin/cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"); out != "80" {
+		t.Errorf("the pod's safe sysctl: %q", out)
+	}
+	for _, k := range []string{"kernel.msgmax", "kernel.core_pattern", "net.ipv4.ip_forward"} {
+		podName := name(t, "bad")
+		cfg := podConfig(t, podName, nil, nsPod)
+		cfg["linux"].(obj)["sysctls"] = map[string]string{k: "1"}
+		r := e.Crictl("runp", "--runtime", harness.CRIHandler, writeJSON(t, cfg))
+		if r.Err == nil {
+			e.Crictl("rmp", "-f", strings.TrimSpace(r.Stdout))
+			t.Errorf("a pod with sysctl %s ran", k)
+			continue
+		}
+		if !strings.Contains(r.Stderr, "sysctl "+k+" is not allowed") || !strings.Contains(r.Stderr, "rule sysctls") {
+			t.Errorf("sysctl %s: %s", k, r.Stderr)
+		}
+		for _, id := range strings.Fields(crictl(t, e, "pods", "-q", "--name", podName)) {
+			e.Crictl("rmp", "-f", id)
+			assertClean(t, e, id)
+		}
+	}
+}
+
+// A user-namespace pod whose mapping reaches host root (host_id 0) is
+// refused at RunPodSandbox with palisade's message, and leaves nothing.
+func TestUserNamespaceHostRootRefused(t *testing.T) {
+	e := needEnv(t)
+	podName := name(t, "pod")
+	cfg := podConfig(t, podName, nil, nsPod)
+	idmap := []obj{{"host_id": 0, "container_id": 0, "length": 65536}}
+	cfg["linux"].(obj)["security_context"].(obj)["namespace_options"].(obj)["userns_options"] = obj{"mode": nsPod, "uids": idmap, "gids": idmap}
+	r := e.Crictl("runp", "--runtime", harness.CRIHandlerNoOptions, writeJSON(t, cfg))
+	if r.Err == nil {
+		e.Crictl("rmp", "-f", strings.TrimSpace(r.Stdout))
+		t.Fatalf("a pod mapping host root ran")
+	}
+	if !strings.Contains(r.Stderr, "host id 0 (root)") || !strings.Contains(r.Stderr, "palisade: container k8s.io/") {
+		t.Errorf("RunPodSandbox error: %s", r.Stderr)
+	}
+	for _, id := range strings.Fields(crictl(t, e, "pods", "-q", "--name", podName)) {
+		e.Crictl("rmp", "-f", id)
+		assertClean(t, e, id)
+	}
 }
