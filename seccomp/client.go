@@ -24,7 +24,8 @@ var ociFlags = []specs.LinuxSeccompFlag{
 // CheckClient refuses a filter a workload brought (a pod's Localhost or
 // RuntimeDefault profile, in the spec's linux.seccomp) that runc would not
 // accept as it is: an unknown action, comparison operator, architecture or
-// flag, an argument index above 5. Intersect would otherwise read an
+// flag, an argument index above 5, errnoRet with an action that has no
+// errno. Intersect would otherwise read an
 // unknown action as "allow" and drop the rule in silence, and a pod that
 // counts on its rule would run without it. Values are quoted only by their
 // start: the filter can be large, and the message ends in logs and the
@@ -46,6 +47,9 @@ func CheckClient(sc *specs.LinuxSeccomp) error {
 	for i, r := range sc.Syscalls {
 		if !knownAction(r.Action) {
 			return fmt.Errorf("the pod's seccomp profile: syscalls[%d] has action %s, not a seccomp action (%s)", i, quoted(string(r.Action)), actionList())
+		}
+		if r.ErrnoRet != nil && r.Action != specs.ActErrno && r.Action != specs.ActTrace {
+			return fmt.Errorf("the pod's seccomp profile: syscalls[%d] has errnoRet with action %s; it is only valid with SCMP_ACT_ERRNO or SCMP_ACT_TRACE", i, r.Action)
 		}
 		for _, a := range r.Args {
 			if a.Index > 5 {

@@ -130,3 +130,21 @@ func TestIntersectKeepsTheStricter(t *testing.T) {
 		t.Errorf("getpid under a workload notify rule = %s, want errno EPERM", v.Action)
 	}
 }
+
+// A pod's profile whose architectures omit the native one (written for
+// arm64 nodes, run on amd64) still filters native calls, as runc applies
+// it: the combined filter covers the native architecture, with the pod's
+// denial, and admits no compat ABI the node does not.
+func TestIntersectNativeAlwaysCovered(t *testing.T) {
+	ours, _ := Default()
+	node := resolved(t, ours)
+	pod := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{specs.ArchAARCH64, specs.ArchARM, specs.ArchX86},
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}}}
+	both := Intersect(node, pod, specs.ArchX86_64)
+	if len(both.Architectures) != 1 || both.Architectures[0] != specs.ArchX86_64 {
+		t.Fatalf("architectures %v, want the native one only", both.Architectures)
+	}
+	if v, _ := compiled(t, both).Check("mkdir"); !strings.HasPrefix(v.Action, "errno") {
+		t.Errorf("mkdir: %s, want the pod's errno", v.Action)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -435,5 +436,25 @@ func TestUserNamespaceHostRootRefused(t *testing.T) {
 	for _, id := range strings.Fields(crictl(t, e, "pods", "-q", "--name", podName)) {
 		e.Crictl("rmp", "-f", id)
 		assertClean(t, e, id)
+	}
+}
+
+// A pod's Localhost profile written for nodes of the other architecture
+// (its list omits this node's) still applies here, as runc applies it:
+// runc's filters always hold the native architecture. The pod runs and its
+// denial of mkdir holds.
+func TestPodSeccompProfileOtherArch(t *testing.T) {
+	e := needEnv(t)
+	other := `"SCMP_ARCH_AARCH64","SCMP_ARCH_ARM"`
+	if runtime.GOARCH == "arm64" {
+		other = `"SCMP_ARCH_X86_64","SCMP_ARCH_X86"`
+	}
+	sc := localhostProfile(t, `{"defaultAction":"SCMP_ACT_ALLOW","architectures":[`+other+`],"syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO"}]}`)
+	pod := writeJSON(t, podConfig(t, name(t, "pod"), nil, nsPod))
+	podID := runPod(t, e, harness.CRIHandler, pod)
+	ctrID := crictl(t, e, "create", podID, writeJSON(t, containerConfig("main", sc, nil, "/usr/bin/probe", "sleep", "300")), pod)
+	crictl(t, e, "start", ctrID)
+	if r := e.Crictl("exec", ctrID, "/bin/mkdir", "/tmp/made"); r.Err == nil || !strings.Contains(r.Stdout+r.Stderr, "Operation not permitted") {
+		t.Errorf("mkdir under a pod profile that denies it: %s", r)
 	}
 }
