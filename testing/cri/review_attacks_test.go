@@ -74,11 +74,11 @@ func TestPodSeccompCannotLoosen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	called := make(chan struct{}, 1)
 	go func() {
 		if c, err := l.Accept(); err == nil {
-			c.Close()
+			_ = c.Close()
 			called <- struct{}{}
 		}
 	}()
@@ -231,7 +231,7 @@ func TestWritablePathsOddEntries(t *testing.T) {
 func linkedImage(t *testing.T, e *harness.Env, ref string, links map[string]string) string {
 	t.Helper()
 	tarball := filepath.Join(t.TempDir(), "image.tar")
-	f, err := os.Create(tarball)
+	f, err := os.OpenFile(tarball, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
