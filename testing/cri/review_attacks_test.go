@@ -133,9 +133,9 @@ func jsonString(s string) string {
 }
 
 // A pod's profile that palisade cannot read as runc would (an unknown
-// action, operator, argument index or architecture) is refused with
-// palisade's message naming what is wrong, instead of being dropped in
-// silence: runc would refuse it, and a pod that believes its rule holds
+// action, operator, argument index, architecture or flag, an errnoRet
+// on an action without errno) is refused with palisade's message naming
+// what is wrong, instead of being dropped in silence: runc would refuse it, and a pod that believes its rule holds
 // must not run without it. A value of a megabyte is named only by its
 // start, in the error and in the audit record.
 func TestPodSeccompInvalidRefused(t *testing.T) {
@@ -149,6 +149,8 @@ func TestPodSeccompInvalidRefused(t *testing.T) {
 		{"operator", `{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdirat"],"action":"SCMP_ACT_ERRNO","args":[{"index":2,"value":448,"op":"SCMP_CMP_SOMETIMES"}]}]}`, `operator "SCMP_CMP_SOMETIMES"`},
 		{"index", `{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdirat"],"action":"SCMP_ACT_ERRNO","args":[{"index":9,"value":448,"op":"SCMP_CMP_EQ"}]}]}`, `argument index 9`},
 		{"arch", `{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_Z80"]}`, `architecture "SCMP_ARCH_Z80"`},
+		{"flag", `{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_TSYNC_ALL"]}`, `flag "SECCOMP_FILTER_FLAG_TSYNC_ALL"`},
+		{"errno", `{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ALLOW","errnoRet":1}]}`, `errnoRet with action SCMP_ACT_ALLOW`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ctr := writeJSON(t, containerConfig(c.name, localhostProfile(t, c.profile), nil, "/usr/bin/probe", "sleep", "300"))
