@@ -460,3 +460,34 @@ func TestPodSeccompProfileOtherArch(t *testing.T) {
 		t.Errorf("mkdir under a pod profile that denies it: %s", r)
 	}
 }
+
+// A pod that replaces the masked and read-only /proc paths with its own
+// list (what procMount: Unmasked does) still gets palisade's minimum, and a
+// pod asking for a host device (/dev/kmsg, the kernel log) is refused at
+// StartContainer.
+func TestPodProcUnmaskedAndHostDevice(t *testing.T) {
+	e := needEnv(t)
+	pod := writeJSON(t, podConfig(t, name(t, "pod"), nil, nsPod))
+	podID := runPod(t, e, harness.CRIHandler, pod)
+	sc := obj{"masked_paths": []string{"/proc/palisade-none"}, "readonly_paths": []string{"/proc/palisade-none"}}
+	ctrID := crictl(t, e, "create", podID, writeJSON(t, containerConfig("unmasked", sc, nil, "/usr/bin/probe", "sleep", "300")), pod)
+	crictl(t, e, "start", ctrID)
+	mounts := crictl(t, e, "exec", ctrID, "/bin/cat", "/proc/self/mounts")
+	for _, want := range []string{" /proc/keys ", " /proc/timer_list ", " /proc/sys proc ro,", " /proc/irq proc ro,"} {
+		if !strings.Contains(mounts, want) {
+			t.Errorf("no %q among the container's mounts: /proc is unmasked", want)
+		}
+	}
+
+	dev := containerConfig("kmsg", nil, nil, "/usr/bin/probe", "sleep", "300")
+	dev["devices"] = []obj{{"container_path": "/dev/kmsg", "host_path": "/dev/kmsg", "permissions": "rw"}}
+	devID := crictl(t, e, "create", podID, writeJSON(t, dev), pod)
+	r := e.Crictl("start", devID)
+	if r.Err == nil {
+		t.Errorf("a container with the host's /dev/kmsg started")
+	} else if !strings.Contains(r.Stderr, "palisade: container k8s.io/"+devID) || !strings.Contains(r.Stderr, "rule devices") {
+		t.Errorf("StartContainer error: %s", r.Stderr)
+	}
+	crictl(t, e, "rm", "-f", devID)
+	assertClean(t, e, devID)
+}
