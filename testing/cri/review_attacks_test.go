@@ -491,3 +491,24 @@ func TestPodProcUnmaskedAndHostDevice(t *testing.T) {
 	crictl(t, e, "rm", "-f", devID)
 	assertClean(t, e, devID)
 }
+
+// A pod asking for RuntimeDefault (containerd's own filter, what most pods
+// get) runs ordinary programs under the combined filter: a shell forks, a
+// Go program starts threads; palisade's denials still hold.
+func TestPodRuntimeDefaultSeccomp(t *testing.T) {
+	e := needEnv(t)
+	pod := writeJSON(t, podConfig(t, name(t, "pod"), nil, nsPod))
+	podID := runPod(t, e, harness.CRIHandler, pod)
+	sc := obj{"seccomp": obj{"profile_type": 1}} // RuntimeDefault
+	ctrID := crictl(t, e, "create", podID, writeJSON(t, containerConfig("main", sc, nil, "/usr/bin/probe", "sleep", "300")), pod)
+	crictl(t, e, "start", ctrID)
+	if out := crictl(t, e, "exec", ctrID, "/bin/sh", "-c", "echo $(echo forked) && mkdir /tmp/d && echo ok"); out != "forked\nok" {
+		t.Errorf("a shell under RuntimeDefault ∩ palisade: %q", out)
+	}
+	if !tryOK(t, e, ctrID, "threads", "8") {
+		t.Error("starting threads failed under RuntimeDefault ∩ palisade")
+	}
+	if tryOK(t, e, ctrID, "syscall", "mount") || tryOK(t, e, ctrID, "unshare") {
+		t.Error("a call palisade denies succeeded")
+	}
+}
