@@ -160,8 +160,14 @@ func allAllow(rules []specs.LinuxSyscall) bool {
 
 // mergeArgs is the conjunction of two rules' conditions; false when both
 // constrain one argument differently (libseccomp takes one comparison per
-// argument), and the pair is dropped: conservative.
+// argument), and the pair is dropped: conservative. A rule that constrains
+// one argument twice is read by runc as the disjunction of all its
+// conditions, each a rule of its own: appending the other rule's
+// conditions would loosen both, so such a rule is never merged.
 func mergeArgs(x, y []specs.LinuxSeccompArg) ([]specs.LinuxSeccompArg, bool) {
+	if repeatsIndex(x) || repeatsIndex(y) {
+		return nil, false
+	}
 	out := slices.Clone(x)
 	for _, c := range y {
 		i := slices.IndexFunc(out, func(o specs.LinuxSeccompArg) bool { return o.Index == c.Index })
@@ -173,6 +179,17 @@ func mergeArgs(x, y []specs.LinuxSeccompArg) ([]specs.LinuxSeccompArg, bool) {
 		}
 	}
 	return out, true
+}
+
+func repeatsIndex(args []specs.LinuxSeccompArg) bool {
+	seen := map[uint]bool{}
+	for _, a := range args {
+		if seen[a.Index] {
+			return true
+		}
+		seen[a.Index] = true
+	}
+	return false
 }
 
 // rank orders actions as the kernel does when several filters decide one
