@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -511,4 +512,31 @@ func TestPodRuntimeDefaultSeccomp(t *testing.T) {
 	if tryOK(t, e, ctrID, "syscall", "mount") || tryOK(t, e, ctrID, "unshare") {
 		t.Error("a call palisade denies succeeded")
 	}
+}
+
+// A Localhost profile too large for palisade to read (its spec would pass
+// the shim's 4 MiB bound) refuses the container with palisade's message
+// naming the container, not a parser's, and nothing is left.
+func TestPodSeccompProfileTooLarge(t *testing.T) {
+	e := needEnv(t)
+	var b strings.Builder
+	b.WriteString(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[`)
+	for i := range 60000 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(`{"names":["personality"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":` + strconv.Itoa(i+100) + `,"op":"SCMP_CMP_EQ"}]}`)
+	}
+	b.WriteString("]}")
+	pod := writeJSON(t, podConfig(t, name(t, "pod"), nil, nsPod))
+	podID := runPod(t, e, harness.CRIHandler, pod)
+	ctrID := crictl(t, e, "create", podID, writeJSON(t, containerConfig("big", localhostProfile(t, b.String()), nil, "/usr/bin/probe", "sleep", "300")), pod)
+	r := e.Crictl("start", ctrID)
+	if r.Err == nil {
+		t.Errorf("a container with a %d-byte pod seccomp profile started", b.Len())
+	} else if !strings.Contains(r.Stderr, "palisade: container k8s.io/"+ctrID) || !strings.Contains(r.Stderr, "larger than 4194304 bytes") {
+		t.Errorf("StartContainer error: %.2000s", r.Stderr)
+	}
+	crictl(t, e, "rm", "-f", ctrID)
+	assertClean(t, e, ctrID)
 }
