@@ -249,34 +249,47 @@ func linkedImage(t *testing.T, e *harness.Env, ref string, links map[string]stri
 	return ref
 }
 
-// An image whose /var/lib is a symbolic link to /etc cannot turn
-// palisade.dev/writable-paths: /var/lib into a writable /etc: runc would
-// mount the tmpfs where the link leads, outside every directory the profile
-// lets a workload make writable. Refused at StartContainer, naming the
-// link; a link that stays inside an allowed directory is fine.
+// An image whose /var/lib or /tmp is a symbolic link to /etc cannot turn
+// palisade.dev/writable-paths: /var/lib, or the profile's own /tmp, into a
+// writable /etc: runc mounts a tmpfs where its path leads, outside every
+// directory the profile lets a workload write. The container is refused
+// once runc has mounted (before it starts), naming the link, and nothing
+// is left; a link that stays inside an allowed directory, and /var/run
+// leading to /run as in Debian's images, are fine.
 func TestWritablePathsImageSymlink(t *testing.T) {
 	e := needEnv(t)
-	ref := linkedImage(t, e, "docker.io/palisade/test-links:latest", map[string]string{"/var/lib": "/etc", "/var/log": "../var/cache/log", "/var/cache/log/.keep": "/dev/null"})
+	ref := linkedImage(t, e, "docker.io/palisade/test-links:latest",
+		map[string]string{"/var/lib": "/etc", "/var/log": "../var/cache/log", "/var/cache/log/.keep": "/dev/null", "/var/run": "../run"})
+	tmpRef := linkedImage(t, e, "docker.io/palisade/test-tmp-link:latest", map[string]string{"/tmp": "/etc"})
 	pod := writeJSON(t, podConfig(t, name(t, "pod"), nil, nsPod))
 	podID := runPod(t, e, harness.CRIHandler, pod)
 
-	cfg := containerConfig("etc", nil, map[string]string{"palisade.dev/writable-paths": "/var/lib"}, "/bin/sh", "-c", "echo owned > /etc/passwd; exec /usr/bin/probe sleep 300")
+	for _, c := range []struct{ name, ref, writable, want string }{
+		{"lib", ref, "/var/lib", "tmpfs /var/lib leads to /etc in the container"},
+		{"tmp", tmpRef, "", "tmpfs /tmp leads to /etc in the container"},
+	} {
+		ann := map[string]string{}
+		if c.writable != "" {
+			ann["palisade.dev/writable-paths"] = c.writable
+		}
+		cfg := containerConfig(c.name, nil, ann, "/bin/sh", "-c", "echo owned > /etc/passwd; exec /usr/bin/probe sleep 300")
+		cfg["image"] = obj{"image": c.ref}
+		ctrID := crictl(t, e, "create", podID, writeJSON(t, cfg), pod)
+		r := e.Crictl("start", ctrID)
+		if r.Err == nil {
+			out := e.Crictl("exec", ctrID, "/bin/cat", "/etc/passwd")
+			t.Errorf("%s: a tmpfs at a link to /etc was mounted; /etc/passwd inside: %q", c.name, out.Stdout)
+		} else if msg := strings.ReplaceAll(r.Stderr, `\"`, `"`); !strings.Contains(msg, "palisade: container k8s.io/"+ctrID) ||
+			!strings.Contains(msg, c.want) || !strings.Contains(msg, "[rule tmpfs, profile restricted]") {
+			t.Errorf("%s: StartContainer error does not name the link: %s", c.name, msg)
+		}
+		crictl(t, e, "rm", "-f", ctrID)
+		assertClean(t, e, ctrID)
+	}
+
+	cfg := containerConfig("log", nil, map[string]string{"palisade.dev/writable-paths": "/var/log"}, "/bin/sh", "-c", "echo ok > /var/log/x && echo $$ > /var/run/x.pid && exec /usr/bin/probe sleep 300")
 	cfg["image"] = obj{"image": ref}
 	ctrID := crictl(t, e, "create", podID, writeJSON(t, cfg), pod)
-	r := e.Crictl("start", ctrID)
-	if r.Err == nil {
-		out := e.Crictl("exec", ctrID, "/bin/cat", "/etc/passwd")
-		t.Errorf("a writable path that is a link to /etc was mounted; /etc/passwd inside: %q", out.Stdout)
-	} else if msg := strings.ReplaceAll(r.Stderr, `\"`, `"`); !strings.Contains(msg, "palisade: container k8s.io/"+ctrID) ||
-		!strings.Contains(msg, "/var/lib leads to /etc in the image") || !strings.Contains(msg, "[rule tmpfs, profile restricted]") {
-		t.Errorf("StartContainer error does not name the link: %s", msg)
-	}
-	crictl(t, e, "rm", "-f", ctrID)
-	assertClean(t, e, ctrID)
-
-	cfg = containerConfig("log", nil, map[string]string{"palisade.dev/writable-paths": "/var/log"}, "/bin/sh", "-c", "echo ok > /var/log/x && exec /usr/bin/probe sleep 300")
-	cfg["image"] = obj{"image": ref}
-	ctrID = crictl(t, e, "create", podID, writeJSON(t, cfg), pod)
 	crictl(t, e, "start", ctrID)
 	if out := crictl(t, e, "exec", ctrID, "/bin/cat", "/var/cache/log/x"); out != "ok" {
 		t.Errorf("a link inside an allowed directory: /var/cache/log/x = %q", out)
