@@ -26,8 +26,8 @@ import (
 // stricter of the two default actions, which is never weaker than what
 // either filter alone would do.
 //
-// The architectures are those both filters admit (a filter without a list
-// admits the native one only); flags and the listener are the node's (a
+// The architectures are those both filters admit (every filter admits the
+// native one, as runc builds it); flags and the listener are the node's (a
 // workload's listener would hand decisions to a process the node does not
 // run, so a notify action becomes an EPERM error).
 func Intersect(node, workload *specs.LinuxSeccomp, native specs.Arch) *specs.LinuxSeccomp {
@@ -160,8 +160,14 @@ func allAllow(rules []specs.LinuxSyscall) bool {
 
 // mergeArgs is the conjunction of two rules' conditions; false when both
 // constrain one argument differently (libseccomp takes one comparison per
-// argument), and the pair is dropped: conservative.
+// argument), and the pair is dropped: conservative. A rule that constrains
+// one argument twice is read by runc as the disjunction of all its
+// conditions, each a rule of its own: appending the other rule's
+// conditions would loosen both, so such a rule is never merged.
 func mergeArgs(x, y []specs.LinuxSeccompArg) ([]specs.LinuxSeccompArg, bool) {
+	if repeatsIndex(x) || repeatsIndex(y) {
+		return nil, false
+	}
 	out := slices.Clone(x)
 	for _, c := range y {
 		i := slices.IndexFunc(out, func(o specs.LinuxSeccompArg) bool { return o.Index == c.Index })
@@ -173,6 +179,17 @@ func mergeArgs(x, y []specs.LinuxSeccompArg) ([]specs.LinuxSeccompArg, bool) {
 		}
 	}
 	return out, true
+}
+
+func repeatsIndex(args []specs.LinuxSeccompArg) bool {
+	seen := map[uint]bool{}
+	for _, a := range args {
+		if seen[a.Index] {
+			return true
+		}
+		seen[a.Index] = true
+	}
+	return false
 }
 
 // rank orders actions as the kernel does when several filters decide one
@@ -215,10 +232,12 @@ func errnoValue(p *uint) uint {
 }
 
 // commonArches are the architectures both filters admit, in the node's
-// order; an empty list admits only the native architecture.
+// order. runc's filters always hold the native architecture (libseccomp
+// adds it, runc never removes it): a list without it, or none, admits it
+// too — a pod profile written for arm64 nodes filters amd64 calls there.
 func commonArches(node, workload []specs.Arch, native specs.Arch) []specs.Arch {
-	if len(workload) == 0 {
-		workload = []specs.Arch{native}
+	if !slices.Contains(workload, native) {
+		workload = append(slices.Clone(workload), native)
 	}
 	if len(node) == 0 {
 		node = []specs.Arch{native}

@@ -130,3 +130,44 @@ func TestIntersectKeepsTheStricter(t *testing.T) {
 		t.Errorf("getpid under a workload notify rule = %s, want errno EPERM", v.Action)
 	}
 }
+
+// A pod's profile whose architectures omit the native one (written for
+// arm64 nodes, run on amd64) still filters native calls, as runc applies
+// it: the combined filter covers the native architecture, with the pod's
+// denial, and admits no compat ABI the node does not.
+func TestIntersectNativeAlwaysCovered(t *testing.T) {
+	ours, _ := Default()
+	node := resolved(t, ours)
+	pod := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{specs.ArchAARCH64, specs.ArchARM, specs.ArchX86},
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir", "mkdirat"}, Action: specs.ActErrno}}}
+	both := Intersect(node, pod, specs.ArchX86_64)
+	if len(both.Architectures) != 1 || both.Architectures[0] != specs.ArchX86_64 {
+		t.Fatalf("architectures %v, want the native one only", both.Architectures)
+	}
+	if v, _ := compiled(t, both).Check("mkdir"); !strings.HasPrefix(v.Action, "errno") {
+		t.Errorf("mkdir: %s, want the pod's errno", v.Action)
+	}
+}
+
+// A rule that compares one argument twice is, as runc installs it, the
+// disjunction of its conditions. Combining it with the other filter's
+// conditions on another argument must not make each condition enough on
+// its own: the combined filter stays as strict as each filter.
+func TestIntersectRepeatedArgumentNotMerged(t *testing.T) {
+	eq := func(i uint, v uint64) specs.LinuxSeccompArg {
+		return specs.LinuxSeccompArg{Index: i, Value: v, Op: specs.OpEqualTo}
+	}
+	node := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Architectures: []specs.Arch{specs.ArchX86_64},
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"personality"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{eq(0, 8), eq(0, 0)}}}}
+	pod := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Architectures: []specs.Arch{specs.ArchX86_64},
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"personality"}, Action: specs.ActAllow, Args: []specs.LinuxSeccompArg{eq(1, 7)}}}}
+	fn, fp, fb := compiled(t, node), compiled(t, pod), compiled(t, Intersect(node, pod, specs.ArchX86_64))
+	for _, args := range [][]uint64{{8, 7}, {0, 7}, {8, 1}, {3, 7}, {3, 1}} {
+		vn, _ := fn.Check("personality", args...)
+		vp, _ := fp.Check("personality", args...)
+		vb, _ := fb.Check("personality", args...)
+		if severity(vb.Action) < max(severity(vn.Action), severity(vp.Action)) {
+			t.Errorf("personality%v: combined %s, node %s, pod %s: looser", args, vb.Action, vn.Action, vp.Action)
+		}
+	}
+}

@@ -125,6 +125,10 @@ func loadWorkloadFilter(path string) (*specs.LinuxSeccomp, error) {
 	if err := json.Unmarshal(data, &sc); err != nil {
 		return nil, fmt.Errorf("workload seccomp profile %s: %w", path, err)
 	}
+	// the shim refuses what it cannot read as runc would: so does check
+	if err := seccomp.CheckClient(&sc); err != nil {
+		return nil, fmt.Errorf("workload seccomp profile %s: %w", path, err)
+	}
 	return &sc, nil
 }
 

@@ -206,6 +206,9 @@ var pipeline = []step{
 // must happen around runc for the hardening to hold, and what the
 // container's exec processes inherit.
 type Decisions struct {
+	// Tmpfs says where the container's tmpfs may land; the launcher checks
+	// it after runc's mounts, before the container starts.
+	Tmpfs *TmpfsPlaces
 	// Secrets is the container's secrets tmpfs, to be mounted before runc
 	// runs; nil without secrets. It may hold values moved out of the
 	// environment: never log it.

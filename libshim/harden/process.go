@@ -36,9 +36,11 @@ func requireProcess(r *run, s *specs.Spec) error {
 	return nil
 }
 
-// mapsHostRoot reports whether an id mapping's host range holds id 0.
+// mapsHostRoot reports whether an id mapping's host range holds id 0,
+// counting a range that runs past the last id and wraps around to 0 (the
+// kernel refuses one, but palisade does not rely on that).
 func mapsHostRoot(m specs.LinuxIDMapping) bool {
-	return m.HostID == 0 || (m.Size > 0 && uint64(m.HostID)+uint64(m.Size) < uint64(m.HostID))
+	return m.HostID == 0 || uint64(m.HostID)+uint64(m.Size) > 1<<32
 }
 
 // rootfsProblem says why a root path may not be used, or "". A relative

@@ -23,10 +23,21 @@ import (
 // nothing after this step may modify it.
 func seccompFilter(r *run, s *specs.Spec) error {
 	pol := r.req.Policy
+	if s.Linux.Seccomp != nil {
+		if err := seccomp.CheckClient(s.Linux.Seccomp); err != nil {
+			return r.refuse(err.Error(), "fix the pod's seccomp profile (the Localhost file on the node), or remove it: palisade's filter applies anyway")
+		}
+	}
 	if pol.Seccomp == nil {
 		if s.Linux.Seccomp != nil {
-			r.record("client filter", seccomp.Unconfined)
-			s.Linux.Seccomp = nil
+			// the admin allowed running without palisade's filter, not
+			// without the workload's own: keep it, without what only the
+			// node may choose (listener, flags)
+			own := seccomp.Intersect(&specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: s.Linux.Seccomp.Architectures}, s.Linux.Seccomp, arch.Native().OCI)
+			if !sameFilter(own, s.Linux.Seccomp) {
+				r.record("client filter", fmt.Sprintf("client filter without listener or flags (%s; default %s, %d rules)", seccomp.Unconfined, own.DefaultAction, len(own.Syscalls)))
+				s.Linux.Seccomp = own
+			}
 		}
 		return nil
 	}
@@ -124,10 +135,13 @@ func sameJSON(a, b any) bool {
 }
 
 func verifySeccomp(req *Request, _ *Decisions, s *specs.Spec) string {
+	sc := s.Linux.Seccomp
 	if req.Policy.Seccomp == nil {
+		if sc != nil && (sc.ListenerPath != "" || sc.ListenerMetadata != "" || len(sc.Flags) > 0) {
+			return "the workload's seccomp filter keeps a listener or flags"
+		}
 		return ""
 	}
-	sc := s.Linux.Seccomp
 	if sc == nil || sc.DefaultAction == specs.ActAllow || sc.DefaultAction == specs.ActLog {
 		return "no seccomp filter that denies by default"
 	}

@@ -116,3 +116,29 @@ func TestSeccompPodFiltersNeverShareAnswers(t *testing.T) {
 		}
 	}
 }
+
+// Unconfined by the admin's leave, a workload keeps its own filter without
+// what only the node chooses (listener, flags, notify); hardening again
+// changes nothing, and the verification pass accepts it.
+func TestUnconfinedKeepsClientFilter(t *testing.T) {
+	req := request(t, "", nil)
+	req.Policy.Seccomp, req.Policy.SeccompName = nil, seccomp.Unconfined
+	s := ctrSpec()
+	s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, ListenerPath: "/run/agent.sock", Flags: []specs.LinuxSeccompFlag{specs.LinuxSeccompFlagSpecAllow},
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno}, {Names: []string{"chmod"}, Action: specs.ActNotify}}}
+	if _, err := hardenInPlace(req, s); err != nil {
+		t.Fatal(err)
+	}
+	sc := s.Linux.Seccomp
+	if sc == nil || sc.ListenerPath != "" || len(sc.Flags) > 0 || len(sc.Syscalls) != 1 || sc.Syscalls[0].Action != specs.ActErrno || !slices.Equal(sc.Syscalls[0].Names, []string{"chmod", "mkdir"}) {
+		t.Fatalf("the workload's filter under unconfined: %+v", sc)
+	}
+	before := *sc
+	changes, err := hardenInPlace(req, s)
+	if err != nil || !sameFilter(&before, s.Linux.Seccomp) || slices.ContainsFunc(changes, func(c audit.Change) bool { return c.Rule == "seccomp" }) {
+		t.Errorf("hardening again: %v, %+v, changes %+v", err, s.Linux.Seccomp, changes)
+	}
+	if err := Verify(req, nil, s); err != nil {
+		t.Errorf("verify: %v", err)
+	}
+}

@@ -52,6 +52,9 @@ func readonlyRootfs(r *run, s *specs.Spec) error {
 // already has at that path (a declared volume) is kept; any other mount
 // there is replaced by the profile's tmpfs.
 func tmpfs(r *run, s *specs.Spec) error {
+	if err := writablePaths(r, s); err != nil {
+		return err
+	}
 	for _, t := range r.req.Policy.Profile.Filesystem.Tmpfs {
 		want, err := tmpfsMount(t.Path, t.Size, t.Mode, t.Exec)
 		if err != nil {

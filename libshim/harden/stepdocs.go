@@ -68,7 +68,10 @@ func stepDocs() map[string]string {
 		"readonly-rootfs": "the root filesystem is read-only unless the profile says otherwise.",
 		"tmpfs": "the profile's tmpfs mounts. A bind mount (volume) the container already has at a tmpfs path is kept; " +
 			"another mount there is replaced. They are placed before any mount below them, so they never hide a volume or " +
-			"a secret.",
+			"a secret. Once runc has mounted them, before the container starts, each must have landed at its own path, at another " +
+			"of the profile's tmpfs paths (`/var/run` → `/run`) or, for `palisade.dev/writable-paths`, inside " +
+			"`filesystem.writable_allowed`: an image whose `/tmp` or `/var/lib` links to `/etc` is refused. A writable path " +
+			"inside a volume is refused.",
 		"exec-allowlist": "when the profile (or `palisade.dev/exec-allow`) has a list: the entrypoint is resolved inside " +
 			"the image and checked; the process starts through `palisade-init`, which confines it with Landlock, mounted " +
 			"last so nothing can shadow it ([exec.md](exec.md)).",

@@ -106,3 +106,22 @@ func TestPinnedNamespaceKind(t *testing.T) {
 		t.Error("a pinned net namespace passed as a pid namespace")
 	}
 }
+
+// A mapping reaches host root when it starts there or runs past the last
+// id and wraps around to 0.
+func TestMapsHostRoot(t *testing.T) {
+	for _, c := range []struct {
+		m    specs.LinuxIDMapping
+		want bool
+	}{
+		{specs.LinuxIDMapping{HostID: 0, Size: 1}, true},
+		{specs.LinuxIDMapping{HostID: 1000000, Size: 65536}, false},
+		{specs.LinuxIDMapping{HostID: 0xffffffff, Size: 2}, true},
+		{specs.LinuxIDMapping{HostID: 0xffff0000, Size: 0x10000}, false},
+		{specs.LinuxIDMapping{HostID: 0xffff0000, Size: 0x10001}, true},
+	} {
+		if got := mapsHostRoot(c.m); got != c.want {
+			t.Errorf("%+v: %v, want %v", c.m, got, c.want)
+		}
+	}
+}

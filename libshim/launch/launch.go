@@ -94,6 +94,15 @@ func Launch(ctx context.Context, plan *harden.Plan, t Target, rt Runtime) (_ *La
 	}
 	l.Pid = pid
 	undo = append(undo, func() error { return rt.Delete(context.WithoutCancel(ctx)) })
+	// runc mounted each tmpfs where its path leads: a link in the image
+	// must not have put one over a directory the profile keeps read-only
+	why, err := plan.Tmpfs.Problem(fmt.Sprintf("/proc/%d/root", pid))
+	if err != nil || why != "" {
+		if err != nil {
+			why = "cannot check where the tmpfs were mounted: " + err.Error()
+		}
+		return nil, policy.Failed(t.Container, "tmpfs", t.Profile, why, harden.TmpfsFix)
+	}
 	if plan.ExecEnforced {
 		// Landlock does not mediate memfds: make them non-executable in the
 		// container's PID namespace before its process starts.

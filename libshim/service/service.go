@@ -30,6 +30,7 @@ import (
 	"github.com/containerd/log"
 	"github.com/containerd/ttrpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/emptypb"
 
@@ -234,6 +235,9 @@ func (c *runcCreate) Create(ctx context.Context) (uint32, error) {
 }
 
 func (c *runcCreate) Delete(ctx context.Context) error {
+	// the created init waits for start; killed first, its delete does not
+	// wait for it in vain
+	_, _ = c.s.TTRPCTaskService.Kill(ctx, &taskAPI.KillRequest{ID: c.r.ID, Signal: uint32(unix.SIGKILL)}) //nolint:staticcheck // the runc service, named on purpose
 	_, err := c.s.TTRPCTaskService.Delete(ctx, &taskAPI.DeleteRequest{ID: c.r.ID})
 	return err
 }

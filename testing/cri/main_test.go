@@ -69,8 +69,9 @@ type obj = map[string]any
 
 // Namespace modes of the CRI API.
 const (
-	nsPod  = 0
-	nsNode = 2
+	nsPod       = 0
+	nsContainer = 1
+	nsNode      = 2
 )
 
 // podConfig is a pod sandbox config; pid is the PID namespace mode.

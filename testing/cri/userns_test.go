@@ -101,3 +101,24 @@ func TestUserNamespacePodSecrets(t *testing.T) {
 		}
 	}
 }
+
+// palisade.dev/writable-paths works for a pod in its own user namespace:
+// the image is looked up (its snapshot is id-mapped) and the tmpfs is
+// writable by the profile's user, mapped.
+func TestUserNamespacePodWritablePaths(t *testing.T) {
+	e := needEnv(t)
+	cfg := podConfig(t, name(t, "pod"), nil, nsPod)
+	idmap := []obj{{"host_id": 1000000, "container_id": 0, "length": 65536}}
+	userns := obj{"mode": nsPod, "uids": idmap, "gids": idmap}
+	cfg["linux"].(obj)["security_context"].(obj)["namespace_options"].(obj)["userns_options"] = userns
+	pod := writeJSON(t, cfg)
+	podID := runPod(t, e, harness.CRIHandlerNoOptions, pod)
+	ann := map[string]string{"palisade.dev/writable-paths": "/var/cache/app"}
+	ctr := writeJSON(t, containerConfig("main", obj{"namespace_options": obj{"userns_options": userns}}, ann,
+		"/bin/sh", "-c", "echo cached > /var/cache/app/x && exec /usr/bin/probe sleep 300"))
+	ctrID := crictl(t, e, "create", podID, ctr, pod)
+	crictl(t, e, "start", ctrID)
+	if out := crictl(t, e, "exec", ctrID, "/bin/cat", "/var/cache/app/x"); out != "cached" {
+		t.Errorf("/var/cache/app/x = %q", out)
+	}
+}

@@ -41,6 +41,9 @@ type Options struct {
 	Ref string
 	// Cmd is the image's default command; empty means /bin/sh.
 	Cmd []string
+	// Symlinks are extra symbolic links: path in the image -> target
+	// (images whose /var/run or /var/lib is a link).
+	Symlinks map[string]string
 }
 
 func (o Options) ref() string {
@@ -172,6 +175,9 @@ func rootfs(o Options) ([]entry, error) {
 	add(file("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")))
 	add(file("etc/group", 0o644, []byte("root:x:0:\nnogroup:x:65534:\n")))
 	add(file("etc/hostname", 0o644, []byte("palisade-test\n")))
+	for p, target := range o.Symlinks {
+		add(symlink(strings.TrimPrefix(p, "/"), target))
+	}
 	names := make([]string, 0, len(o.Programs))
 	for name := range o.Programs {
 		names = append(names, name)

@@ -334,6 +334,10 @@ func trySyscall(name string) error {
 		_, _, errno = unix.Syscall6(unix.SYS_KEYCTL, unix.KEYCTL_GET_KEYRING_ID, uintptr(0xfffffffe), 1, 0, 0, 0)
 	case "bpf":
 		_, _, errno = unix.Syscall(unix.SYS_BPF, 0, 0, 0)
+	case "personality-3-7":
+		// personality(3) with 7 in the unused second argument register,
+		// which a seccomp rule may still compare
+		_, _, errno = unix.RawSyscall(unix.SYS_PERSONALITY, 3, 7, 0)
 	case "ptrace":
 		_, _, errno = unix.Syscall(unix.SYS_PTRACE, unix.PTRACE_TRACEME, 0, 0)
 	case "io_uring_setup":
