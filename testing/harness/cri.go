@@ -49,7 +49,7 @@ func (e *Env) criTables() string {
   snapshotter = 'overlayfs'
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = %q
-[plugins.'io.containerd.cri.v1.runtime']
+%s[plugins.'io.containerd.cri.v1.runtime']
   restrict_oom_score_adj = true
   netns_mounts_under_state_dir = true
   enable_selinux = false
@@ -72,8 +72,17 @@ func (e *Env) criTables() string {
       runtime_type = %q
       pod_annotations = ['palisade.dev/*']
       container_annotations = ['palisade.dev/*']
-`, PauseRef, CNIBinDir, filepath.Join(e.Dir, "cni", "conf"),
+`, PauseRef, e.registryConfig(), CNIBinDir, filepath.Join(e.Dir, "cni", "conf"),
 		filepath.Join(e.Dir, "runc-cri"), CRIHandler, Runtime, CRIHandler, e.AdminConfig, CRIHandlerNoOptions, Runtime)
+}
+
+// registryConfig points CRI's pulls at the hosts.toml files of
+// Options.RegistryHosts, when set.
+func (e *Env) registryConfig() string {
+	if e.registryHosts == "" {
+		return ""
+	}
+	return fmt.Sprintf("  [plugins.'io.containerd.cri.v1.images'.registry]\n    config_path = %q\n", e.registryHosts)
 }
 
 // CNIBinDir holds the CNI plugins of Debian's containernetworking-plugins.

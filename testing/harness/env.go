@@ -35,6 +35,9 @@ type Options struct {
 	// CRI enables containerd's CRI plugin with runtime handlers "runc" and
 	// "palisade" (see cri.go); without it the CRI plugins are disabled.
 	CRI bool
+	// RegistryHosts, with CRI, is the directory of containerd's per-registry
+	// hosts.toml files (CRI's registry config_path): where pulls go.
+	RegistryHosts string
 }
 
 // Env is one private containerd with palisade registered.
@@ -49,10 +52,11 @@ type Env struct {
 	SecretStore string // palisade's secret store (one directory per scope)
 	SecretMount string // where palisade mounts per-container secrets
 
-	tools *Tools
-	build *Build
-	cmd   *exec.Cmd
-	cri   bool
+	tools         *Tools
+	build         *Build
+	cmd           *exec.Cmd
+	cri           bool
+	registryHosts string
 }
 
 // Start cleans up stale environments, then starts a private containerd and
@@ -69,18 +73,19 @@ func Start(o Options) (_ *Env, retErr error) {
 		return nil, err
 	}
 	e := &Env{
-		Dir:         dir,
-		Address:     filepath.Join(dir, "containerd.sock"),
-		Namespace:   o.Namespace,
-		ConfigDir:   filepath.Join(dir, "config"),
-		AdminConfig: filepath.Join(dir, "config", "palisade.toml"),
-		AuditLog:    filepath.Join(dir, "audit.jsonl"),
-		RuncRoot:    filepath.Join(dir, "runc"),
-		SecretStore: filepath.Join(dir, "secret-store"),
-		SecretMount: filepath.Join(dir, "secrets"),
-		tools:       o.Tools,
-		build:       o.Build,
-		cri:         o.CRI,
+		Dir:           dir,
+		Address:       filepath.Join(dir, "containerd.sock"),
+		Namespace:     o.Namespace,
+		ConfigDir:     filepath.Join(dir, "config"),
+		AdminConfig:   filepath.Join(dir, "config", "palisade.toml"),
+		AuditLog:      filepath.Join(dir, "audit.jsonl"),
+		RuncRoot:      filepath.Join(dir, "runc"),
+		SecretStore:   filepath.Join(dir, "secret-store"),
+		SecretMount:   filepath.Join(dir, "secrets"),
+		tools:         o.Tools,
+		build:         o.Build,
+		cri:           o.CRI,
+		registryHosts: o.RegistryHosts,
 	}
 	if e.Namespace == "" {
 		e.Namespace = "palisade-e2e"

@@ -41,6 +41,18 @@ type Options struct {
 	Ref string
 	// Cmd is the image's default command; empty means /bin/sh.
 	Cmd []string
+	// User is the image's user (USER in a Dockerfile); empty means root.
+	User string
+	// Files are more files by path in the image, with their own mode (a
+	// setuid bit included); they replace what the image would otherwise
+	// hold there (such as /etc/passwd). A path ending in / is a directory.
+	Files map[string]File
+}
+
+// File is a file's content and mode in the image.
+type File struct {
+	Body []byte
+	Mode int64
 }
 
 func (o Options) ref() string {
@@ -62,45 +74,22 @@ type entry struct {
 	body []byte
 }
 
+// Blobs is an image as a registry serves it: its manifest and every blob
+// (layer, config, manifest) by digest.
+type Blobs struct {
+	Manifest ocispec.Descriptor
+	Platform ocispec.Platform
+	Blobs    map[digest.Digest][]byte
+}
+
 // Build writes the OCI archive to w.
 func Build(w io.Writer, o Options) error {
-	entries, err := rootfs(o)
+	img, err := Layout(o)
 	if err != nil {
 		return err
 	}
-	layer, err := tarball(entries)
-	if err != nil {
-		return err
-	}
-	layerDesc := descriptor(ocispec.MediaTypeImageLayer, layer)
-
-	cfg := ocispec.Image{
-		Created:  &epoch,
-		Platform: ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"},
-		Config: ocispec.ImageConfig{
-			Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			Cmd: o.cmd(),
-		},
-		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layerDesc.Digest}},
-	}
-	cfgBytes, err := json.Marshal(cfg)
-	if err != nil {
-		return err
-	}
-	cfgDesc := descriptor(ocispec.MediaTypeImageConfig, cfgBytes)
-
-	manifest := ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config:    cfgDesc,
-		Layers:    []ocispec.Descriptor{layerDesc},
-	}
-	manBytes, err := json.Marshal(manifest)
-	if err != nil {
-		return err
-	}
-	manDesc := descriptor(ocispec.MediaTypeImageManifest, manBytes)
-	manDesc.Platform = &cfg.Platform
+	manDesc := img.Manifest
+	manDesc.Platform = &img.Platform
 	manDesc.Annotations = map[string]string{
 		"io.containerd.image.name": o.ref(),
 		ocispec.AnnotationRefName:  "latest",
@@ -122,8 +111,13 @@ func Build(w io.Writer, o Options) error {
 		dir("blobs", 0o755),
 		dir("blobs/sha256", 0o755),
 	}
-	for _, b := range [][]byte{layer, cfgBytes, manBytes} {
-		out = append(out, file("blobs/sha256/"+digest.FromBytes(b).Encoded(), 0o644, b))
+	dgsts := make([]string, 0, len(img.Blobs))
+	for d := range img.Blobs {
+		dgsts = append(dgsts, string(d))
+	}
+	sort.Strings(dgsts)
+	for _, d := range dgsts {
+		out = append(out, file("blobs/sha256/"+digest.Digest(d).Encoded(), 0o644, img.Blobs[digest.Digest(d)]))
 	}
 	tw := tar.NewWriter(w)
 	for _, e := range out {
@@ -132,6 +126,51 @@ func Build(w io.Writer, o Options) error {
 		}
 	}
 	return tw.Close()
+}
+
+// Layout builds the image's blobs: one layer, its config and its manifest.
+func Layout(o Options) (*Blobs, error) {
+	entries, err := rootfs(o)
+	if err != nil {
+		return nil, err
+	}
+	layer, err := tarball(entries)
+	if err != nil {
+		return nil, err
+	}
+	layerDesc := descriptor(ocispec.MediaTypeImageLayer, layer)
+
+	cfg := ocispec.Image{
+		Created:  &epoch,
+		Platform: ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"},
+		Config: ocispec.ImageConfig{
+			Env:  []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+			Cmd:  o.cmd(),
+			User: o.User,
+		},
+		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layerDesc.Digest}},
+	}
+	cfgBytes, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfgDesc := descriptor(ocispec.MediaTypeImageConfig, cfgBytes)
+
+	manifest := ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    cfgDesc,
+		Layers:    []ocispec.Descriptor{layerDesc},
+	}
+	manBytes, err := json.Marshal(manifest)
+	if err != nil {
+		return nil, err
+	}
+	blobs := map[digest.Digest][]byte{}
+	for _, b := range [][]byte{layer, cfgBytes, manBytes} {
+		blobs[digest.FromBytes(b)] = b
+	}
+	return &Blobs{Manifest: descriptor(ocispec.MediaTypeImageManifest, manBytes), Platform: cfg.Platform, Blobs: blobs}, nil
 }
 
 func descriptor(mediaType string, b []byte) ocispec.Descriptor {
@@ -172,6 +211,13 @@ func rootfs(o Options) ([]entry, error) {
 	add(file("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")))
 	add(file("etc/group", 0o644, []byte("root:x:0:\nnogroup:x:65534:\n")))
 	add(file("etc/hostname", 0o644, []byte("palisade-test\n")))
+	for name, f := range o.Files {
+		if n := strings.Trim(name, "/"); strings.HasSuffix(name, "/") {
+			add(dir(n, f.Mode))
+		} else {
+			add(file(n, f.Mode, f.Body))
+		}
+	}
 	names := make([]string, 0, len(o.Programs))
 	for name := range o.Programs {
 		names = append(names, name)
