@@ -25,8 +25,9 @@ type Programs struct {
 const (
 	passwd = "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\nbin:x:2:2:bin:/bin:/bin/false\n" +
 		"sys:x:3:3:sys:/dev:/bin/false\nwww-data:x:33:33:www-data:/var/www:/bin/false\nnobody:x:65534:65534:nobody:/home:/bin/false\n"
-	// pgrep stands in for busybox's applet, which Debian's busybox-static
-	// lacks (critest checks with it that a timed-out exec is gone).
+	// pgrep and ipcs stand in for busybox's applets, which Debian's
+	// busybox-static lacks (critest checks with them that a timed-out exec is
+	// gone, and which shared memory segments a container sees).
 	pgrep = `#!/bin/sh
 found=1
 for d in /proc/[0-9]*; do
@@ -35,6 +36,7 @@ for d in /proc/[0-9]*; do
 done
 exit $found
 `
+	ipcs  = "#!/bin/sh\ncat /proc/sysvipc/shm\n"
 	group = "root:x:0:\ndaemon:x:1:\nbin:x:2:\nsys:x:3:\nwww-data:x:33:\nusers:x:100:\nnogroup:x:65534:\n"
 )
 
@@ -47,10 +49,12 @@ exit $found
 // test-image-digest cannot be rebuilt: that spec fails for every handler.
 func Images(p Programs) (map[string]image.Options, error) {
 	base := func() image.Options {
-		return image.Options{Busybox: p.Busybox, Files: map[string]image.File{
+		return image.Options{Busybox: p.Busybox, HardLinks: true, Files: map[string]image.File{
 			"/etc/passwd": {Body: []byte(passwd), Mode: 0o644},
 			"/etc/group":  {Body: []byte(group), Mode: 0o644},
 			"/bin/pgrep":  {Body: []byte(pgrep), Mode: 0o755},
+			"/bin/ipcs":   {Body: []byte(ipcs), Mode: 0o755},
+			"/var/run":    {Link: "/run"},
 		}}
 	}
 	with := func(o image.Options, files map[string]image.File, user string, cmd ...string) image.Options {

@@ -47,12 +47,17 @@ type Options struct {
 	// setuid bit included); they replace what the image would otherwise
 	// hold there (such as /etc/passwd). A path ending in / is a directory.
 	Files map[string]File
+	// HardLinks makes busybox's applets hard links to /bin/busybox, as in
+	// the busybox image, instead of symbolic links (masking one applet's
+	// path then leaves the others alone).
+	HardLinks bool
 }
 
-// File is a file's content and mode in the image.
+// File is a file's content and mode in the image, or a symbolic link.
 type File struct {
 	Body []byte
 	Mode int64
+	Link string // the target of a symbolic link
 }
 
 func (o Options) ref() string {
@@ -206,15 +211,22 @@ func rootfs(o Options) ([]entry, error) {
 		if a == "bin/busybox" {
 			continue
 		}
-		add(symlink(a, "/bin/busybox"))
+		if o.HardLinks {
+			add(hardlink(a, "bin/busybox"))
+		} else {
+			add(symlink(a, "/bin/busybox"))
+		}
 	}
 	add(file("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")))
 	add(file("etc/group", 0o644, []byte("root:x:0:\nnogroup:x:65534:\n")))
 	add(file("etc/hostname", 0o644, []byte("palisade-test\n")))
 	for name, f := range o.Files {
-		if n := strings.Trim(name, "/"); strings.HasSuffix(name, "/") {
+		switch n := strings.Trim(name, "/"); {
+		case f.Link != "":
+			add(symlink(n, f.Link))
+		case strings.HasSuffix(name, "/"):
 			add(dir(n, f.Mode))
-		} else {
+		default:
 			add(file(n, f.Mode, f.Body))
 		}
 	}
@@ -276,6 +288,12 @@ func file(name string, mode int64, body []byte) entry {
 
 func dir(name string, mode int64) entry { return entry{hdr: header(name, tar.TypeDir, mode)} }
 
+func hardlink(name, target string) entry {
+	h := header(name, tar.TypeLink, 0o755)
+	h.Linkname = target
+	return entry{hdr: h}
+}
+
 func symlink(name, target string) entry {
 	h := header(name, tar.TypeSymlink, 0o777)
 	h.Linkname = target
@@ -309,6 +327,10 @@ func Extract(dir string, o Options) error {
 			}
 		case tar.TypeSymlink:
 			if err := os.Symlink(e.hdr.Linkname, p); err != nil {
+				return err
+			}
+		case tar.TypeLink:
+			if err := os.Link(filepath.Join(dir, e.hdr.Linkname), p); err != nil {
 				return err
 			}
 		}
