@@ -195,15 +195,27 @@ func Stale(rows []Row, deliberate map[string]Reason) []string {
 	return out
 }
 
-// FirstLine is the first non-empty line of a failure message, shortened.
-func FirstLine(s string) string {
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			if len(l) > 300 {
-				l = l[:300] + "…"
-			}
-			return l
+// Summary shortens a failure message to what explains it: palisade's
+// refusal when there is one (up to its rule), else the gRPC error's text,
+// else the first line.
+func Summary(msg string) string {
+	out := msg
+	if i := strings.Index(out, "palisade: container "); i >= 0 {
+		out = out[i:]
+		if j := strings.Index(out, "]"); j >= 0 {
+			out = out[:j+1]
 		}
+	} else if i := strings.Index(out, "desc = "); i >= 0 {
+		out = out[i+len("desc = "):]
+	} else {
+		out = strings.TrimSpace(out)
 	}
-	return ""
+	if i := strings.IndexByte(out, '\n'); i >= 0 {
+		out = out[:i]
+	}
+	out = strings.TrimSpace(out)
+	if len(out) > 240 {
+		out = out[:240] + "…"
+	}
+	return out
 }

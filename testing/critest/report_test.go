@@ -40,6 +40,9 @@ func TestReadJUnit(t *testing.T) {
 	if r := palisade[specHostPID]; !r.Failing() || !strings.Contains(r.Message, "[rule namespaces") {
 		t.Errorf("%s = %+v, want failed with palisade's refusal", specHostPID, r)
 	}
+	if s := Summary(palisade[specHostPID].Message); s != "palisade: container k8s.io/abc: the host PID namespace is not allowed [rule namespaces, profile restricted]" {
+		t.Errorf("summary of palisade's refusal: %q", s)
+	}
 	if r := runc[specSysctl]; r.Status != Skipped || r.Failing() {
 		t.Errorf("%s = %+v, want skipped", specSysctl, r)
 	}

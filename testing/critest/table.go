@@ -39,12 +39,12 @@ func Markdown(run Run, rows []Row) string {
 		case OnPurpose:
 			why = fmt.Sprintf("rule `%s`: %s", r.Why.Rule, r.Why.Why)
 		case Unexpected:
-			why = "**unexpected**: " + FirstLine(r.Palisade.Message)
+			why = "**unexpected**: " + Summary(r.Palisade.Message)
 			if r.MissingMessage {
-				why = "**unexpected** (not palisade's refusal): " + FirstLine(r.Palisade.Message)
+				why = "**unexpected** (not palisade's refusal): " + Summary(r.Palisade.Message)
 			}
 		case Environment:
-			why = "fails under runc too: " + FirstLine(r.Runc.Message)
+			why = "fails under runc too: " + Summary(r.Runc.Message)
 		case Better, Differs:
 			why = string(r.Verdict)
 		}

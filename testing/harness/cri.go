@@ -90,13 +90,15 @@ const CNIBinDir = "/usr/lib/cni"
 
 // cniConfig is the pods' network: point-to-point veths with addresses from a
 // /24 picked by the test process's PID, so that parallel environments rarely
-// meet, and IPAM state kept in the environment.
+// meet, IPAM state kept in the environment, and hostPort mappings (portmap,
+// iptables rules only for pods that ask for a host port).
 func (e *Env) cniConfig() string {
 	return fmt.Sprintf(`{
   "cniVersion": "1.0.0",
   "name": "palisade-test",
   "plugins": [
     {"type": "ptp", "ipMasq": false, "ipam": {"type": "host-local", "subnet": "10.199.%d.0/24", "dataDir": %q}},
+    {"type": "portmap", "capabilities": {"portMappings": true}},
     {"type": "loopback"}
   ]
 }

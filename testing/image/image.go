@@ -247,6 +247,10 @@ func rootfs(o Options) ([]entry, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	// hard links last: their target must already be in the archive
+	sort.SliceStable(keys, func(i, j int) bool {
+		return m[keys[i]].hdr.Typeflag != tar.TypeLink && m[keys[j]].hdr.Typeflag == tar.TypeLink
+	})
 	out := make([]entry, 0, len(keys))
 	for _, k := range keys {
 		out = append(out, m[k])

@@ -4,7 +4,8 @@
 //
 //   - nginx, httpd: a web server that, like the real ones, first writes its
 //     PID file (-pid; failing when it cannot, as they do), says so on
-//     stderr, and answers every GET with 200 on -listen;
+//     stderr, and answers every GET with 200 on -listen; nginx names itself
+//     "nginx: master process" in its command line, as nginx's master does;
 //   - nnp: prints "Effective uid: N", as the nonewprivs image's program does
 //     (installed setuid root, it shows whether no_new_privs held).
 package main
@@ -16,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 )
 
 func main() {
@@ -27,6 +30,18 @@ func main() {
 	pid := flag.String("pid", "", "PID file to write first")
 	flag.Parse()
 	name := filepath.Base(os.Args[0])
+	if name == "nginx" {
+		// the same process, with the command line nginx's master shows
+		self, err := os.Executable()
+		if err == nil {
+			err = syscall.Exec(self, append([]string{"nginx: master process nginx"}, os.Args[1:]...), os.Environ())
+		}
+		fmt.Fprintf(os.Stderr, "nginx: %v\n", err)
+		os.Exit(1)
+	}
+	if strings.HasPrefix(name, "nginx:") {
+		name = "nginx"
+	}
 	if *pid != "" {
 		if err := os.WriteFile(*pid, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 			fmt.Fprintf(os.Stderr, "%s: [emerg] open() %q failed: %v\n", name, *pid, err)

@@ -70,7 +70,7 @@ func run(start time.Time, focus, skip, out, doc string, reportsOnly bool, say fu
 	rows := critest.Compare(results["runc"], results[harness.CRIHandlerNoOptions], critest.Deliberate)
 	for _, r := range rows {
 		if r.Verdict == critest.Unexpected {
-			say(fmt.Sprintf("UNEXPECTED: %s\n    palisade: %s", r.Spec, critest.FirstLine(r.Palisade.Message)))
+			say(fmt.Sprintf("UNEXPECTED: %s\n    palisade: %s", r.Spec, critest.Summary(r.Palisade.Message)))
 		}
 	}
 	if info.Complete {
