@@ -36,9 +36,9 @@ unit: ## run the unit tests only (no root needed)
 e2e: deps ## run the end-to-end tests only, containerd API and CRI (as root)
 	PALISADE_E2E_REQUIRED=1 $(GO) test -count=1 -v ./testing/e2e/ ./testing/cri/
 
-critest: deps ## CRI conformance (critest) against the runc and palisade handlers; writes docs/kubernetes.md's table (root; not in make test)
-	bash testing/setup-critest.sh
-	$(GO) run ./testing/cmd/critest $(if $(FOCUS),-focus '$(FOCUS)')
+critest: ## CRI conformance (critest) against the runc and palisade handlers; writes docs/kubernetes.md's table (root; not in make test)
+	start=$$(date +%s) && bash testing/setup.sh && bash testing/setup-critest.sh && \
+		$(GO) run ./testing/cmd/critest -started $$start $(if $(FOCUS),-focus '$(FOCUS)')
 
 lint: deps ## gofmt, go vet and golangci-lint
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
