@@ -28,7 +28,7 @@ func TestRegistry(t *testing.T) {
 	if err := r.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	get := func(method, path string) (*http.Response, string) {
 		t.Helper()
 		req, err := http.NewRequest(method, "http://"+r.Addr+path, nil)
@@ -39,7 +39,7 @@ func TestRegistry(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		b, _ := io.ReadAll(resp.Body)
 		return resp, string(b)
 	}

@@ -2,6 +2,7 @@ package critest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -54,7 +55,7 @@ func Conformance(o Options) (Reports, string, error) {
 	if err := reg.Start(); err != nil {
 		return nil, "", err
 	}
-	defer reg.Close()
+	defer func() { _ = reg.Close() }() // the listener only; nothing to report
 	hosts := filepath.Join(work, "hosts")
 	if err := reg.WriteHosts(hosts, Mirrored...); err != nil {
 		return nil, "", err
@@ -64,6 +65,12 @@ func Conformance(o Options) (Reports, string, error) {
 		return nil, "", err
 	}
 	defer func() {
+		// palisade's audit records and containerd's log explain failures
+		// after the environment is gone
+		if b, err := os.ReadFile(env.AuditLog); err == nil {
+			_ = os.WriteFile(filepath.Join(o.OutDir, "audit.jsonl"), b, 0o600)
+		}
+		_ = os.WriteFile(filepath.Join(o.OutDir, "containerd.log"), []byte(env.ContainerdLog()), 0o600)
 		if err := closeEnv(); err != nil {
 			o.Say("teardown: " + err.Error())
 		}
@@ -119,7 +126,7 @@ func runCritest(critest, address, handler, report, logPath string, o Options) er
 	if o.Skip != "" {
 		args = append(args, "-ginkgo.skip", o.Skip)
 	}
-	logf, err := os.Create(logPath)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
@@ -131,7 +138,7 @@ func runCritest(critest, address, handler, report, logPath string, o Options) er
 	cmd.Dir = filepath.Dir(logPath)
 	runErr := cmd.Run()
 	if _, err := os.Stat(report); err != nil {
-		return fmt.Errorf("critest against %s wrote no report (%v): see %s", handler, runErr, logPath)
+		return fmt.Errorf("critest against %s wrote no report (see %s): %w", handler, logPath, errors.Join(runErr, err))
 	}
 	return nil
 }
