@@ -101,7 +101,7 @@ func Conformance(o Options) (Reports, string, error) {
 		logPath := filepath.Join(o.OutDir, h+".log")
 		o.Say(fmt.Sprintf("critest against handler %s (log: %s)", h, logPath))
 		start := time.Now()
-		if err := runCritest(critest, env.Address, h, report, logPath, o); err != nil {
+		if err := runCritest(critest, env, h, report, logPath, o); err != nil {
 			return nil, "", err
 		}
 		o.Say(fmt.Sprintf("handler %s done in %s", h, time.Since(start).Round(time.Second)))
@@ -113,11 +113,11 @@ func Conformance(o Options) (Reports, string, error) {
 // runCritest runs critest against one handler; its exit status only says
 // that some spec failed, which the report tells in detail, so only a
 // missing report is an error.
-func runCritest(critest, address, handler, report, logPath string, o Options) error {
+func runCritest(critest string, env *harness.Env, handler, report, logPath string, o Options) error {
 	_ = os.Remove(report)
 	args := []string{
-		"-runtime-endpoint", "unix://" + address, "-image-endpoint", "unix://" + address,
-		"-runtime-handler", handler,
+		"-runtime-endpoint", "unix://" + env.Address, "-image-endpoint", "unix://" + env.Address,
+		"-runtime-handler", handler, "-nri-socket", env.NRISocket,
 		"-ginkgo.junit-report", report, "-ginkgo.no-color", "-ginkgo.timeout", "3h", "-ginkgo.v",
 	}
 	if o.Focus != "" {

@@ -51,6 +51,7 @@ type Env struct {
 	RuncRoot    string // runc state root given to palisade
 	SecretStore string // palisade's secret store (one directory per scope)
 	SecretMount string // where palisade mounts per-container secrets
+	NRISocket   string // containerd's NRI socket (not the host's /var/run/nri)
 
 	tools         *Tools
 	build         *Build
@@ -82,6 +83,7 @@ func Start(o Options) (_ *Env, retErr error) {
 		RuncRoot:      filepath.Join(dir, "runc"),
 		SecretStore:   filepath.Join(dir, "secret-store"),
 		SecretMount:   filepath.Join(dir, "secrets"),
+		NRISocket:     filepath.Join(dir, "nri", "nri.sock"),
 		tools:         o.Tools,
 		build:         o.Build,
 		cri:           o.CRI,
@@ -168,7 +170,12 @@ imports = []
   socket_dir = %q
   # the admin configs palisade may be pointed at: the environment's own
   env = [%q]
-`, filepath.Join(e.Dir, "root"), filepath.Join(e.Dir, "state"), e.criConfig(), e.Address, e.Address+".ttrpc", filepath.Join(e.Dir, "s"), config.DirsEnv+"="+e.ConfigDir) + e.criTables()
+[plugins.'io.containerd.nri.v1.nri']
+  socket_path = %q
+  plugin_path = %q
+  plugin_config_path = %q
+`, filepath.Join(e.Dir, "root"), filepath.Join(e.Dir, "state"), e.criConfig(), e.Address, e.Address+".ttrpc", filepath.Join(e.Dir, "s"), config.DirsEnv+"="+e.ConfigDir,
+		e.NRISocket, filepath.Join(e.Dir, "nri", "plugins"), filepath.Join(e.Dir, "nri", "conf.d")) + e.criTables()
 }
 
 // ContainerdEnv is containerd's own environment: the test's, with the
