@@ -29,7 +29,7 @@ const (
 // Result is one spec's outcome in one run.
 type Result struct {
 	Status  Status
-	Message string // the failure's message and text
+	Message string // the failure's message and text, or why the spec skipped
 }
 
 // Failing reports whether the spec did not pass or skip (failed, panicked,
@@ -47,6 +47,9 @@ type junitCase struct {
 		Message string `xml:"message,attr"`
 		Text    string `xml:",chardata"`
 	} `xml:"error"`
+	Skipped *struct {
+		Message string `xml:"message,attr"`
+	} `xml:"skipped"`
 }
 
 type junitSuites struct {
@@ -76,6 +79,9 @@ func ReadJUnit(path string) (map[string]Result, error) {
 			}
 			if c.Error != nil {
 				r.Message += c.Error.Message + "\n" + c.Error.Text
+			}
+			if c.Skipped != nil {
+				r.Message = strings.TrimPrefix(c.Skipped.Message, "skipped - ")
 			}
 			name, isSpec := strings.CutPrefix(c.Name, "[It] ")
 			if !isSpec && !r.Failing() {

@@ -45,8 +45,14 @@ func Markdown(run Run, rows []Row) string {
 			}
 		case Environment:
 			why = "fails under runc too: " + Summary(r.Runc.Message)
-		case Better, Differs:
+		case Better:
 			why = string(r.Verdict)
+		case Differs:
+			skipped := r.Palisade
+			if r.Runc.Status == Skipped {
+				skipped = r.Runc
+			}
+			why = "skipped under one handler only: " + Summary(skipped.Message)
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", cell(r.Spec), status(r.Runc), status(r.Palisade), cell(why))
 	}
