@@ -6,7 +6,8 @@ type Reason struct {
 	// Why says what palisade does and what a pod author does about it.
 	Why string
 	// Message, when set, must appear in the spec's failure: palisade's own
-	// refusal ("[rule namespaces"). Silent overrides have none.
+	// refusal ("[rule namespaces"), or the symptom of a silent override
+	// ("Read-only file system").
 	Message string
 }
 
@@ -70,7 +71,7 @@ var Deliberate = map[string]Reason{
 
 	// silent overrides
 	"[k8s.io] Security Context bucket runtime should support that ReadOnlyRootfs is false": {
-		Rule: "readonly-rootfs", Why: whyReadOnlyRoot},
+		Rule: "readonly-rootfs", Why: whyReadOnlyRoot, Message: "Read-only file system"},
 	"[k8s.io] Multiple Containers [Conformance] when running multiple containers in a pod should support network": {
 		Rule: "readonly-rootfs", Why: "httpd writes its PID file to `/usr/local/apache2/logs` in the image; " + whyReadOnlyRoot +
 			" — here an `emptyDir` at `/usr/local/apache2/logs`"},
@@ -78,17 +79,17 @@ var Deliberate = map[string]Reason{
 		Rule: "readonly-rootfs", Why: "httpd exits, as in the spec above"},
 	"[k8s.io] Security Context NoNewPrivs should allow privilege escalation when false": {
 		Rule: "no-new-privileges", Why: "no_new_privs is always on (silent): setuid programs do not gain privileges; " +
-			"give the program the capability it needs instead"},
+			"give the program the capability it needs instead", Message: "Effective uid: 1000"},
 	"[k8s.io] Security Context SeccompProfilePath should support nil profile, which is unconfined": {
-		Rule: "seccomp", Why: whySeccomp},
+		Rule: "seccomp", Why: whySeccomp, Message: "Seccomp:\t2"},
 	"[k8s.io] Security Context SeccompProfilePath should support seccomp unconfined on the container": {
-		Rule: "seccomp", Why: whySeccomp},
+		Rule: "seccomp", Why: whySeccomp, Message: "Seccomp:\t2"},
 	"[k8s.io] Container runtime should support adding volume and device runtime should support starting container with volume [Conformance]": {
-		Rule: "user", Why: whyUser},
+		Rule: "user", Why: whyUser, Message: "Permission denied"},
 	"[k8s.io] Container runtime should support adding volume and device runtime should support starting container with volume when host path is a symlink [Conformance]": {
-		Rule: "user", Why: whyUser},
+		Rule: "user", Why: whyUser, Message: "Permission denied"},
 	"[k8s.io] Container Mount Readonly runtime should support readonly mounts should support non-recursive readonly mounts": {
-		Rule: "user", Why: whyUser},
+		Rule: "user", Why: whyUser, Message: "Permission denied"},
 	"[k8s.io] Container Mount Readonly runtime should support readonly mounts should support recursive readonly mounts": {
 		Rule: "user", Why: "the volume's directory is 0700 root: `EACCES`, not the `EROFS` the spec looks for; " + whyUser},
 }

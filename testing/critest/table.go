@@ -41,7 +41,7 @@ func Markdown(run Run, rows []Row) string {
 		case Unexpected:
 			why = "**unexpected**: " + Summary(r.Palisade.Message)
 			if r.MissingMessage {
-				why = "**unexpected** (not palisade's refusal): " + Summary(r.Palisade.Message)
+				why = "**unexpected** (not the listed failure): " + Summary(r.Palisade.Message)
 			}
 		case Environment:
 			why = "fails under runc too: " + Summary(r.Runc.Message)
