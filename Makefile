@@ -9,7 +9,7 @@ GOLANGCI    := $(CACHE)/tools/golangci-lint-$(shell awk '$$1=="golangci-lint"{pr
 export PALISADE_CACHE := $(CACHE)
 
 .DEFAULT_GOAL := help
-.PHONY: help build deps demo test unit e2e lint fuzz bench install clean release release-check test-arm64 test-install
+.PHONY: help build deps demo test unit e2e lint fuzz bench install clean release release-check test-arm64 test-install critest
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +35,10 @@ unit: ## run the unit tests only (no root needed)
 
 e2e: deps ## run the end-to-end tests only, containerd API and CRI (as root)
 	PALISADE_E2E_REQUIRED=1 $(GO) test -count=1 -v ./testing/e2e/ ./testing/cri/
+
+critest: ## CRI conformance (critest) against the runc and palisade handlers; writes docs/kubernetes.md's table (root; not in make test)
+	start=$$(date +%s) && bash testing/setup.sh && bash testing/setup-critest.sh && \
+		$(GO) run ./testing/cmd/critest -started $$start $(if $(FOCUS),-focus '$(FOCUS)')
 
 lint: deps ## gofmt, go vet and golangci-lint
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

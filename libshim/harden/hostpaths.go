@@ -91,7 +91,7 @@ func ProtectedPaths(cfg *config.Config, node Node) []ProtectedPath {
 // bind-mount from: in a CRI namespace, its own pod's directory below the
 // kubelet's root (volumes, termination log, etc-hosts) and its own sandbox's
 // directories below containerd's CRI root and state (hosts, resolv.conf,
-// hostname, /dev/shm). Never another pod's.
+// hostname, /dev/shm) and its image volumes. Never another pod's.
 func carveOuts(ns string, cfg *config.Config, node Node, annotations map[string]string) []string {
 	if !contains(cfg.Node.CRINamespaces, ns) {
 		return nil
@@ -105,6 +105,11 @@ func carveOuts(ns string, cfg *config.Config, node Node, annotations map[string]
 			if base != "" {
 				out = append(out, filepath.Join(base, criDir, "sandboxes", sid))
 			}
+		}
+		// the pod's image volumes (Kubernetes ImageVolume): containerd mounts
+		// each image read-only at <state>/…cri/image-volumes/<sandbox>/<image>
+		if st := ContainerdState(node.Bundle); st != "" {
+			out = append(out, filepath.Join(st, criDir, "image-volumes", sid))
 		}
 	}
 	return out

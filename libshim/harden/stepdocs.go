@@ -80,7 +80,8 @@ func stepDocs() map[string]string {
 			"sockets, root (and every plugin directory containerd reports), state (from the bundle's path), the shim socket " +
 			"directory, runc's root, palisade's admin config directories, profiles directory, audit file, secret store and " +
 			"secrets mounts, the kubelet's root, and the admin's `node.protected_paths`. Below the kubelet's root and " +
-			"containerd's CRI directories a pod's container may bind only its own pod's directory. Bind sources are " +
+			"containerd's CRI directories a pod's container may bind only its own pod's directories (its sandbox's, its image " +
+			"volumes'). Bind sources are " +
 			"resolved once (symlinks on the host; a path whose last parts do not exist yet is judged where its existing part leads, and a symlink that leads nowhere is refused) and the mount uses the resolved path. Mount options are judged by their " +
 			"effect as runc applies them: every bind mount and tmpfs ends up `nosuid,nodev` (options that would clear " +
 			"them, `suid`, `dev`, `rsuid`, `rdev`, are removed), proc/sysfs/cgroup/mqueue also `noexec`, `/sys` and " +

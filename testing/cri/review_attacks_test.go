@@ -239,7 +239,11 @@ func linkedImage(t *testing.T, e *harness.Env, ref string, links map[string]stri
 		t.Fatal(err)
 	}
 	defer f.Close()
-	o := image.Options{Busybox: "/bin/busybox", Programs: map[string]string{"/usr/bin/probe": e.Build().Probe}, Ref: ref, Symlinks: links}
+	files := map[string]image.File{}
+	for p, target := range links {
+		files[p] = image.File{Link: target}
+	}
+	o := image.Options{Busybox: "/bin/busybox", Programs: map[string]string{"/usr/bin/probe": e.Build().Probe}, Ref: ref, Files: files}
 	if err := image.Build(f, o); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ type Build struct {
 	BinDir  string // holds containerd-shim-palisade-v2, palisade-init and palisade
 	Probe   string
 	Probe32 string // the probe built for 386: a 32-bit program, for compat ABI tests
+	Pause   string // the pod sandbox's static program
 	Image   string // the OCI archive of the test image
 	Rootfs  string // the same image as a directory (palisade run --rootfs)
 	// ConfigDirsFile is where the built shim reads its extra trusted
@@ -53,8 +54,8 @@ func BuildAll(dir string) (*Build, error) {
 	b := &Build{BinDir: filepath.Join(dir, "bin"), Probe: filepath.Join(dir, "programs", "probe"), Probe32: filepath.Join(dir, "programs", "probe32"),
 		Image: filepath.Join(dir, "image.tar"), Rootfs: filepath.Join(dir, "rootfs"),
 		PauseImage: filepath.Join(dir, "pause.tar"), ConfigDirsFile: filepath.Join(dir, "config-dirs"),
-		DefaultConfig: filepath.Join(dir, "config.toml")}
-	pause := filepath.Join(dir, "programs", "pause")
+		DefaultConfig: filepath.Join(dir, "config.toml"), Pause: filepath.Join(dir, "programs", "pause")}
+	pause := b.Pause
 	steps := []struct {
 		out, pkg string
 		static   bool

@@ -49,7 +49,7 @@ func (e *Env) criTables() string {
   snapshotter = 'overlayfs'
   [plugins.'io.containerd.cri.v1.images'.pinned_images]
     sandbox = %q
-[plugins.'io.containerd.cri.v1.runtime']
+%s[plugins.'io.containerd.cri.v1.runtime']
   restrict_oom_score_adj = true
   netns_mounts_under_state_dir = true
   enable_selinux = false
@@ -72,8 +72,17 @@ func (e *Env) criTables() string {
       runtime_type = %q
       pod_annotations = ['palisade.dev/*']
       container_annotations = ['palisade.dev/*']
-`, PauseRef, CNIBinDir, filepath.Join(e.Dir, "cni", "conf"),
+`, PauseRef, e.registryConfig(), CNIBinDir, filepath.Join(e.Dir, "cni", "conf"),
 		filepath.Join(e.Dir, "runc-cri"), CRIHandler, Runtime, CRIHandler, e.AdminConfig, CRIHandlerNoOptions, Runtime)
+}
+
+// registryConfig points CRI's pulls at the hosts.toml files of
+// Options.RegistryHosts, when set.
+func (e *Env) registryConfig() string {
+	if e.registryHosts == "" {
+		return ""
+	}
+	return fmt.Sprintf("  [plugins.'io.containerd.cri.v1.images'.registry]\n    config_path = %q\n", e.registryHosts)
 }
 
 // CNIBinDir holds the CNI plugins of Debian's containernetworking-plugins.
@@ -81,13 +90,15 @@ const CNIBinDir = "/usr/lib/cni"
 
 // cniConfig is the pods' network: point-to-point veths with addresses from a
 // /24 picked by the test process's PID, so that parallel environments rarely
-// meet, and IPAM state kept in the environment.
+// meet, IPAM state kept in the environment, and hostPort mappings (portmap,
+// iptables rules only for pods that ask for a host port).
 func (e *Env) cniConfig() string {
 	return fmt.Sprintf(`{
   "cniVersion": "1.0.0",
   "name": "palisade-test",
   "plugins": [
     {"type": "ptp", "ipMasq": false, "ipam": {"type": "host-local", "subnet": "10.199.%d.0/24", "dataDir": %q}},
+    {"type": "portmap", "capabilities": {"portMappings": true}},
     {"type": "loopback"}
   ]
 }

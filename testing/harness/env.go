@@ -35,6 +35,9 @@ type Options struct {
 	// CRI enables containerd's CRI plugin with runtime handlers "runc" and
 	// "palisade" (see cri.go); without it the CRI plugins are disabled.
 	CRI bool
+	// RegistryHosts, with CRI, is the directory of containerd's per-registry
+	// hosts.toml files (CRI's registry config_path): where pulls go.
+	RegistryHosts string
 }
 
 // Env is one private containerd with palisade registered.
@@ -48,11 +51,13 @@ type Env struct {
 	RuncRoot    string // runc state root given to palisade
 	SecretStore string // palisade's secret store (one directory per scope)
 	SecretMount string // where palisade mounts per-container secrets
+	NRISocket   string // containerd's NRI socket (not the host's /var/run/nri)
 
-	tools *Tools
-	build *Build
-	cmd   *exec.Cmd
-	cri   bool
+	tools         *Tools
+	build         *Build
+	cmd           *exec.Cmd
+	cri           bool
+	registryHosts string
 }
 
 // Start cleans up stale environments, then starts a private containerd and
@@ -69,18 +74,20 @@ func Start(o Options) (_ *Env, retErr error) {
 		return nil, err
 	}
 	e := &Env{
-		Dir:         dir,
-		Address:     filepath.Join(dir, "containerd.sock"),
-		Namespace:   o.Namespace,
-		ConfigDir:   filepath.Join(dir, "config"),
-		AdminConfig: filepath.Join(dir, "config", "palisade.toml"),
-		AuditLog:    filepath.Join(dir, "audit.jsonl"),
-		RuncRoot:    filepath.Join(dir, "runc"),
-		SecretStore: filepath.Join(dir, "secret-store"),
-		SecretMount: filepath.Join(dir, "secrets"),
-		tools:       o.Tools,
-		build:       o.Build,
-		cri:         o.CRI,
+		Dir:           dir,
+		Address:       filepath.Join(dir, "containerd.sock"),
+		Namespace:     o.Namespace,
+		ConfigDir:     filepath.Join(dir, "config"),
+		AdminConfig:   filepath.Join(dir, "config", "palisade.toml"),
+		AuditLog:      filepath.Join(dir, "audit.jsonl"),
+		RuncRoot:      filepath.Join(dir, "runc"),
+		SecretStore:   filepath.Join(dir, "secret-store"),
+		SecretMount:   filepath.Join(dir, "secrets"),
+		NRISocket:     filepath.Join(dir, "nri", "nri.sock"),
+		tools:         o.Tools,
+		build:         o.Build,
+		cri:           o.CRI,
+		registryHosts: o.RegistryHosts,
 	}
 	if e.Namespace == "" {
 		e.Namespace = "palisade-e2e"
@@ -163,7 +170,12 @@ imports = []
   socket_dir = %q
   # the admin configs palisade may be pointed at: the environment's own
   env = [%q]
-`, filepath.Join(e.Dir, "root"), filepath.Join(e.Dir, "state"), e.criConfig(), e.Address, e.Address+".ttrpc", filepath.Join(e.Dir, "s"), config.DirsEnv+"="+e.ConfigDir) + e.criTables()
+[plugins.'io.containerd.nri.v1.nri']
+  socket_path = %q
+  plugin_path = %q
+  plugin_config_path = %q
+`, filepath.Join(e.Dir, "root"), filepath.Join(e.Dir, "state"), e.criConfig(), e.Address, e.Address+".ttrpc", filepath.Join(e.Dir, "s"), config.DirsEnv+"="+e.ConfigDir,
+		e.NRISocket, filepath.Join(e.Dir, "nri", "plugins"), filepath.Join(e.Dir, "nri", "conf.d")) + e.criTables()
 }
 
 // ContainerdEnv is containerd's own environment: the test's, with the

@@ -41,9 +41,23 @@ type Options struct {
 	Ref string
 	// Cmd is the image's default command; empty means /bin/sh.
 	Cmd []string
-	// Symlinks are extra symbolic links: path in the image -> target
-	// (images whose /var/run or /var/lib is a link).
-	Symlinks map[string]string
+	// User is the image's user (USER in a Dockerfile); empty means root.
+	User string
+	// Files are more files by path in the image, with their own mode (a
+	// setuid bit included); they replace what the image would otherwise
+	// hold there (such as /etc/passwd). A path ending in / is a directory.
+	Files map[string]File
+	// HardLinks makes busybox's applets hard links to /bin/busybox, as in
+	// the busybox image, instead of symbolic links (masking one applet's
+	// path then leaves the others alone).
+	HardLinks bool
+}
+
+// File is a file's content and mode in the image, or a symbolic link.
+type File struct {
+	Body []byte
+	Mode int64
+	Link string // the target of a symbolic link
 }
 
 func (o Options) ref() string {
@@ -65,45 +79,22 @@ type entry struct {
 	body []byte
 }
 
+// Blobs is an image as a registry serves it: its manifest and every blob
+// (layer, config, manifest) by digest.
+type Blobs struct {
+	Manifest ocispec.Descriptor
+	Platform ocispec.Platform
+	Blobs    map[digest.Digest][]byte
+}
+
 // Build writes the OCI archive to w.
 func Build(w io.Writer, o Options) error {
-	entries, err := rootfs(o)
+	img, err := Layout(o)
 	if err != nil {
 		return err
 	}
-	layer, err := tarball(entries)
-	if err != nil {
-		return err
-	}
-	layerDesc := descriptor(ocispec.MediaTypeImageLayer, layer)
-
-	cfg := ocispec.Image{
-		Created:  &epoch,
-		Platform: ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"},
-		Config: ocispec.ImageConfig{
-			Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-			Cmd: o.cmd(),
-		},
-		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layerDesc.Digest}},
-	}
-	cfgBytes, err := json.Marshal(cfg)
-	if err != nil {
-		return err
-	}
-	cfgDesc := descriptor(ocispec.MediaTypeImageConfig, cfgBytes)
-
-	manifest := ocispec.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: ocispec.MediaTypeImageManifest,
-		Config:    cfgDesc,
-		Layers:    []ocispec.Descriptor{layerDesc},
-	}
-	manBytes, err := json.Marshal(manifest)
-	if err != nil {
-		return err
-	}
-	manDesc := descriptor(ocispec.MediaTypeImageManifest, manBytes)
-	manDesc.Platform = &cfg.Platform
+	manDesc := img.Manifest
+	manDesc.Platform = &img.Platform
 	manDesc.Annotations = map[string]string{
 		"io.containerd.image.name": o.ref(),
 		ocispec.AnnotationRefName:  "latest",
@@ -125,8 +116,13 @@ func Build(w io.Writer, o Options) error {
 		dir("blobs", 0o755),
 		dir("blobs/sha256", 0o755),
 	}
-	for _, b := range [][]byte{layer, cfgBytes, manBytes} {
-		out = append(out, file("blobs/sha256/"+digest.FromBytes(b).Encoded(), 0o644, b))
+	dgsts := make([]string, 0, len(img.Blobs))
+	for d := range img.Blobs {
+		dgsts = append(dgsts, string(d))
+	}
+	sort.Strings(dgsts)
+	for _, d := range dgsts {
+		out = append(out, file("blobs/sha256/"+digest.Digest(d).Encoded(), 0o644, img.Blobs[digest.Digest(d)]))
 	}
 	tw := tar.NewWriter(w)
 	for _, e := range out {
@@ -135,6 +131,51 @@ func Build(w io.Writer, o Options) error {
 		}
 	}
 	return tw.Close()
+}
+
+// Layout builds the image's blobs: one layer, its config and its manifest.
+func Layout(o Options) (*Blobs, error) {
+	entries, err := rootfs(o)
+	if err != nil {
+		return nil, err
+	}
+	layer, err := tarball(entries)
+	if err != nil {
+		return nil, err
+	}
+	layerDesc := descriptor(ocispec.MediaTypeImageLayer, layer)
+
+	cfg := ocispec.Image{
+		Created:  &epoch,
+		Platform: ocispec.Platform{Architecture: runtime.GOARCH, OS: "linux"},
+		Config: ocispec.ImageConfig{
+			Env:  []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
+			Cmd:  o.cmd(),
+			User: o.User,
+		},
+		RootFS: ocispec.RootFS{Type: "layers", DiffIDs: []digest.Digest{layerDesc.Digest}},
+	}
+	cfgBytes, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfgDesc := descriptor(ocispec.MediaTypeImageConfig, cfgBytes)
+
+	manifest := ocispec.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: ocispec.MediaTypeImageManifest,
+		Config:    cfgDesc,
+		Layers:    []ocispec.Descriptor{layerDesc},
+	}
+	manBytes, err := json.Marshal(manifest)
+	if err != nil {
+		return nil, err
+	}
+	blobs := map[digest.Digest][]byte{}
+	for _, b := range [][]byte{layer, cfgBytes, manBytes} {
+		blobs[digest.FromBytes(b)] = b
+	}
+	return &Blobs{Manifest: descriptor(ocispec.MediaTypeImageManifest, manBytes), Platform: cfg.Platform, Blobs: blobs}, nil
 }
 
 func descriptor(mediaType string, b []byte) ocispec.Descriptor {
@@ -170,13 +211,24 @@ func rootfs(o Options) ([]entry, error) {
 		if a == "bin/busybox" {
 			continue
 		}
-		add(symlink(a, "/bin/busybox"))
+		if o.HardLinks {
+			add(hardlink(a, "bin/busybox"))
+		} else {
+			add(symlink(a, "/bin/busybox"))
+		}
 	}
 	add(file("etc/passwd", 0o644, []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n")))
 	add(file("etc/group", 0o644, []byte("root:x:0:\nnogroup:x:65534:\n")))
 	add(file("etc/hostname", 0o644, []byte("palisade-test\n")))
-	for p, target := range o.Symlinks {
-		add(symlink(strings.TrimPrefix(p, "/"), target))
+	for name, f := range o.Files {
+		switch n := strings.Trim(name, "/"); {
+		case f.Link != "":
+			add(symlink(n, f.Link))
+		case strings.HasSuffix(name, "/"):
+			add(dir(n, f.Mode))
+		default:
+			add(file(n, f.Mode, f.Body))
+		}
 	}
 	names := make([]string, 0, len(o.Programs))
 	for name := range o.Programs {
@@ -195,6 +247,10 @@ func rootfs(o Options) ([]entry, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	// hard links last: their target must already be in the archive
+	sort.SliceStable(keys, func(i, j int) bool {
+		return m[keys[i]].hdr.Typeflag != tar.TypeLink && m[keys[j]].hdr.Typeflag == tar.TypeLink
+	})
 	out := make([]entry, 0, len(keys))
 	for _, k := range keys {
 		out = append(out, m[k])
@@ -236,6 +292,12 @@ func file(name string, mode int64, body []byte) entry {
 
 func dir(name string, mode int64) entry { return entry{hdr: header(name, tar.TypeDir, mode)} }
 
+func hardlink(name, target string) entry {
+	h := header(name, tar.TypeLink, 0o755)
+	h.Linkname = target
+	return entry{hdr: h}
+}
+
 func symlink(name, target string) entry {
 	h := header(name, tar.TypeSymlink, 0o777)
 	h.Linkname = target
@@ -269,6 +331,10 @@ func Extract(dir string, o Options) error {
 			}
 		case tar.TypeSymlink:
 			if err := os.Symlink(e.hdr.Linkname, p); err != nil {
+				return err
+			}
+		case tar.TypeLink:
+			if err := os.Link(filepath.Join(dir, e.hdr.Linkname), p); err != nil {
 				return err
 			}
 		}
