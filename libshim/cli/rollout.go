@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	mobyseccomp "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -462,9 +465,33 @@ func (l *learned) render() (string, error) {
 	if err != nil {
 		return "", &exitError{ExitFailed, err}
 	}
+	notes := make([]string, len(l.notes))
+	for i, n := range l.notes {
+		notes[i] = commentLine(n)
+	}
 	head := fmt.Sprintf("# Profile %s, learned by `palisade profile learn` from %s for %s.\n# Parent: %s. Added to the parent, and why:\n%s\n# Review it (palisade profile lint --strict), then install and select it.\n\n",
-		l.name, l.source, l.what, l.parent.Name, strings.Join(l.notes, "\n"))
+		commentLine(l.name), commentLine(l.source), commentLine(l.what), commentLine(l.parent.Name), strings.Join(notes, "\n"))
 	return head + string(data), nil
+}
+
+// commentLine keeps text in one TOML comment line: the paths a note
+// quotes are what a workload named (a file called "a\n[capabilities]…"
+// would otherwise end the comment and write the profile), so every byte
+// that is not printable UTF-8 is written as its Go escape (\n, \x00,
+// \u2028), which TOML allows in a comment.
+func commentLine(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size <= 1) || !unicode.IsPrint(r) {
+			q := strconv.Quote(s[i : i+size])
+			b.WriteString(q[1 : len(q)-1])
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // writeSeccomp writes the learned seccomp profile: the parent's, with the
