@@ -264,3 +264,31 @@ func newContainerWith(t *testing.T, e *harness.Env, c *containerd.Client, ctx co
 	t.Cleanup(func() { _ = ctr.Delete(context.Background(), containerd.WithSnapshotCleanup) })
 	return ctr
 }
+
+// A containerd client outside CRI's namespaces names its alert-mode
+// container after a Kubernetes pod (CRI's annotations). Its records do not
+// take the pod's names, so `palisade profile learn --pod` for that pod
+// finds nothing of it to admit.
+func TestReviewAlertForgedPodNames(t *testing.T) {
+	e := needEnv(t)
+	cfg, dir := rolloutProfiles(t, e, "")
+	id := containerID(t, "forged")
+	pod := "web-" + id[len(id)-6:]
+	extra := []string{"--annotation", "io.kubernetes.cri.sandbox-name=" + pod, "--annotation", "io.kubernetes.cri.sandbox-namespace=shop",
+		"--annotation", "io.kubernetes.cri.container-name=app"}
+	allOK(t, runProfile(e, cfg, "webapp", id, extra, "/usr/bin/probe", "try", "syscall", "unshare0"), "alert mode")
+	recs := auditRecords(t, e, id)
+	if seccompRecords(t, e, id)["unshare"] != 1 {
+		t.Fatalf("the container's call was not recorded: %+v", recs)
+	}
+	for _, r := range recs {
+		if r.Pod != "" || r.PodNamespace != "" || r.ContainerName != "" {
+			t.Errorf("a %s record of a container in namespace %s carries pod names %s/%s/%s", r.Event, r.Namespace, r.PodNamespace, r.Pod, r.ContainerName)
+		}
+	}
+	out, err := e.Command("palisade", "profile", "learn", "--config", cfg, "--from-audit", e.AuditLog,
+		"--pod", "shop/"+pod, "--parent", "webapp", "--name", "forged", "--out", filepath.Join(dir, "forged.toml")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "the audit file has no alert-mode findings for pod shop/"+pod) {
+		t.Errorf("learn --pod took the forged container's records: %v\n%s", err, out)
+	}
+}
