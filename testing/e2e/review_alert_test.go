@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -290,5 +291,30 @@ func TestReviewAlertForgedPodNames(t *testing.T) {
 		"--pod", "shop/"+pod, "--parent", "webapp", "--name", "forged", "--out", filepath.Join(dir, "forged.toml")).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "the audit file has no alert-mode findings for pod shop/"+pod) {
 		t.Errorf("learn --pod took the forged container's records: %v\n%s", err, out)
+	}
+}
+
+// No container reaches the agents' sockets through a bind mount: the
+// directory, its parent and a socket of another container are refused
+// as sources, in alert mode as in enforce mode.
+func TestReviewAlertAgentSocketsNotMountable(t *testing.T) {
+	e := needEnv(t)
+	cfg, _ := rolloutProfiles(t, e, "")
+	victim := containerID(t, "victim")
+	if r := e.Ctr("run", "-d", "--runtime", harness.Runtime, "--runtime-config-path", cfg,
+		"--annotation", "palisade.dev/profile=webapp", e.Image(), victim, "/usr/bin/probe", "sleep", "300"); r.Err != nil {
+		t.Fatalf("run: %v", r)
+	}
+	defer removeContainer(t, e, victim)
+	socket := renderedSeccomp(t, e, victim).ListenerPath
+	for i, src := range []string{"/run/palisade/alert", "/run/palisade", socket} {
+		id := containerID(t, "bind"+strconv.Itoa(i))
+		r := runProfile(e, cfg, "webapp", id, []string{"--mount", "type=bind,src=" + src + ",dst=/x,options=rbind:ro"}, "/bin/true")
+		if r.Err == nil || !strings.Contains(r.Stderr, "palisade: container "+e.Namespace+"/"+id) {
+			t.Errorf("a bind of %s into an alert-mode container: %v", src, r)
+		} else {
+			t.Logf("bind of %s: %s", src, r.Stderr[strings.Index(r.Stderr, "palisade: container"):])
+		}
+		assertClean(t, e, id)
 	}
 }
