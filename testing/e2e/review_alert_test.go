@@ -318,3 +318,19 @@ func TestReviewAlertAgentSocketsNotMountable(t *testing.T) {
 		assertClean(t, e, id)
 	}
 }
+
+// Sixteen threads make 1,500 notified calls each at once, while the Go
+// runtime's preemption signals interrupt some of them in the agent's
+// hands (the kernel restarts those, and hands them over again). Every
+// call returns success, the shim keeps answering, and the record counts
+// each call exactly once.
+func TestReviewAlertCallStorm(t *testing.T) {
+	e := needEnv(t)
+	cfg, _ := rolloutProfiles(t, e, "")
+	id := containerID(t, "storm")
+	allOK(t, runProfile(e, cfg, "webapp", id, nil, "/usr/bin/probe", "try", "badexec", "storm", "16", "1500"), "a call storm in alert mode")
+	if n := seccompRecords(t, e, id)["unshare"]; n != 16*1500 {
+		t.Errorf("recorded unshare %d times, want %d", n, 16*1500)
+	}
+	assertClean(t, e, id)
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 	"unsafe"
 
@@ -15,6 +16,9 @@ import (
 //	nonul     a whole page of 'a' with no NUL, followed by an unmapped page
 //	nr N      no execve: raw system call number N with zero arguments
 //	          (a number no architecture table names)
+//	storm N M no execve: N threads each make M unshare(0) calls at once
+//	          (the Go runtime's preemption signals interrupt some of them
+//	          while the agent holds them)
 //
 // Each fails in the kernel (EFAULT, ENAMETOOLONG, runc's ENOSYS for numbers
 // its filter does not know);
@@ -48,6 +52,35 @@ func tryBadExec(kind string, args []string) error {
 		}
 		_, _, e := unix.RawSyscall(uintptr(nr), 0, 0, 0)
 		return errnoOrNil(e)
+	case "storm":
+		if len(args) != 2 {
+			fail("usage: probe try badexec storm N M")
+		}
+		n, err1 := strconv.Atoi(args[0])
+		m, err2 := strconv.Atoi(args[1])
+		if err1 != nil || err2 != nil {
+			fail("badexec storm: N and M are numbers")
+		}
+		errs := make(chan unix.Errno, n)
+		for range n {
+			go func() {
+				runtime.LockOSThread()
+				var first unix.Errno
+				for range m {
+					if _, _, e := unix.Syscall(unix.SYS_UNSHARE, 0, 0, 0); e != 0 && first == 0 {
+						first = e
+					}
+				}
+				errs <- first
+			}()
+		}
+		var first unix.Errno
+		for range n {
+			if e := <-errs; e != 0 && first == 0 {
+				first = e
+			}
+		}
+		return errnoOrNil(first)
 	}
 	fail(fmt.Sprintf("unknown badexec kind %q", kind))
 	return nil
