@@ -74,7 +74,10 @@ func TestReviewAlertUserNamespaceAndKeyringsStayRefused(t *testing.T) {
 }
 
 // A workload feeds the agent execve file names it cannot take at face
-// value — an unmapped address, a page with no NUL, two hundred distinct
+// value — an unmapped address, a page with no NUL, a page behind a
+// userfaultfd nobody serves (the agent's read must not wait on it; an
+// unprivileged userfaultfd handles user-mode faults only, so the read
+// fails), two hundred distinct
 // missing programs (more than the agent's table holds), names with a
 // newline that write TOML — and a raw call by a number no table names.
 // The agent records what it can, counts what it drops, and keeps
@@ -88,7 +91,7 @@ func TestReviewAlertHostileExecNames(t *testing.T) {
 	cfg, dir := rolloutProfiles(t, e, "")
 	inject := `/dev/shm/x\n[capabilities]\nallowed = ["CAP_SYS_ADMIN"]\n#`
 	missing := `/nonexistent\nmode = "alert"\n#`
-	script := "probe try badexec unmapped; probe try badexec nonul; probe try badexec nr 1000; " +
+	script := "probe try badexec unmapped; probe try badexec nonul; probe try badexec uffd; probe try badexec nr 1000; " +
 		`f="$(printf '` + inject + `')"; cp /bin/busybox "$f"; "$f" true 2>/dev/null; ` +
 		`m="$(printf '` + missing + `')"; "$m" 2>/dev/null; ` +
 		"probe try exec /bin/busybox true; " +
@@ -99,11 +102,11 @@ func TestReviewAlertHostileExecNames(t *testing.T) {
 		t.Fatalf("run: %v", r)
 	}
 	o := outcomesAmong(t, r)
-	if len(o) != 4 || o[0].Errno != "EFAULT" || (o[1].Errno != "ENAMETOOLONG" && o[1].Errno != "EFAULT") || o[2].Errno != "ENOSYS" || !o[3].OK {
-		t.Fatalf("hostile execs, an unknown number, then an ordinary exec: %+v, want EFAULT, ENAMETOOLONG, ENOSYS and a success", o)
+	if len(o) != 5 || o[0].Errno != "EFAULT" || (o[1].Errno != "ENAMETOOLONG" && o[1].Errno != "EFAULT") || o[2].Errno != "EFAULT" || o[3].Errno != "ENOSYS" || !o[4].OK {
+		t.Fatalf("hostile execs, an unknown number, then an ordinary exec: %+v, want EFAULT, ENAMETOOLONG, EFAULT, ENOSYS and a success", o)
 	}
 	execs := execRecords(t, e, id)
-	if execs["(path not read) -> "] != 2 || execs["/bin/busybox -> /bin/busybox"] != 1 {
+	if execs["(path not read) -> "] != 3 || execs["/bin/busybox -> /bin/busybox"] != 1 {
 		t.Errorf("an unreadable name is recorded as unread, and the agent still records afterwards: %v", execs)
 	}
 	var dropped uint64

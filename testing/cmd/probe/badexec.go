@@ -14,6 +14,9 @@ import (
 //
 //	unmapped  the name points at an address nothing is mapped at
 //	nonul     a whole page of 'a' with no NUL, followed by an unmapped page
+//	uffd      the name lies in a page registered with a userfaultfd
+//	          (user-mode faults only: what an unprivileged process gets)
+//	          that nobody serves: whoever touches it could wait forever
 //	nr N      no execve: raw system call number N with zero arguments
 //	          (a number no architecture table names)
 //	storm N M no execve: N threads each make M unshare(0) calls at once
@@ -42,6 +45,8 @@ func tryBadExec(kind string, args []string) error {
 		}
 		_, _, e := unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(&mem[0])), 0, 0)
 		return errnoOrNil(e)
+	case "uffd":
+		return tryUffdExec()
 	case "nr":
 		if len(args) != 1 {
 			fail("usage: probe try badexec nr N")
@@ -91,4 +96,30 @@ func errnoOrNil(e unix.Errno) error {
 		return e
 	}
 	return nil
+}
+
+// tryUffdExec executes a name in a page registered, missing-mode, with a
+// userfaultfd no thread reads.
+func tryUffdExec() error {
+	const userModeOnly = 1
+	fd, _, e := unix.Syscall(unix.SYS_USERFAULTFD, unix.O_CLOEXEC|unix.O_NONBLOCK|userModeOnly, 0, 0)
+	if e != 0 {
+		return e
+	}
+	defer unix.Close(int(fd))
+	api := struct{ API, Features, Ioctls uint64 }{API: 0xaa}
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, fd, 0xc018aa3f /* UFFDIO_API */, uintptr(unsafe.Pointer(&api))); e != 0 {
+		return e
+	}
+	page := unix.Getpagesize()
+	mem, err := unix.Mmap(-1, 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return err
+	}
+	reg := struct{ Start, Len, Mode, Ioctls uint64 }{Start: uint64(uintptr(unsafe.Pointer(&mem[0]))), Len: uint64(page), Mode: 1 /* MISSING */}
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, fd, 0xc020aa00 /* UFFDIO_REGISTER */, uintptr(unsafe.Pointer(&reg))); e != 0 {
+		return e
+	}
+	_, _, e = unix.RawSyscall(unix.SYS_EXECVE, uintptr(reg.Start), 0, 0)
+	return errnoOrNil(e)
 }
