@@ -204,11 +204,13 @@ func reportTable(w io.Writer, sums []summary) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, s := range sums {
 		fmt.Fprintf(tw, "%s\tprofile %s, %s mode\t%d allowed, %d refused, %d would be refused\n", s.Workload, s.Profile, s.Mode, s.Allowed, count(s.Refused), count(s.WouldRefuse))
+		// values and reasons quote what workloads named (program paths): one
+		// line each, no terminal control sequences
 		for _, f := range s.Refused {
-			fmt.Fprintf(tw, "  refused\t%s\t%dx %s\n", f.Rule, f.Count, f.Reason)
+			fmt.Fprintf(tw, "  refused\t%s\t%dx %s\n", f.Rule, f.Count, commentLine(f.Reason))
 		}
 		for _, f := range s.WouldRefuse {
-			fmt.Fprintf(tw, "  would refuse\t%s %s %s\t%dx %s\n", f.Rule, f.Subject, f.Value, f.Count, f.Reason)
+			fmt.Fprintf(tw, "  would refuse\t%s %s %s\t%dx %s\n", f.Rule, f.Subject, commentLine(f.Value), f.Count, commentLine(f.Reason))
 		}
 	}
 	return tw.Flush()
@@ -474,10 +476,11 @@ func (l *learned) render() (string, error) {
 	return head + string(data), nil
 }
 
-// commentLine keeps text in one TOML comment line: the paths a note
-// quotes are what a workload named (a file called "a\n[capabilities]…"
-// would otherwise end the comment and write the profile), so every byte
-// that is not printable UTF-8 is written as its Go escape (\n, \x00,
+// commentLine keeps text in one TOML comment line (or one line of a
+// report): the paths a note quotes are what a workload named (a file called
+// "a\n[capabilities]…" would otherwise end the comment and write the
+// profile; "\x1b]52;…" would drive the reader's terminal), so every byte
+// that is not printable UTF-8 is written as its Go escape (\n, \x1b,
 // \u2028), which TOML allows in a comment.
 func commentLine(s string) string {
 	var b strings.Builder

@@ -124,6 +124,17 @@ func TestReviewAlertHostileExecNames(t *testing.T) {
 	}
 	assertClean(t, e, id)
 
+	// the report shows the names escaped, each finding on its own line
+	rep, err := e.Command("palisade", "report", "--audit", e.AuditLog).CombinedOutput()
+	if err != nil || !strings.Contains(string(rep), `/dev/shm/x\n[capabilities]\nallowed = ["CAP_SYS_ADMIN"]\n#`) {
+		t.Errorf("palisade report on hostile names (%v):\n%s", err, rep)
+	}
+	for _, line := range strings.Split(string(rep), "\n") {
+		if strings.HasPrefix(line, "[capabilities]") || strings.HasPrefix(line, "mode = ") {
+			t.Errorf("a program's name became a line of the report: %q", line)
+		}
+	}
+
 	out := filepath.Join(dir, "hostile.toml")
 	b, err := e.Command("palisade", "profile", "learn", "--config", cfg, "--from-audit", e.AuditLog,
 		"--container", e.Namespace+"/"+id, "--parent", "webapp", "--name", "hostile", "--out", out).CombinedOutput()
