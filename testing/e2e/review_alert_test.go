@@ -124,14 +124,18 @@ func TestReviewAlertHostileExecNames(t *testing.T) {
 	}
 	assertClean(t, e, id)
 
-	// the report shows the names escaped, each finding on its own line
+	// report and explain show the names escaped, each finding on its own line
 	rep, err := e.Command("palisade", "report", "--audit", e.AuditLog).CombinedOutput()
 	if err != nil || !strings.Contains(string(rep), `/dev/shm/x\n[capabilities]\nallowed = ["CAP_SYS_ADMIN"]\n#`) {
 		t.Errorf("palisade report on hostile names (%v):\n%s", err, rep)
 	}
-	for _, line := range strings.Split(string(rep), "\n") {
+	exp, err := e.Command("palisade", "explain", "--config", cfg, "--container", id, "-n", e.Namespace).CombinedOutput()
+	if err != nil || !strings.Contains(string(exp), `program /dev/shm/x\n[capabilities]\nallowed`) {
+		t.Errorf("palisade explain on hostile names (%v):\n%s", err, exp)
+	}
+	for _, line := range strings.Split(string(rep)+string(exp), "\n") {
 		if strings.HasPrefix(line, "[capabilities]") || strings.HasPrefix(line, "mode = ") {
-			t.Errorf("a program's name became a line of the report: %q", line)
+			t.Errorf("a program's name became a line of the report or explanation: %q", line)
 		}
 	}
 
