@@ -28,6 +28,12 @@ import (
 //     whose flags are checked);
 //   - write, which runc may not hand to a listener (runc init writes the
 //     listener's descriptor number with it);
+//   - the calls no capability bounds that reach kernel state a container
+//     does not own (stillDenied): the kernel keyrings, which are not
+//     namespaced, and a new user namespace (unshare with CLONE_NEWUSER),
+//     inside which the workload holds every capability and reaches the
+//     kernel's mount, network and device-filesystem code; unshare without
+//     that flag is handed over;
 //   - the architectures: a compat ABI the filter leaves out is still killed.
 //
 // The enforce filter is not modified. recorded are the names of record the
@@ -57,7 +63,7 @@ func Alert(sc *specs.LinuxSeccomp, listener string, record ...string) (alert *sp
 		case r.Action == specs.ActErrno && errnoOf(r.ErrnoRet) == uint(unix.ENOSYS):
 		default:
 			r.Names = slices.DeleteFunc(r.Names, func(n string) bool {
-				if n == "write" {
+				if n == "write" || stillDenied[n] {
 					return false
 				}
 				notify = append(notify, n)
@@ -70,18 +76,48 @@ func Alert(sc *specs.LinuxSeccomp, listener string, record ...string) (alert *sp
 	}
 	for _, a := range sc.Architectures {
 		for _, n := range knownSyscalls(a) {
-			if !named[n] && n != "write" {
+			if !named[n] && n != "write" && !stillDenied[n] {
 				notify = append(notify, n)
 			}
 		}
 	}
 	sort.Strings(notify)
 	notify = slices.Compact(notify)
+	var notifyIf []string
+	notify = slices.DeleteFunc(notify, func(n string) bool {
+		if _, ok := notifyIfClear[n]; ok {
+			notifyIf = append(notifyIf, n)
+			return true
+		}
+		return false
+	})
 	if len(notify) > 0 {
 		out.Syscalls = append(out.Syscalls, specs.LinuxSyscall{Names: notify, Action: specs.ActNotify})
 	}
+	for _, n := range notifyIf {
+		// the call without the flag is handed over; with it, it falls to
+		// the default action (the enforce filter denies it outright)
+		c := notifyIfClear[n]
+		out.Syscalls = append(out.Syscalls, specs.LinuxSyscall{Names: []string{n}, Action: specs.ActNotify,
+			Args: []specs.LinuxSeccompArg{{Index: c.index, Value: c.flags, ValueTwo: 0, Op: specs.OpMaskedEqual}}})
+	}
 	return &out, recorded
 }
+
+// stillDenied are calls alert mode never lets through: they need no
+// capability and reach kernel state shared with the host and every other
+// container (the keyrings are not namespaced: a container's root would
+// read and write the host root's user keyring).
+var stillDenied = map[string]bool{"keyctl": true, "add_key": true, "request_key": true}
+
+// notifyIfClear are calls alert mode hands over only when the argument at
+// index has none of flags: unshare(CLONE_NEWUSER) needs no capability, and
+// inside the new user namespace the workload holds all of them (mount,
+// network and device-filesystem code the profile keeps out of reach).
+var notifyIfClear = map[string]struct {
+	index uint
+	flags uint64
+}{"unshare": {0, unix.CLONE_NEWUSER}}
 
 // syscallRanges are where an architecture's system call numbers lie: the
 // ordinary table, x32's (bit 30 set) and ARM's private calls.

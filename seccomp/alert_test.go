@@ -43,8 +43,11 @@ func TestAlertFilter(t *testing.T) {
 			args []uint64
 			want string
 		}{
-			{"unshare", []uint64{0}, "notify"},                     // denied by palisade's deviations
-			{"keyctl", nil, "notify"},                              // ditto
+			{"unshare", []uint64{0}, "notify"},                                          // denied by palisade's deviations
+			{"unshare", []uint64{unix.CLONE_NEWUSER | unix.CLONE_NEWNS}, "errno EPERM"}, // a user namespace: still refused
+			{"keyctl", nil, "errno EPERM"},                                              // keyrings are not namespaced: still refused
+			{"add_key", nil, "errno EPERM"},
+			{"request_key", nil, "errno EPERM"},
 			{"kcmp", nil, "notify"},                                // ditto
 			{"vm86", nil, "absent"},                                // not on these architectures' native ABI
 			{"nfsservctl", nil, "notify"},                          // named by no rule: the default action

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/containerd/log"
@@ -156,8 +157,15 @@ const (
 	annotationContainer    = "io.kubernetes.cri.container-name"
 )
 
-// SetCRI fills the Kubernetes names from a spec's annotations.
-func (r *Record) SetCRI(annotations map[string]string) {
+// SetCRI fills the Kubernetes names from a spec's annotations when the
+// record's containerd namespace is one of criNamespaces (where containerd's
+// CRI plugin sets them). Elsewhere any containerd client could name its
+// container after a pod and have its records taken for the pod's (palisade
+// profile learn --pod, report).
+func (r *Record) SetCRI(annotations map[string]string, criNamespaces []string) {
+	if !slices.Contains(criNamespaces, r.Namespace) {
+		return
+	}
 	r.Pod = annotations[annotationPodName]
 	r.PodNamespace = annotations[annotationPodNamespace]
 	r.ContainerName = annotations[annotationContainer]

@@ -49,13 +49,20 @@ func TestFileSinkAppendsWholeRecords(t *testing.T) {
 }
 
 func TestSetCRI(t *testing.T) {
-	var r Record
-	r.SetCRI(map[string]string{
+	ann := map[string]string{
 		"io.kubernetes.cri.sandbox-name":      "web-0",
 		"io.kubernetes.cri.sandbox-namespace": "shop",
 		"io.kubernetes.cri.container-name":    "nginx",
-	})
+	}
+	r := Record{Namespace: "k8s.io"}
+	r.SetCRI(ann, []string{"k8s.io"})
 	if r.Pod != "web-0" || r.PodNamespace != "shop" || r.ContainerName != "nginx" {
 		t.Errorf("%+v", r)
+	}
+	// outside CRI's namespaces the annotations are any client's claim
+	r = Record{Namespace: "default"}
+	r.SetCRI(ann, []string{"k8s.io"})
+	if r.Pod != "" || r.PodNamespace != "" || r.ContainerName != "" {
+		t.Errorf("a container in namespace default took a pod's names: %+v", r)
 	}
 }

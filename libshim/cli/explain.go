@@ -244,9 +244,9 @@ func explainContainer(cmd *cobra.Command, g *globals, f *policyFlags, id, ns, ad
 			fmt.Fprintf(w, "  system call %s (%s) the profile would deny: %d times, %s to %s\n", c.Name, c.Arch, c.Count, c.First.Format(time.TimeOnly), c.Last.Format(time.TimeOnly))
 		}
 		for _, x := range r.Executables {
-			fmt.Fprintf(w, "  program %s", x.Path)
+			fmt.Fprintf(w, "  program %s", commentLine(x.Path)) // as the workload named it
 			if x.Resolved != "" && x.Resolved != x.Path {
-				fmt.Fprintf(w, " (%s)", x.Resolved)
+				fmt.Fprintf(w, " (%s)", commentLine(x.Resolved))
 			}
 			fmt.Fprintf(w, " not on the exec allow-list: %d times, %s to %s\n", x.Count, x.First.Format(time.TimeOnly), x.Last.Format(time.TimeOnly))
 		}

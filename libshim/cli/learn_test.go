@@ -130,3 +130,17 @@ func TestReportRunTimeFindings(t *testing.T) {
 		t.Errorf("sidecar: %+v", side.WouldRefuse)
 	}
 }
+
+// A note quotes what a workload named: it stays one comment line whatever
+// bytes the name holds.
+func TestCommentLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"executable /bin/busybox":         "executable /bin/busybox",
+		"/tmp/x\n[capabilities]\r\nb = 1": `/tmp/x\n[capabilities]\r\nb = 1`,
+		"/tmp/\xff\x00\t\u2028é":          `/tmp/\xff\x00\t\u2028é`,
+	} {
+		if got := commentLine(in); got != want {
+			t.Errorf("commentLine(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

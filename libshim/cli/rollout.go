@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	mobyseccomp "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -201,11 +204,13 @@ func reportTable(w io.Writer, sums []summary) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, s := range sums {
 		fmt.Fprintf(tw, "%s\tprofile %s, %s mode\t%d allowed, %d refused, %d would be refused\n", s.Workload, s.Profile, s.Mode, s.Allowed, count(s.Refused), count(s.WouldRefuse))
+		// values and reasons quote what workloads named (program paths): one
+		// line each, no terminal control sequences
 		for _, f := range s.Refused {
-			fmt.Fprintf(tw, "  refused\t%s\t%dx %s\n", f.Rule, f.Count, f.Reason)
+			fmt.Fprintf(tw, "  refused\t%s\t%dx %s\n", f.Rule, f.Count, commentLine(f.Reason))
 		}
 		for _, f := range s.WouldRefuse {
-			fmt.Fprintf(tw, "  would refuse\t%s %s %s\t%dx %s\n", f.Rule, f.Subject, f.Value, f.Count, f.Reason)
+			fmt.Fprintf(tw, "  would refuse\t%s %s %s\t%dx %s\n", f.Rule, f.Subject, commentLine(f.Value), f.Count, commentLine(f.Reason))
 		}
 	}
 	return tw.Flush()
@@ -462,9 +467,34 @@ func (l *learned) render() (string, error) {
 	if err != nil {
 		return "", &exitError{ExitFailed, err}
 	}
+	notes := make([]string, len(l.notes))
+	for i, n := range l.notes {
+		notes[i] = commentLine(n)
+	}
 	head := fmt.Sprintf("# Profile %s, learned by `palisade profile learn` from %s for %s.\n# Parent: %s. Added to the parent, and why:\n%s\n# Review it (palisade profile lint --strict), then install and select it.\n\n",
-		l.name, l.source, l.what, l.parent.Name, strings.Join(l.notes, "\n"))
+		commentLine(l.name), commentLine(l.source), commentLine(l.what), commentLine(l.parent.Name), strings.Join(notes, "\n"))
 	return head + string(data), nil
+}
+
+// commentLine keeps text in one TOML comment line (or one line of a
+// report): the paths a note quotes are what a workload named (a file called
+// "a\n[capabilities]…" would otherwise end the comment and write the
+// profile; "\x1b]52;…" would drive the reader's terminal), so every byte
+// that is not printable UTF-8 is written as its Go escape (\n, \x1b,
+// \u2028), which TOML allows in a comment.
+func commentLine(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && size <= 1) || !unicode.IsPrint(r) {
+			q := strconv.Quote(s[i : i+size])
+			b.WriteString(q[1 : len(q)-1])
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 // writeSeccomp writes the learned seccomp profile: the parent's, with the

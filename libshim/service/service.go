@@ -147,7 +147,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 			return nil, err // runc's own error, after the container's allowed record
 		}
 		again := &audit.Record{Event: audit.EventCreate, Namespace: ns, Container: r.ID, Config: cfg.Source, Profile: rec.Profile}
-		again.SetCRI(spec.Annotations)
+		again.SetCRI(spec.Annotations, cfg.Node.CRINamespaces)
 		return nil, s.refused(ctx, cfg, again, err)
 	}
 	req.Created = plan.ForExec()
@@ -181,7 +181,7 @@ func (s *Service) admit(ns string, r *taskAPI.CreateTaskRequest, rec *audit.Reco
 	if err != nil {
 		return cfg, nil, fmt.Errorf("palisade: container %s refused: %w", name, err)
 	}
-	rec.SetCRI(spec.Annotations)
+	rec.SetCRI(spec.Annotations, cfg.Node.CRINamespaces)
 	return cfg, spec, nil
 }
 
@@ -395,7 +395,7 @@ func (s *Service) record(ev audit.Event, c *container) *audit.Record {
 	if c.req.Policy.Alert {
 		rec.Mode = profiles.ModeAlert
 	}
-	rec.SetCRI(c.annotations)
+	rec.SetCRI(c.annotations, c.req.Config.Node.CRINamespaces)
 	return rec
 }
 

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/core/mount"
@@ -20,7 +19,6 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/typeurl/v2"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"palisade.dev/palisade/testing/harness"
 )
 
 // Attacks from a review of the fail-closed pipeline (issue #11): each test
@@ -216,18 +214,7 @@ func TestReviewRootfsBindOfAllSnapshots(t *testing.T) {
 	// under baseline (root allowed), which the admin lets workloads select
 	cfg := adminConfig(t, e, `selectable_profiles = ["baseline"]`)
 	id := containerID(t, "all")
-	img, err := c.GetImage(ctx, e.Image())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctr, err := c.NewContainer(ctx, id,
-		containerd.WithRuntime(harness.Runtime, &runtimeoptions.Options{ConfigPath: cfg}),
-		containerd.WithNewSnapshot(id, img),
-		containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithAnnotations(map[string]string{"palisade.dev/profile": "baseline"})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ctr.Delete(context.Background(), containerd.WithSnapshotCleanup) })
+	ctr := newContainerWith(t, e, c, ctx, id, cfg, oci.WithAnnotations(map[string]string{"palisade.dev/profile": "baseline"}))
 	var lower string
 	for _, o := range snapshotOverlay(ctx, t, c, ctr) {
 		if k, v, _ := strings.Cut(o, "="); k == "lowerdir" {

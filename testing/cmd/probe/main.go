@@ -14,7 +14,8 @@
 // 0), threads N,
 // loopback (TCP over 127.0.0.1), syscall NAME (a raw call with harmless
 // arguments: mount, keyctl, bpf, ptrace, io_uring_setup, perf_event_open,
-// userfaultfd, unshare-user, clone-newuser).
+// userfaultfd, unshare-user, clone-newuser), badexec KIND (an execve whose
+// file name is unmapped or has no NUL; or nr N, a raw call by number).
 package main
 
 import (
@@ -200,6 +201,8 @@ func try(action string, args []string) {
 			fail("usage: probe try copyexec SRC DST")
 		}
 		err = tryCopyExec(args[0], args[1])
+	case "badexec":
+		err = tryBadExec(firstArg(args), args[1:])
 	case "exec":
 		// run a program as a child (its output discarded): what an
 		// exec allow-list decides from inside
