@@ -29,8 +29,9 @@ import (
 //   - write, which runc may not hand to a listener (runc init writes the
 //     listener's descriptor number with it);
 //   - the calls no capability bounds that reach kernel state a container
-//     does not own (stillDenied): the kernel keyrings, which are not
-//     namespaced, and a new user namespace (unshare with CLONE_NEWUSER),
+//     does not own or exploit-prone kernel code (stillDenied): the kernel
+//     keyrings, which are not namespaced, io_uring, userfaultfd, perf
+//     events, eBPF, syslog, modify_ldt; and a new user namespace (unshare with CLONE_NEWUSER),
 //     inside which the workload holds every capability and reaches the
 //     kernel's mount, network and device-filesystem code; unshare without
 //     that flag is handed over;
@@ -105,10 +106,17 @@ func Alert(sc *specs.LinuxSeccomp, listener string, record ...string) (alert *sp
 }
 
 // stillDenied are calls alert mode never lets through: they need no
-// capability and reach kernel state shared with the host and every other
-// container (the keyrings are not namespaced: a container's root would
-// read and write the host root's user keyring).
-var stillDenied = map[string]bool{"keyctl": true, "add_key": true, "request_key": true}
+// capability (or only a host sysctl bounds them) and reach kernel state
+// shared with the host and every other container, or kernel code that has
+// carried container escapes: the keyrings (not namespaced: a container's
+// root would read and write the host root's user keyring), io_uring,
+// userfaultfd (the classic race-widening primitive), perf events, eBPF,
+// the kernel log and x86's LDT.
+var stillDenied = map[string]bool{
+	"keyctl": true, "add_key": true, "request_key": true,
+	"io_uring_setup": true, "io_uring_enter": true, "io_uring_register": true,
+	"userfaultfd": true, "perf_event_open": true, "bpf": true, "syslog": true, "modify_ldt": true,
+}
 
 // notifyIfClear are calls alert mode hands over only when the argument at
 // index has none of flags: unshare(CLONE_NEWUSER) needs no capability, and

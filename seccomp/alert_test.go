@@ -48,6 +48,10 @@ func TestAlertFilter(t *testing.T) {
 			{"keyctl", nil, "errno EPERM"},                                              // keyrings are not namespaced: still refused
 			{"add_key", nil, "errno EPERM"},
 			{"request_key", nil, "errno EPERM"},
+			{"io_uring_setup", nil, "errno EPERM"}, // exploit-prone kernel code: still refused
+			{"userfaultfd", nil, "errno EPERM"},
+			{"perf_event_open", nil, "errno EPERM"},
+			{"bpf", nil, "errno EPERM"},
 			{"kcmp", nil, "notify"},                                // ditto
 			{"vm86", nil, "absent"},                                // not on these architectures' native ABI
 			{"nfsservctl", nil, "notify"},                          // named by no rule: the default action

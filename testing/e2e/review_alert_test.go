@@ -53,7 +53,7 @@ func TestReviewAlertUserNamespaceAndKeyringsStayRefused(t *testing.T) {
 	e := needEnv(t)
 	cfg, _ := rolloutProfiles(t, e, "")
 	script := "/bin/busybox unshare -U -r -m /bin/busybox mount -t tmpfs none /tmp 2>/dev/null; echo userns-mount=$?; " +
-		"probe try syscall keyctl; probe try syscall clone-newuser; probe try syscall unshare0"
+		"probe try syscall keyctl; probe try syscall clone-newuser; probe try syscall unshare0; probe try syscall io_uring_setup; probe try syscall perf_event_open"
 	id := containerID(t, "userns")
 	r := runProfile(e, cfg, "webapp", id, nil, "/bin/sh", "-c", script)
 	if r.Err != nil {
@@ -63,11 +63,11 @@ func TestReviewAlertUserNamespaceAndKeyringsStayRefused(t *testing.T) {
 		t.Errorf("in alert mode the workload made a user namespace and mounted in it:\n%s", r.Stdout)
 	}
 	o := outcomesAmong(t, r)
-	if len(o) != 3 || o[0].OK || o[0].Errno != "EPERM" || o[1].OK || o[1].Errno != "EPERM" || !o[2].OK {
-		t.Errorf("keyctl, clone(CLONE_NEWUSER), unshare(0) in alert mode: %+v, want EPERM, EPERM, success", o)
+	if len(o) != 5 || o[0].OK || o[0].Errno != "EPERM" || o[1].OK || o[1].Errno != "EPERM" || !o[2].OK || o[3].OK || o[3].Errno != "EPERM" || o[4].OK || o[4].Errno != "EPERM" {
+		t.Errorf("keyctl, clone(CLONE_NEWUSER), unshare(0), io_uring_setup, perf_event_open in alert mode: %+v, want EPERM, EPERM, success, EPERM, EPERM", o)
 	}
 	calls := seccompRecords(t, e, id)
-	if calls["unshare"] != 1 || calls["keyctl"] != 0 {
+	if calls["unshare"] != 1 || calls["keyctl"] != 0 || calls["io_uring_setup"] != 0 {
 		t.Errorf("recorded %v, want unshare once (the call without CLONE_NEWUSER) and no keyctl", calls)
 	}
 	assertClean(t, e, id)
