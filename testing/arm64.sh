@@ -11,6 +11,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 qemu=$(bash testing/setup-cross.sh --qemu)
+# on PATH too: a test that runs a child of its own binary runs it through
+# the emulator (the kernel here has no binfmt entry for arm64)
+PATH="$(dirname "$qemu"):$PATH"
+export PATH
 log() { echo "test-arm64: $*" >&2; }
 fail() { echo "test-arm64: FAIL: $*" >&2; exit 1; }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +16,8 @@ import (
 	introspection "github.com/containerd/containerd/api/services/introspection/v1"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
+
+	"palisade.dev/palisade/libshim/arch"
 )
 
 // fakeContainerd answers introspection's Plugins like containerd, once
@@ -98,7 +101,17 @@ func TestHandoffToSpawnedShim(t *testing.T) {
 		t.Fatal(err)
 	}
 	child.Stdout = out
-	if err := child.Start(); err != nil {
+	if err := child.Start(); errors.Is(err, unix.ENOEXEC) {
+		// under qemu-user (make test-arm64) this binary is foreign to the
+		// kernel: run the child through the emulator too
+		emulated := exec.Command(arch.Native().QEMU, append([]string{os.Args[0]}, child.Args[1:]...)...)
+		emulated.Env, emulated.Stdout, emulated.ExtraFiles = child.Env, child.Stdout, child.ExtraFiles
+		child = emulated
+		err = child.Start()
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else if err != nil {
 		t.Fatal(err)
 	}
 	close(fake.release)
