@@ -139,7 +139,12 @@ func TestReviewExecHostileProcess(t *testing.T) {
 	}
 	var out string
 	var err error
-	for i := 0; i < 3 && err == nil && out == ""; i++ { // an exec came back with no output once in this environment; retry
+	// containerd's client FIFOs (cio.NewCreator) lose a short exec's whole
+	// output now and then: with this same client code the stock runc shim
+	// lost 19 of 40 and palisade 17 of 40 on a loaded 2-CPU VM (ctr, a
+	// process of its own, lost none). The checks below are on the content,
+	// so an empty output is retried.
+	for i := 0; i < 12 && err == nil && out == ""; i++ {
 		out, err = execOut(ctx, task, fmt.Sprint("hostile", i), p)
 	}
 	if err != nil {
