@@ -30,7 +30,6 @@ test: deps lint ## run every unit and end-to-end test (as root); fails instead o
 		if [ -s $(BIN)/skipped.txt ]; then echo "skipped: this host lacks what these tests need:"; sed 's/^/  /' $(BIN)/skipped.txt; fi; exit $$status
 	$(GO) test -run XXX -fuzz 'FuzzAnnotations$$' -fuzztime 10s ./libshim/policy/
 	$(GO) test -run XXX -fuzz 'FuzzExecArgs$$' -fuzztime 5s ./cmd/palisade-init/
-	$(GO) test -run XXX -fuzz 'FuzzInterp$$' -fuzztime 5s ./cmd/palisade-init/
 
 unit: ## run the unit tests only (no root needed)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /testing/e2e)
