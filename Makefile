@@ -14,9 +14,9 @@ export PALISADE_CACHE := $(CACHE)
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build containerd-shim-palisade-v2, palisade-init (static) and palisade into bin/
+build: ## build containerd-shim-palisade-v2, palisade-init (static, C + Go) and palisade into bin/
 	$(GO) build -trimpath -o $(BIN)/ ./cmd/containerd-shim-palisade-v2 ./cmd/palisade
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/palisade-init
+	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '-linkmode external -extldflags -static' -o $(BIN)/ ./cmd/palisade-init
 
 deps: ## install what tests and demo need (apt packages; containerd, runc, golangci-lint cached by version)
 	bash testing/setup.sh
@@ -29,6 +29,7 @@ test: deps lint ## run every unit and end-to-end test (as root); fails instead o
 	PALISADE_E2E_REQUIRED=1 PALISADE_SKIPS=$(abspath $(BIN))/skipped.txt $(GO) test -count=1 ./...; status=$$?; \
 		if [ -s $(BIN)/skipped.txt ]; then echo "skipped: this host lacks what these tests need:"; sed 's/^/  /' $(BIN)/skipped.txt; fi; exit $$status
 	$(GO) test -run XXX -fuzz 'FuzzAnnotations$$' -fuzztime 10s ./libshim/policy/
+	$(GO) test -run XXX -fuzz 'FuzzExecArgs$$' -fuzztime 5s ./cmd/palisade-init/
 
 unit: ## run the unit tests only (no root needed)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /testing/e2e)
@@ -45,10 +46,12 @@ lint: deps ## gofmt, go vet and golangci-lint
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...
 
-fuzz: ## fuzz the pipeline (whole specs, every field) and workload annotations, a minute each
+fuzz: ## fuzz the pipeline (whole specs, every field), workload annotations and palisade-init's C parsers, a minute each
 	$(GO) test -run XXX -fuzz 'FuzzSpec$$' -fuzztime 60s ./libshim/harden/
 	$(GO) test -run XXX -fuzz 'FuzzSpecFields$$' -fuzztime 60s ./libshim/harden/
 	$(GO) test -run XXX -fuzz 'FuzzAnnotations$$' -fuzztime 60s ./libshim/policy/
+	$(GO) test -run XXX -fuzz 'FuzzExecArgs$$' -fuzztime 60s ./cmd/palisade-init/
+	$(GO) test -run XXX -fuzz 'FuzzInterp$$' -fuzztime 60s ./cmd/palisade-init/
 
 bench: deps ## benchmarks: Go (pipeline, create rewrite, exec helper) and palisade vs the stock runc shim (root; writes docs/benchmarks.md)
 	@mkdir -p $(BIN)

@@ -22,7 +22,7 @@ log() { echo "setup: $*" >&2; }
 # checks palisade's generated AppArmor profiles (-Q -K) even where the
 # kernel has no AppArmor, containernetworking-plugins for the CRI tests' pod
 # network.
-install_missing libseccomp-dev busybox-static pkg-config apparmor containernetworking-plugins
+install_missing gcc libc6-dev libseccomp-dev busybox-static pkg-config apparmor containernetworking-plugins
 
 # install_go DIR CHECK -- GO-INSTALL-ARGS: build into DIR.tmp, move into place
 # only when complete, so an interrupted build is never mistaken for a cache hit.

@@ -4,25 +4,23 @@
 // execs the workload, so neither the workload nor anything it starts can
 // execute anything else.
 //
+// exec runs at every start of such a container, so it is written in C
+// (init.c) and runs as an ELF constructor before the Go runtime starts, as
+// runc's nsexec does: the binary is linked statically with cgo, and exec
+// never reaches main. The host-side subcommands stay in Go.
+//
 //	palisade-init exec --allow PATH... -- COMMAND ARGS...   (inside a container)
 //	palisade-init memfd-noexec PID                           (on the host, run by the shim)
 package main
 
 import (
-	"flag"
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 
 	"palisade.dev/palisade"
 	"palisade.dev/palisade/libshim/execguard"
 )
-
-type list []string
-
-func (l *list) String() string     { return strings.Join(*l, ",") }
-func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
 	if len(os.Args) < 2 {
@@ -30,19 +28,9 @@ func main() {
 	}
 	switch os.Args[1] {
 	case "exec":
-		fs := flag.NewFlagSet("exec", flag.ContinueOnError)
-		var allow list
-		fs.Var(&allow, "allow", "an executable (or directory tree, ending in /) the process may execute")
-		if err := fs.Parse(os.Args[2:]); err != nil || fs.NArg() == 0 || len(allow) == 0 {
-			fail(2, "usage: palisade-init exec --allow PATH... -- COMMAND...")
-		}
-		paths, err := execguard.Ruleset(allow)
-		if err != nil {
-			fail(126, err.Error())
-		}
-		if err := execguard.RestrictAndExec(paths, fs.Args(), os.Environ()); err != nil {
-			fail(126, err.Error())
-		}
+		// init.c's constructor runs exec to the end (execve or exit)
+		// before main: reaching here means it was not linked in.
+		fail(126, "exec: this palisade-init was built without its C part (build it with cgo, as make build does)")
 	case "memfd-noexec":
 		pid, err := strconv.Atoi(arg(2))
 		if err != nil {

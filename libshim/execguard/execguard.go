@@ -1,12 +1,12 @@
 // Package execguard implements exec allow-lists: resolving what a process
 // would execute inside a container's root filesystem (PATH lookup and
 // symlinks followed within the root, never on the host), checking it against
-// an allow-list, and enforcing the list in the kernel with Landlock from
-// inside the container (the palisade-init helper), so that no descendant of
-// the process can execute anything else. It also sets vm.memfd_noexec for a
-// container, which Landlock alone does not cover.
+// an allow-list, and computing the set of paths Landlock must allow for it
+// (the palisade-init helper enforces it from inside the container, in C, so
+// that no descendant of the process can execute anything else). It also
+// sets vm.memfd_noexec for a container, which Landlock alone does not cover.
 //
-// The package is pure Go: palisade-init is built with CGO_ENABLED=0.
+// The package is pure Go.
 package execguard
 
 import (

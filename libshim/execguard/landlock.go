@@ -5,14 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"palisade.dev/palisade/libshim/arch"
 )
@@ -22,6 +17,9 @@ import (
 // (PT_INTERP, symlinks followed) of every file entry. Directory entries
 // allow their whole tree; the interpreters of programs in them must be
 // listed (or be inside them).
+//
+// palisade-init computes the same set in C (cmd/palisade-init/init.c, which
+// also applies it with Landlock); its tests hold the two to the same answers.
 func Ruleset(allow []string) ([]string, error) {
 	var out []string
 	seen := map[string]bool{}
@@ -94,74 +92,4 @@ func interpreter(p string) (string, error) {
 		return strings.TrimRight(string(buf), "\x00"), nil
 	}
 	return "", nil
-}
-
-// RestrictAndExec confines the calling thread with Landlock to executing
-// only the given paths (files or directory trees), then execs args on that
-// same thread, so that the workload and every process it starts inherit the
-// restriction. It handles only the execute right, so reading and writing
-// are not affected. It never degrades: if the kernel cannot enforce it, it
-// fails. On success it does not return.
-//
-// A Landlock domain, like no_new_privs, belongs to the thread that asked
-// for it, and execve keeps only the calling thread: restricting this one
-// thread and exec'ing from it is enough, and needs none of the
-// all-threads machinery (psx) a long-running Go program would.
-func RestrictAndExec(paths, args, env []string) error {
-	res, err := Resolve("/", args[0], env, mustGetwd())
-	if err != nil {
-		return err
-	}
-	runtime.LockOSThread() // never unlocked: on failure the process exits
-	if err := restrictThread(paths); err != nil {
-		return fmt.Errorf("cannot apply the exec allow-list with Landlock: %w", err)
-	}
-	return execve(res.Path, args, env)
-}
-
-// rulesetAttr is struct landlock_ruleset_attr as of Landlock ABI 1 (the
-// kernel accepts the shorter struct from newer ABIs' point of view).
-type rulesetAttr struct{ handledAccessFS uint64 }
-
-// pathBeneathAttr is struct landlock_path_beneath_attr (packed, 12 bytes:
-// the kernel reads the first 12 bytes of this 16-byte layout).
-type pathBeneathAttr struct {
-	allowedAccess uint64
-	parentFd      int32
-}
-
-func restrictThread(paths []string) error {
-	attr := rulesetAttr{handledAccessFS: unix.LANDLOCK_ACCESS_FS_EXECUTE}
-	rfd, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr), 0)
-	if errno != 0 {
-		return fmt.Errorf("landlock_create_ruleset: %w", errno)
-	}
-	defer unix.Close(int(rfd))
-	for _, p := range paths {
-		fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("open %s: %w", p, err)
-		}
-		rule := pathBeneathAttr{allowedAccess: unix.LANDLOCK_ACCESS_FS_EXECUTE, parentFd: int32(fd)}
-		_, _, errno := unix.Syscall6(unix.SYS_LANDLOCK_ADD_RULE, rfd, unix.LANDLOCK_RULE_PATH_BENEATH, uintptr(unsafe.Pointer(&rule)), 0, 0, 0)
-		unix.Close(fd)
-		if errno != 0 {
-			return fmt.Errorf("landlock_add_rule %s: %w", p, errno)
-		}
-	}
-	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-		return fmt.Errorf("prctl(PR_SET_NO_NEW_PRIVS): %w", err)
-	}
-	if _, _, errno := unix.Syscall(unix.SYS_LANDLOCK_RESTRICT_SELF, rfd, 0, 0); errno != 0 {
-		return fmt.Errorf("landlock_restrict_self: %w", errno)
-	}
-	return nil
-}
-
-func mustGetwd() string {
-	wd, err := os.Getwd()
-	if err != nil {
-		return "/"
-	}
-	return wd
 }

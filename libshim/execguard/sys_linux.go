@@ -9,10 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func execve(path string, args, env []string) error {
-	return unix.Exec(path, args, env)
-}
-
 // SetMemfdNoexec sets vm.memfd_noexec = 2 in the PID namespace of process
 // pid: memfds created there are not executable and MFD_EXEC is refused.
 // Landlock does not mediate memfds, so without this a process could run a

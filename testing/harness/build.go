@@ -60,23 +60,29 @@ func BuildAll(dir string) (*Build, error) {
 		out, pkg string
 		static   bool
 		goarch   string // cross-build for this architecture ("" = the host's)
+		cgo      bool   // static with cgo (palisade-init's exec is C)
 	}{
-		{filepath.Join(b.BinDir, "containerd-shim-palisade-v2"), "./cmd/containerd-shim-palisade-v2", false, ""},
-		{filepath.Join(b.BinDir, "palisade"), "./cmd/palisade", false, ""},
-		{filepath.Join(b.BinDir, "palisade-init"), "./cmd/palisade-init", true, ""},
-		{b.Probe, "./testing/cmd/probe", true, ""},
-		{b.Probe32, "./testing/cmd/probe", true, compat32[runtime.GOARCH]},
-		{pause, "./testing/cmd/pause", true, ""},
+		{filepath.Join(b.BinDir, "containerd-shim-palisade-v2"), "./cmd/containerd-shim-palisade-v2", false, "", false},
+		{filepath.Join(b.BinDir, "palisade"), "./cmd/palisade", false, "", false},
+		{filepath.Join(b.BinDir, "palisade-init"), "./cmd/palisade-init", true, "", true},
+		{b.Probe, "./testing/cmd/probe", true, "", false},
+		{b.Probe32, "./testing/cmd/probe", true, compat32[runtime.GOARCH], false},
+		{pause, "./testing/cmd/pause", true, "", false},
 	}
 	for _, s := range steps {
 		// The shims of a private environment read its trusted config
 		// directories and its default config from the build, not /etc/palisade.
 		ldflags := "-X palisade.dev/palisade/libshim/config.dirsFile=" + b.ConfigDirsFile +
 			" -X palisade.dev/palisade/libshim/config.DefaultPath=" + b.DefaultConfig
+		if s.cgo {
+			ldflags += " -linkmode external -extldflags -static"
+		}
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", s.out, s.pkg)
 		cmd.Dir = root
 		cmd.Env = os.Environ()
-		if s.static {
+		if s.cgo {
+			cmd.Env = append(cmd.Env, "CGO_ENABLED=1")
+		} else if s.static {
 			cmd.Env = append(cmd.Env, "CGO_ENABLED=0")
 		}
 		if s.goarch != "" {

@@ -60,13 +60,13 @@ type Artefacts struct {
 type binary struct {
 	name string
 	pkg  string
-	cgo  bool // links libseccomp
+	cgo  bool // links libseccomp, or C of its own (palisade-init)
 }
 
 var binaries = []binary{
 	{"containerd-shim-palisade-v2", "./cmd/containerd-shim-palisade-v2", true},
 	{"palisade", "./cmd/palisade", true},
-	{"palisade-init", "./cmd/palisade-init", false},
+	{"palisade-init", "./cmd/palisade-init", true},
 }
 
 // shipped are the source paths a tarball carries besides bin/.

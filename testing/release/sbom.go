@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -153,7 +155,11 @@ func SBOM(ctx context.Context, src *Source, a arch.Info, base string, entries []
 			if a.GoArch != strings.TrimSpace(string(host)) {
 				libc = "libc6-dev-" + a.GoArch + "-cross"
 			}
-			for _, deb := range []string{libc, "libseccomp-dev:" + a.GoArch} {
+			debs := []string{libc}
+			if slices.ContainsFunc(bi.Deps, func(m *debug.Module) bool { return m.Path == "github.com/seccomp/libseccomp-golang" }) {
+				debs = append(debs, "libseccomp-dev:"+a.GoArch) // palisade-init's C links glibc only
+			}
+			for _, deb := range debs {
 				v, err := debVersion(ctx, deb)
 				if err != nil {
 					return nil, err
