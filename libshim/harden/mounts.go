@@ -188,12 +188,18 @@ func resolveHostPath(src string) (string, error) {
 	}
 	p, rest := filepath.Clean(src), ""
 	for {
-		r, err := filepath.EvalSymlinks(p)
-		if err == nil {
+		// one lstat per level to find the longest existing ancestor, then
+		// one resolution of it
+		_, lerr := os.Lstat(p)
+		if lerr == nil {
+			r, err := filepath.EvalSymlinks(p)
+			if err != nil {
+				return "", err
+			}
 			return filepath.Join(r, rest), nil
 		}
-		if _, lerr := os.Lstat(p); !errors.Is(lerr, fs.ErrNotExist) {
-			return "", err
+		if !errors.Is(lerr, fs.ErrNotExist) {
+			return "", lerr
 		}
 		parent := filepath.Dir(p)
 		if parent == p {
