@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 )
 
@@ -14,6 +15,12 @@ import (
 // clone3's ENOSYS) and the killed compat ABIs; the enforce filter it was
 // made from is left as it was.
 func TestAlertFilter(t *testing.T) {
+	if api, err := libseccomp.GetAPI(); err != nil || api < 5 {
+		// qemu-user (make test-arm64) does not pass the seccomp system
+		// call's probes through: libseccomp then reports API level 1 and
+		// builds no filter with SCMP_ACT_NOTIFY
+		t.Skipf("libseccomp API level %d (%v) here, below 5: no user-space notification to build filters with; a native kernel reports 6", api, err)
+	}
 	l, err := Default()
 	if err != nil {
 		t.Fatal(err)
