@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -67,5 +68,20 @@ func TestDirsFile(t *testing.T) {
 	}
 	if _, err := LoadTrusted(cfgPath); err == nil {
 		t.Error("a symlinked dirs file was followed")
+	}
+}
+
+// The trusted directories are named once each, whichever sources list them.
+func TestTrustedDirsOnce(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(DirsEnv, dir+string(os.PathListSeparator)+dir+string(os.PathListSeparator)+DefaultDir)
+	got := trustedDirs()
+	for i, d := range got {
+		if slices.Contains(got[i+1:], d) {
+			t.Errorf("%s is listed twice: %v", d, got)
+		}
+	}
+	if got[0] != DefaultDir || !slices.Contains(got, dir) {
+		t.Errorf("trusted directories %v", got)
 	}
 }

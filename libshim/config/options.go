@@ -143,5 +143,11 @@ func trustedDirs() []string {
 			dirs = append(dirs, filepath.Clean(d))
 		}
 	}
-	return dirs
+	out := dirs[:0] // each directory once, in order
+	for _, d := range dirs {
+		if !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
