@@ -8,6 +8,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
+	"palisade.dev/palisade/testing/require"
 )
 
 // Alert mode hands what the default profile denies to the listener, keeps
@@ -19,7 +20,7 @@ func TestAlertFilter(t *testing.T) {
 		// qemu-user (make test-arm64) does not pass the seccomp system
 		// call's probes through: libseccomp then reports API level 1 and
 		// builds no filter with SCMP_ACT_NOTIFY
-		t.Skipf("libseccomp API level %d (%v) here, below 5: no user-space notification to build filters with; a native kernel reports 6", api, err)
+		require.Skipf(t, "libseccomp API level %d (%v) here, below 5: no user-space notification to build filters with; a native kernel reports 6", api, err)
 	}
 	l, err := Default()
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"palisade.dev/palisade/libshim/arch"
 	"palisade.dev/palisade/libshim/execguard"
+	"palisade.dev/palisade/testing/require"
 )
 
 // goParse is how palisade-init parsed exec's arguments when it was Go: the
@@ -315,21 +316,21 @@ func TestRulesetMatchesGo(t *testing.T) {
 // and the Go subcommands still work.
 func TestExec(t *testing.T) {
 	if _, err := execguard.LandlockABI(); err != nil {
-		t.Skipf("Landlock is not available here (%v): the helper cannot run", err)
+		require.Skipf(t, "Landlock is not available here (%v): the helper cannot run", err)
 	}
 	helper := buildHelper(t)
 	if err := exec.Command(helper, "version").Run(); errors.Is(err, syscall.ENOEXEC) {
 		// go test -exec qemu-… (make test-arm64) without binfmt_misc:
 		// the arm64 helper cannot be started as a child on this host.
-		t.Skipf("the built helper cannot be started here (%v): the tests above cover its C code in this process", err)
+		require.Skipf(t, "the built helper cannot be started here (%v): the tests above cover its C code in this process", err)
 	}
 	sh, err := exec.LookPath("sh")
 	if err != nil {
-		t.Skip("no sh(1) here")
+		require.Skipf(t, "no sh(1) here")
 	}
 	truePath, err := exec.LookPath("true")
 	if err != nil {
-		t.Skip("no true(1) here")
+		require.Skipf(t, "no true(1) here")
 	}
 	cases := []struct {
 		args []string

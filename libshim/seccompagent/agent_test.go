@@ -19,6 +19,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
+	"palisade.dev/palisade/testing/require"
 )
 
 // The tests run a child process (this test binary again) that installs a
@@ -164,7 +165,7 @@ func startChild(t *testing.T, mode, socket string, n int) (*exec.Cmd, *os.File, 
 func skipEmulated(t testing.TB, err error) {
 	t.Helper()
 	if errors.Is(err, unix.ENOEXEC) {
-		t.Skipf("this test binary is not native here (%v): under qemu-user a seccomp filter would judge the emulator's system calls; run it on a %s machine", err, runtime.GOARCH)
+		require.Skipf(t, "this test binary is not native here (%v): under qemu-user a seccomp filter would judge the emulator's system calls; run it on a %s machine", err, runtime.GOARCH)
 	}
 }
 
