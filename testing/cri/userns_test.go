@@ -21,14 +21,8 @@ import (
 // within the mapped range, with no_new_privs.
 func TestUserNamespacePod(t *testing.T) {
 	e := needEnv(t)
-	podName := name(t, "pod")
-	cfg := podConfig(t, podName, nil, nsPod)
-	idmap := []obj{{"host_id": 1000000, "container_id": 0, "length": 65536}}
-	userns := obj{"mode": nsPod, "uids": idmap, "gids": idmap}
-	cfg["linux"].(obj)["security_context"].(obj)["namespace_options"].(obj)["userns_options"] = userns
-	pod := writeJSON(t, cfg)
-	podID := runPod(t, e, harness.CRIHandlerNoOptions, pod)
-	ctr := writeJSON(t, containerConfig("main", obj{"namespace_options": obj{"userns_options": userns}}, nil, "/usr/bin/probe", "sleep", "300"))
+	podID, pod := usernsPod(t, e, name(t, "pod"))
+	ctr := writeJSON(t, containerConfig("main", usernsContainer, nil, "/usr/bin/probe", "sleep", "300"))
 	ctrID := crictl(t, e, "create", podID, ctr, pod)
 	crictl(t, e, "start", ctrID)
 	if out := strings.Fields(crictl(t, e, "exec", ctrID, "/bin/cat", "/proc/self/uid_map")); len(out) != 3 || out[0] != "0" || out[1] != "1000000" || out[2] != "65536" {
@@ -63,14 +57,9 @@ func TestUserNamespacePodSecrets(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "db-password"), []byte(value), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := podConfig(t, name(t, "pod"), nil, nsPod)
-	idmap := []obj{{"host_id": 1000000, "container_id": 0, "length": 65536}}
-	userns := obj{"mode": nsPod, "uids": idmap, "gids": idmap}
-	cfg["linux"].(obj)["security_context"].(obj)["namespace_options"].(obj)["userns_options"] = userns
-	pod := writeJSON(t, cfg)
-	podID := runPod(t, e, harness.CRIHandlerNoOptions, pod)
+	podID, pod := usernsPod(t, e, name(t, "pod"))
 	ann := map[string]string{"palisade.dev/secrets": "db-password"}
-	ctr := writeJSON(t, containerConfig("main", obj{"namespace_options": obj{"userns_options": userns}}, ann, "/usr/bin/probe", "sleep", "300"))
+	ctr := writeJSON(t, containerConfig("main", usernsContainer, ann, "/usr/bin/probe", "sleep", "300"))
 	ctrID := crictl(t, e, "create", podID, ctr, pod)
 	crictl(t, e, "start", ctrID)
 
@@ -107,18 +96,34 @@ func TestUserNamespacePodSecrets(t *testing.T) {
 // writable by the profile's user, mapped.
 func TestUserNamespacePodWritablePaths(t *testing.T) {
 	e := needEnv(t)
-	cfg := podConfig(t, name(t, "pod"), nil, nsPod)
-	idmap := []obj{{"host_id": 1000000, "container_id": 0, "length": 65536}}
-	userns := obj{"mode": nsPod, "uids": idmap, "gids": idmap}
-	cfg["linux"].(obj)["security_context"].(obj)["namespace_options"].(obj)["userns_options"] = userns
-	pod := writeJSON(t, cfg)
-	podID := runPod(t, e, harness.CRIHandlerNoOptions, pod)
+	podID, pod := usernsPod(t, e, name(t, "pod"))
 	ann := map[string]string{"palisade.dev/writable-paths": "/var/cache/app"}
-	ctr := writeJSON(t, containerConfig("main", obj{"namespace_options": obj{"userns_options": userns}}, ann,
+	ctr := writeJSON(t, containerConfig("main", usernsContainer, ann,
 		"/bin/sh", "-c", "echo cached > /var/cache/app/x && exec /usr/bin/probe sleep 300"))
 	ctrID := crictl(t, e, "create", podID, ctr, pod)
 	crictl(t, e, "start", ctrID)
 	if out := crictl(t, e, "exec", ctrID, "/bin/cat", "/var/cache/app/x"); out != "cached" {
 		t.Errorf("/var/cache/app/x = %q", out)
 	}
+}
+
+// usernsMapping is the user namespace of the pods here: ids 0–65535 inside
+// are 1000000–1065535 on the host.
+var usernsMapping = func() obj {
+	idmap := []obj{{"host_id": 1000000, "container_id": 0, "length": 65536}}
+	return obj{"mode": nsPod, "uids": idmap, "gids": idmap}
+}()
+
+// usernsContainer is the security context of a container in such a pod.
+var usernsContainer = obj{"namespace_options": obj{"userns_options": usernsMapping}}
+
+// usernsPod runs a pod named podName in its own user namespace (Kubernetes
+// hostUsers: false) under the handler without runtime options, and returns
+// its ID and config file.
+func usernsPod(t *testing.T, e *harness.Env, podName string) (string, string) {
+	t.Helper()
+	cfg := podConfig(t, podName, nil, nsPod)
+	cfg["linux"].(obj)["security_context"].(obj)["namespace_options"].(obj)["userns_options"] = usernsMapping
+	pod := writeJSON(t, cfg)
+	return runPod(t, e, harness.CRIHandlerNoOptions, pod), pod
 }

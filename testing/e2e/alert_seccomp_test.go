@@ -186,8 +186,7 @@ func TestAlertLearnEnforceFromInside(t *testing.T) {
 	t.Logf("palisade report:\n%s", rep)
 
 	learned := filepath.Join(dir, "webapp-learned.toml")
-	out, err := e.Command("palisade", "profile", "learn", "--config", cfg, "--from-audit", e.AuditLog,
-		"--container", e.Namespace+"/"+id, "--parent", "webapp", "--name", "webapp-learned", "--out", learned).CombinedOutput()
+	out, err := learn(e, cfg, "webapp-learned", learned, "--container", e.Namespace+"/"+id)
 	if err != nil {
 		t.Fatalf("palisade profile learn: %v\n%s", err, out)
 	}
@@ -205,8 +204,7 @@ func TestAlertLearnEnforceFromInside(t *testing.T) {
 	// the same, gathered over every container of the image (other tests'
 	// alert-mode containers in this environment included)
 	byImage := filepath.Join(t.TempDir(), "byimage.toml")
-	if out, err := e.Command("palisade", "profile", "learn", "--config", cfg, "--from-audit", e.AuditLog,
-		"--image", e.Image(), "--parent", "webapp", "--name", "byimage", "--out", byImage).CombinedOutput(); err != nil {
+	if out, err := learn(e, cfg, "byimage", byImage, "--image", e.Image()); err != nil {
 		t.Fatalf("palisade profile learn --image: %v\n%s", err, out)
 	}
 	if text, err := os.ReadFile(byImage); err != nil || !strings.Contains(string(text), "for image "+e.Image()) ||

@@ -142,8 +142,7 @@ func TestReviewAlertHostileExecNames(t *testing.T) {
 	}
 
 	out := filepath.Join(dir, "hostile.toml")
-	b, err := e.Command("palisade", "profile", "learn", "--config", cfg, "--from-audit", e.AuditLog,
-		"--container", e.Namespace+"/"+id, "--parent", "webapp", "--name", "hostile", "--out", out).CombinedOutput()
+	b, err := learn(e, cfg, "hostile", out, "--container", e.Namespace+"/"+id)
 	if err != nil {
 		t.Fatalf("palisade profile learn: %v\n%s", err, b)
 	}
@@ -307,8 +306,7 @@ func TestReviewAlertForgedPodNames(t *testing.T) {
 			t.Errorf("a %s record of a container in namespace %s carries pod names %s/%s/%s", r.Event, r.Namespace, r.PodNamespace, r.Pod, r.ContainerName)
 		}
 	}
-	out, err := e.Command("palisade", "profile", "learn", "--config", cfg, "--from-audit", e.AuditLog,
-		"--pod", "shop/"+pod, "--parent", "webapp", "--name", "forged", "--out", filepath.Join(dir, "forged.toml")).CombinedOutput()
+	out, err := learn(e, cfg, "forged", filepath.Join(dir, "forged.toml"), "--pod", "shop/"+pod)
 	if err == nil || !strings.Contains(string(out), "the audit file has no alert-mode findings for pod shop/"+pod) {
 		t.Errorf("learn --pod took the forged container's records: %v\n%s", err, out)
 	}

@@ -24,6 +24,14 @@ func rolloutProfiles(t *testing.T, e *harness.Env, extra string) (string, string
 	return cfg, dir
 }
 
+// learn runs `palisade profile learn` over the environment's audit file,
+// from the parent profile webapp, for the records selector chooses
+// (--container, --pod or --image), writing profile name to out.
+func learn(e *harness.Env, cfg, name, out string, selector ...string) ([]byte, error) {
+	args := append([]string{"profile", "learn", "--config", cfg, "--from-audit", e.AuditLog}, selector...)
+	return e.Command("palisade", append(args, "--parent", "webapp", "--name", name, "--out", out)...).CombinedOutput()
+}
+
 // Alert mode → learn → review → enforce, for real: a workload under an
 // alert-mode profile does what the profile would refuse (an executable
 // outside its list, a capability it lacks); the container runs, and the
@@ -73,9 +81,7 @@ func TestAlertLearnEnforce(t *testing.T) {
 	}
 
 	learned := filepath.Join(dir, "webapp-learned.toml")
-	lc := e.Command("palisade", "profile", "learn", "--config", cfg, "--from-audit", e.AuditLog,
-		"--container", e.Namespace+"/"+id, "--parent", "webapp", "--name", "webapp-learned", "--out", learned)
-	if out, err := lc.CombinedOutput(); err != nil {
+	if out, err := learn(e, cfg, "webapp-learned", learned, "--container", e.Namespace+"/"+id); err != nil {
 		t.Fatalf("palisade profile learn: %v\n%s", err, out)
 	}
 	text, err := os.ReadFile(learned)
