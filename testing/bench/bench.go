@@ -367,3 +367,53 @@ func WriteBetween(path, begin, end, body string) error {
 	s = s[:i+len(begin)] + "\n" + body + s[j:]
 	return os.WriteFile(path, []byte(s), 0o644)
 }
+
+// Phases are the steps of one start-to-exit run, timed separately.
+var Phases = []string{"container", "create", "start", "wait", "delete task", "delete container"}
+
+// StartToExitPhases is StartToExit with each step timed: the container
+// record, NewTask (the shim's start and Create), Start, the wait for the
+// exit, the task's delete (runc delete, the shim's shutdown) and the
+// container's delete with its snapshot.
+func (b *Bench) StartToExitPhases(ctx context.Context, v Variant) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	t := time.Now()
+	lap := func(name string) {
+		now := time.Now()
+		out[name] = now.Sub(t)
+		t = now
+	}
+	c, err := b.newContainer(ctx, v, "/bin/true")
+	if err != nil {
+		return nil, err
+	}
+	lap("container")
+	defer func() { _ = c.Delete(context.WithoutCancel(ctx), containerd.WithSnapshotCleanup) }()
+	task, err := c.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", v.Name, err)
+	}
+	lap("create")
+	exit, err := task.Wait(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := task.Start(ctx); err != nil {
+		return nil, err
+	}
+	lap("start")
+	st := <-exit
+	if code, _, err := st.Result(); err != nil || code != 0 {
+		return nil, fmt.Errorf("%s: exited %d: %w", v.Name, code, err)
+	}
+	lap("wait")
+	if _, err := task.Delete(ctx); err != nil {
+		return nil, err
+	}
+	lap("delete task")
+	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil {
+		return nil, err
+	}
+	lap("delete container")
+	return out, nil
+}

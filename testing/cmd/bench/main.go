@@ -31,9 +31,12 @@ func main() {
 	doc := flag.String("doc", "docs/benchmarks.md", "Markdown file to write the report into (between markers); empty: print only")
 	memory := flag.Bool("memory", false, "only measure shim memory (with a breakdown), print it and write nothing")
 	execOnly := flag.Bool("exec", false, "only measure exec (stock against palisade restricted), print it and write nothing")
+	phases := flag.Bool("phases", false, "only time each step of a start (stock against palisade, with and without seccomp), print it and write nothing")
 	flag.Parse()
 	mode := ""
 	switch {
+	case *phases:
+		mode = "phases"
 	case *memory:
 		mode = "memory"
 	case *execOnly:
@@ -105,6 +108,8 @@ func run(pairs int, doc, mode string) error {
 	switch mode {
 	case "exec":
 		return execPairs(ctx, b, pairs, stockSeccomp, restricted)
+	case "phases":
+		return phasePairs(ctx, b, pairs, [][2]bench.Variant{{stockPlain, unconfined}, {stockSeccomp, restricted}})
 	case "memory":
 		if err := bench.DropCached(tools.RuncShim, env.Binary("containerd-shim-palisade-v2")); err != nil {
 			return err
@@ -231,6 +236,39 @@ func execPairs(ctx context.Context, b *bench.Bench, n int, va, vb bench.Variant)
 	sa, sb := bench.Summarize(as), bench.Summarize(bs)
 	r, lo, hi := bench.RatioCI(as, bs)
 	fmt.Printf("exec, %d pairs: %s %s, %s %s, B - A %s, ratio %.3f (%.3f-%.3f)\n", n, va.Name, ms(sa.Median), vb.Name, ms(sb.Median), ms(sb.Median-sa.Median), r, lo, hi)
+	return nil
+}
+
+// phasePairs times each step of a start for each pair of variants, n
+// interleaved runs each, and prints the medians side by side: where a
+// difference in start-to-exit comes from.
+func phasePairs(ctx context.Context, b *bench.Bench, n int, cmps [][2]bench.Variant) error {
+	for _, cmp := range cmps {
+		runs := [2]map[string][]time.Duration{{}, {}}
+		for i := 0; i < n+3; i++ {
+			for k := range 2 {
+				j := (i + k) % 2 // which goes first alternates
+				p, err := b.StartToExitPhases(ctx, cmp[j])
+				if err != nil {
+					return err
+				}
+				if i < 3 {
+					continue // warm-up
+				}
+				for name, d := range p {
+					runs[j][name] = append(runs[j][name], d)
+				}
+			}
+		}
+		fmt.Printf("%d runs each: A = %s, B = %s\n%-18s %10s %10s %10s\n", n, cmp[0].Name, cmp[1].Name, "phase", "A median", "B median", "B - A")
+		var ta, tb time.Duration
+		for _, name := range bench.Phases {
+			a, c := bench.Summarize(runs[0][name]).Median, bench.Summarize(runs[1][name]).Median
+			ta, tb = ta+a, tb+c
+			fmt.Printf("%-18s %10s %10s %10s\n", name, ms(a), ms(c), ms(c-a))
+		}
+		fmt.Printf("%-18s %10s %10s %10s\n\n", "sum of medians", ms(ta), ms(tb), ms(tb-ta))
+	}
 	return nil
 }
 
