@@ -34,6 +34,7 @@
 package imageref
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -270,7 +271,7 @@ func checkDomain(d string) error {
 // letters, digits and '-', not at either end.
 func checkHostComponent(c string) error {
 	if c == "" {
-		return fmt.Errorf("the host name has an empty element")
+		return errors.New("the host name has an empty element")
 	}
 	for i := 0; i < len(c); i++ {
 		if !isAlnum(c[i]) && c[i] != '-' {
@@ -297,7 +298,7 @@ func checkPath(p string) error {
 
 func checkPathComponent(c string) error {
 	if c == "" {
-		return fmt.Errorf("it has an empty element")
+		return errors.New("an element is empty")
 	}
 	for i := 0; i < len(c); {
 		j := i
@@ -321,7 +322,7 @@ func checkPathComponent(c string) error {
 			return fmt.Errorf("%q is not allowed (lowercase letters, digits and the separators '.', '_', \"__\" and '-')", c[j])
 		}
 		if !isSeparator(c[j:k]) {
-			return fmt.Errorf("%q in element %q is not a separator ('.', '_', \"__\" or '-'s)", c[j:k], c)
+			return fmt.Errorf("%q in element %q is not a separator ('.', '_', \"__\" or a run of '-')", c[j:k], c)
 		}
 		if k == len(c) {
 			return fmt.Errorf("element %q must start and end with a lowercase letter or digit", c)
