@@ -30,6 +30,7 @@ test: deps lint ## run every unit and end-to-end test (as root); fails instead o
 		if [ -s $(BIN)/skipped.txt ]; then echo "skipped: this host lacks what these tests need:"; sed 's/^/  /' $(BIN)/skipped.txt; fi; exit $$status
 	$(GO) test -run XXX -fuzz 'FuzzAnnotations$$' -fuzztime 10s ./libshim/policy/
 	$(GO) test -run XXX -fuzz 'FuzzExecArgs$$' -fuzztime 5s ./cmd/palisade-init/
+	$(GO) test -run XXX -fuzz 'FuzzParseNormalizedNamed$$' -fuzztime 5s ./libshim/imageref/
 
 unit: ## run the unit tests only (no root needed)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /testing/e2e)
@@ -46,12 +47,13 @@ lint: deps ## gofmt, go vet and golangci-lint
 	$(GO) vet ./...
 	$(GOLANGCI) run ./...
 
-fuzz: ## fuzz the pipeline (whole specs, every field), workload annotations and palisade-init's C parsers, a minute each
+fuzz: ## fuzz the pipeline (whole specs, every field), workload annotations, palisade-init's C parsers and the image reference parser, a minute each
 	$(GO) test -run XXX -fuzz 'FuzzSpec$$' -fuzztime 60s ./libshim/harden/
 	$(GO) test -run XXX -fuzz 'FuzzSpecFields$$' -fuzztime 60s ./libshim/harden/
 	$(GO) test -run XXX -fuzz 'FuzzAnnotations$$' -fuzztime 60s ./libshim/policy/
 	$(GO) test -run XXX -fuzz 'FuzzExecArgs$$' -fuzztime 60s ./cmd/palisade-init/
 	$(GO) test -run XXX -fuzz 'FuzzInterp$$' -fuzztime 60s ./cmd/palisade-init/
+	$(GO) test -run XXX -fuzz 'FuzzParseNormalizedNamed$$' -fuzztime 60s ./libshim/imageref/
 
 bench: deps ## benchmarks: Go (pipeline, create rewrite, exec helper) and palisade vs the stock runc shim (root; writes docs/benchmarks.md)
 	@mkdir -p $(BIN)

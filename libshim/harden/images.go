@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/distribution/reference"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"palisade.dev/palisade/libshim/audit"
+	"palisade.dev/palisade/libshim/imageref"
 )
 
 // images admits only the images the node's admin config and the profile
@@ -60,14 +60,14 @@ func (req *Request) imageProblem() (string, string) {
 		return "the container's image is not known (a container made from a root filesystem directory), and this node admits only approved images",
 			"run the container from an approved image"
 	}
-	named, err := reference.ParseNormalizedNamed(req.image())
+	ref, err := imageref.ParseNormalized(req.image())
 	if err != nil {
 		return fmt.Sprintf("image %q is not a valid reference: %v", req.image(), err), "give a reference such as registry.example.com/team/app@sha256:…"
 	}
-	if _, pinned := named.(reference.Digested); digest && !pinned {
+	if digest && !ref.Pinned() {
 		return fmt.Sprintf("image %s is not pinned by digest, which this node requires", req.image()), "refer to the image by digest (@sha256:…)"
 	}
-	repo := named.Name()
+	repo := ref.Name()
 	for where, l := range lists {
 		if len(l) > 0 && !imageAllowed(repo, l) {
 			return fmt.Sprintf("image %s is not approved: %s is not in %s (%s)", req.image(), repo, where, strings.Join(l, ", ")),
