@@ -102,6 +102,8 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 	if err != nil {
 		return nil, errgrpc.ToGRPC(err)
 	}
+	gc := holdGC() // until runc starts (gc.go)
+	defer gc.release()
 	rec := &audit.Record{Event: audit.EventCreate, Namespace: ns, Container: r.ID}
 	cfg, spec, err := s.admit(ns, r, rec)
 	if err != nil {
@@ -130,7 +132,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 			"cannot start the seccomp agent alert mode records system calls with: "+err.Error(), "check that the shim can create "+seccompagent.Dir))
 	}
 	labelRootfs(r.Rootfs, plan.Labels)
-	rt := &runcCreate{s: s, r: r, cfg: cfg, rec: rec}
+	rt := &runcCreate{s: s, r: r, cfg: cfg, rec: rec, gc: gc}
 	launched, err := launch.Launch(ctx, plan, launch.Target{
 		Container: req.Container(), Profile: rec.Profile, Bundle: r.Bundle, Helper: req.Helper,
 		Secrets: secrets.DirSource{Root: cfg.Secrets.Store}, RunHelper: runReaped,
@@ -213,6 +215,7 @@ type runcCreate struct {
 	rec      *audit.Record
 	recorded bool
 	resp     *taskAPI.CreateTaskResponse
+	gc       *gcHold // released when runc starts
 }
 
 func (c *runcCreate) Create(ctx context.Context) (uint32, error) {
@@ -225,6 +228,7 @@ func (c *runcCreate) Create(ctx context.Context) (uint32, error) {
 	}
 	c.recorded = true
 	c.r.Options = opts
+	c.gc.release()
 	resp, err := c.s.TTRPCTaskService.Create(ctx, c.r)
 	if err != nil {
 		log.G(ctx).WithError(err).WithField("container", c.rec.Namespace+"/"+c.r.ID).Warn("palisade: runc failed to create the hardened container")

@@ -1,0 +1,51 @@
+package service
+
+import (
+	"runtime/debug"
+	"testing"
+	"time"
+)
+
+// gcPercent reads the collector's setting.
+func gcPercent() int {
+	p := debug.SetGCPercent(-1)
+	debug.SetGCPercent(p)
+	return p
+}
+
+// The collector is off while any Create holds it, and back to its setting
+// when the last hold is released; a release is idempotent.
+func TestHoldGC(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(40))
+	a := holdGC()
+	b := holdGC()
+	if p := gcPercent(); p != -1 {
+		t.Fatalf("collector at %d%% while held, want off", p)
+	}
+	a.release()
+	a.release() // idempotent: must not release b's hold
+	if p := gcPercent(); p != -1 {
+		t.Fatalf("collector at %d%% while one hold remains, want off", p)
+	}
+	b.release()
+	if p := gcPercent(); p != 40 {
+		t.Fatalf("collector at %d%% after the last release, want 40 (the shim's setting)", p)
+	}
+}
+
+// A hold that is never released ends by itself after maxGCHold.
+func TestHoldGCBounded(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(40))
+	h := holdGC()
+	defer h.release()
+	deadline := time.Now().Add(maxGCHold + 2*time.Second)
+	for gcPercent() == -1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the collector is still off %v after a hold began (bound %v)", maxGCHold+2*time.Second, maxGCHold)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p := gcPercent(); p != 40 {
+		t.Fatalf("collector at %d%% after the bound, want 40", p)
+	}
+}
