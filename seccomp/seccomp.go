@@ -241,7 +241,7 @@ func Validate(name, source string, in *Profile) (*Loaded, error) {
 func checkName(name string, action specs.LinuxSeccompAction) (keep bool, note string, err error) {
 	var absent []string
 	for _, goarch := range []string{"amd64", "arm64"} {
-		nr, err := libseccomp.GetSyscallFromNameByArch(name, Arches[goarch].Scmp)
+		nr, err := syscallNumber(name, Arches[goarch].Scmp)
 		if err != nil {
 			maj, min, mic := libseccomp.GetLibraryVersion()
 			if action == specs.ActAllow && slices.Contains(newerThanLibseccomp, name) {
