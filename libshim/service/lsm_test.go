@@ -44,7 +44,8 @@ func TestSELinuxPairReservedAndReleased(t *testing.T) {
 			inner = &runcFails{}
 		}
 		s := New(inner)
-		s.lsm = &lsm.Env{Host: lsm.Host{SELinux: true}, Reserve: true}
+		env := &lsm.Env{Host: lsm.Host{SELinux: true}, Reserve: true}
+		s.lsm = func() *lsm.Env { return env }
 		snapshots := filepath.Join(dir, "io.containerd.snapshotter.v1.overlayfs")
 		s.node = layout{known: true, snapshotters: []string{snapshots}}
 		store := &lsm.MCS{Dir: mcsDir}

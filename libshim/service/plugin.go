@@ -44,10 +44,12 @@ func Register() {
 			if err != nil {
 				return nil, err
 			}
-			// Secrets tmpfs left by shims that were killed: their bundles are gone.
-			for _, err := range secrets.Sweep() {
-				log.G(ic.Context).WithError(err).Error("palisade: cannot remove leftover secrets")
-			}
+			// Secrets tmpfs left by shims that were killed: their bundles are
+			// gone. In the background, off the shim's start-up path: it reads
+			// the host's whole mount table, which grows with every container
+			// on the node, and it never races a Create (a mount's owner is
+			// recorded before the mount exists, see secrets.Mount).
+			go sweepSecrets(ic.Context)
 			inner, err := task.NewTaskService(ic.Context, pp.(shim.Publisher), ss.(shutdown.Service))
 			if err != nil {
 				return nil, err
@@ -82,4 +84,17 @@ func RecoverInterceptor(ctx context.Context, unmarshal ttrpc.Unmarshaler, info *
 		}
 	}()
 	return method(ctx, unmarshal)
+}
+
+// sweepSecrets removes leftover secrets mounts; a panic in it is logged,
+// never the shim's end.
+func sweepSecrets(ctx context.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.G(ctx).WithField("panic", r).Error("palisade: sweeping leftover secrets failed")
+		}
+	}()
+	for _, err := range secrets.Sweep() {
+		log.G(ctx).WithError(err).Error("palisade: cannot remove leftover secrets")
+	}
 }

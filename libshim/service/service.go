@@ -71,8 +71,9 @@ type Service struct {
 	node layout
 	// landlockABI detects the kernel's Landlock support.
 	landlockABI func() (int, error)
-	// lsm is the host's LSM support (lsm.go).
-	lsm *lsm.Env
+	// lsm is the host's LSM support (lsm.go), detected in the background
+	// from the shim's start: reading it is off the shim's start-up path.
+	lsm func() *lsm.Env
 
 	mu         sync.Mutex
 	containers map[string]*container
@@ -83,8 +84,10 @@ var _ taskAPI.TTRPCTaskService = (*Service)(nil)
 // New wraps the runc task service. addresses are containerd's gRPC and
 // TTRPC socket addresses.
 func New(inner taskAPI.TTRPCTaskService, addresses ...string) *Service {
-	return &Service{TTRPCTaskService: inner, addresses: addresses, socketDir: socketDir(), node: layout{handoff: takeHandoff()},
-		landlockABI: execguard.LandlockABI, lsm: lsmEnv(), containers: map[string]*container{}}
+	s := &Service{TTRPCTaskService: inner, addresses: addresses, socketDir: socketDir(), node: layout{handoff: takeHandoff()},
+		landlockABI: execguard.LandlockABI, lsm: sync.OnceValue(lsmEnv), containers: map[string]*container{}}
+	go s.lsm()
+	return s
 }
 
 // RegisterTTRPC registers the wrapper itself, not the inner service: were the
@@ -192,7 +195,7 @@ func (s *Service) admit(ns string, r *taskAPI.CreateTaskRequest, rec *audit.Reco
 func (s *Service) prepare(ctx context.Context, ns string, r *taskAPI.CreateTaskRequest, cfg *config.Config, spec *specs.Spec) (*harden.Request, error) {
 	node := harden.Node{
 		Bundle: r.Bundle, Addresses: s.addresses, SocketDir: s.socketDir, RootfsMounts: rootfsMounts(r),
-		Joinable: s.joinable(ns, r.ID, spec.Annotations), Rootfs: rootfsAccess(ctx, r, spec), LandlockABI: s.landlockABI, LSM: s.lsm,
+		Joinable: s.joinable(ns, r.ID, spec.Annotations), Rootfs: rootfsAccess(ctx, r, spec), LandlockABI: s.landlockABI, LSM: s.lsm(),
 		Image:        s.imageOf(ctx, cfg, ns, r.ID, spec.Annotations),
 		SeccompAgent: seccompagent.SocketPath(r.Bundle),
 	}
