@@ -1,13 +1,17 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"palisade.dev/palisade/testing/harness"
 )
@@ -217,5 +221,53 @@ func TestSecretsRemovedAfterShimKilled(t *testing.T) {
 	assertNoSecretMounts(t, e)
 	e.Ctr("tasks", "delete", "-f", id)
 	e.Ctr("containers", "delete", id)
+	assertClean(t, e, id)
+}
+
+// A secrets tmpfs whose container's bundle is gone (its shim and
+// containerd's cleanup both died) is removed by the next palisade shim that
+// starts, in the background; one whose bundle exists is left alone.
+func TestLeftoverSecretsSweptByNextShim(t *testing.T) {
+	e := needEnv(t)
+	fake := func(name, owner string) string {
+		dir := filepath.Join(e.SecretMount, e.Namespace, containerID(t, name))
+		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dir+".bundle", []byte(owner), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("palisade-secrets", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "size=4k,mode=0700"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = unix.Unmount(dir, unix.MNT_DETACH)
+			_ = os.Remove(dir)
+			_ = os.Remove(dir + ".bundle")
+		})
+		return dir
+	}
+	gone := fake("ghost", filepath.Join(e.Dir, "no-such-bundle"))
+	live := fake("alive", e.Dir) // an existing directory stands for a live bundle
+	id := containerID(t, "sweeper")
+	if r := e.Ctr(append(append([]string{"run", "--rm"}, e.RunArgs()...), e.Image(), id, "/bin/true")...); r.Err != nil {
+		t.Fatalf("run: %v", r)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for slices.Contains(e.SecretMounts(t), gone) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the leftover secrets tmpfs %s is still mounted after a shim started", gone)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := os.Stat(gone + ".bundle"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the leftover's owner file is still there (%v)", err)
+	}
+	if !slices.Contains(e.SecretMounts(t), live) {
+		t.Errorf("the sweep removed %s, whose bundle exists", live)
+	}
 	assertClean(t, e, id)
 }
