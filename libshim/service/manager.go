@@ -38,7 +38,7 @@ func NewManager() *Manager {
 // Start spawns a shim as the stock manager does and, meanwhile, learns the
 // node's layout from containerd for it (handoff.go).
 func (m *Manager) Start(ctx context.Context, params *bootapi.BootstrapParams) (*bootapi.BootstrapResult, error) {
-	h := startHandoff(ctx, params.GetContainerdGrpcAddress())
+	h := startHandoff(ctx, params.GetContainerdGrpcAddress(), params.GetContainerdTtrpcAddress(), layoutCacheDir)
 	res, err := m.Shim.Start(ctx, params)
 	h.finish()
 	return res, err
