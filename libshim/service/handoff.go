@@ -55,9 +55,12 @@ import (
 //     only stats the socket, never connects to it for this (a bare connect
 //     would make containerd log a failed HTTP/2 preface on every start).
 //   - What changes when containerd restarts: containerd unlinks its socket
-//     and creates it anew at every start, so the socket's device, inode and
-//     change time (in ns, with a restart far slower than the coarsest file
-//     clock) differ, and the old entry no longer matches: a different
+//     and creates it anew at every start (pkg/sys.CreateUnixSocket; it has
+//     no socket activation that would keep one socket across restarts; if
+//     a future containerd gained one, this key would have to change). The
+//     new socket's device, inode and change time (in ns; a restart takes
+//     far longer than a tick of the coarsest file clock) differ from the
+//     old one's, the old entry no longer matches, and a different
 //     containerd (restarted, reconfigured, another socket) is asked. The
 //     entry also names containerd's TTRPC address and the shim binary (its
 //     inode, size and times), so an upgraded shim, which may derive the
@@ -66,9 +69,11 @@ import (
 //   - Stale entries: an entry is written only when the same socket is
 //     behind the address before and after the call (a restart during the
 //     call writes nothing), atomically (a temporary file renamed in the
-//     same directory), and read bounded (256 KiB). An entry of a containerd
-//     that is gone is never served (its socket is); a corrupt, oversized
-//     or foreign entry is a miss. /run is a tmpfs: reboots empty it.
+//     same directory), and read bounded (256 KiB). The entry of a
+//     containerd that is gone names a socket that is gone with it, so it
+//     is never served again; it stays (a few hundred bytes per address)
+//     until the next answer at that address replaces it or a reboot empties
+//     /run. A corrupt, oversized or foreign entry is a miss.
 //   - The cache never fails a start: any error is a miss, and the start
 //     process asks containerd as it always did.
 
