@@ -59,10 +59,14 @@ func PrivateDir(path string) (int, error) {
 	if err := checkOwned(pfd, parent, 0o022); err != nil {
 		return -1, err
 	}
-	if err := unix.Mkdirat(pfd, base, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
-		return -1, fmt.Errorf("%s: %w", path, err)
+	dirHow := &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: Beneath}
+	fd, err := unix.Openat2(pfd, base, dirHow)
+	if errors.Is(err, unix.ENOENT) {
+		if err := unix.Mkdirat(pfd, base, 0o700); err != nil && !errors.Is(err, unix.EEXIST) {
+			return -1, fmt.Errorf("%s: %w", path, err)
+		}
+		fd, err = unix.Openat2(pfd, base, dirHow)
 	}
-	fd, err := unix.Openat2(pfd, base, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC, Resolve: Beneath})
 	if err != nil {
 		return -1, fmt.Errorf("%s: %w", path, err)
 	}
