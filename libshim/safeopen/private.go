@@ -85,7 +85,7 @@ func checkOwned(fd int, name string, forbidden uint32) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return &NotRegularError{Name: name, Type: TypeName(st.Mode)}
+		return fmt.Errorf("%s is a %s, not a directory", name, TypeName(st.Mode))
 	}
 	if st.Uid != uint32(os.Geteuid()) || st.Mode&forbidden != 0 {
 		return &NotPrivateError{Name: name, UID: st.Uid, Mode: st.Mode}
