@@ -4,7 +4,9 @@
 // only a regular file is ever opened for reading. The file is first reached
 // with O_PATH, which never blocks and never runs a driver's open: a FIFO
 // (which would hang the reader until a writer comes) or a device node in the
-// directory is refused before any read.
+// directory is refused before any read. It also keeps palisade's private
+// state under /run (private.go): directories and files only their owner
+// may reach, reached without following symlinks, replaced atomically.
 package safeopen
 
 import (

@@ -32,6 +32,50 @@ import (
 // make, at the same address, checked on receipt). Anything amiss — no pipe,
 // no answer, another address, an answer that does not decode — and the
 // shim asks containerd itself, as before.
+//
+// The answer is the same for every start under one containerd instance,
+// and asking costs each start process a cold gRPC client (a few ms of CPU
+// on the critical path of every container start, and a call containerd
+// serves). So the start process keeps it (layoutcache.go) in
+// /run/palisade/layout, one file per gRPC address, and asks containerd
+// only when no entry names the instance now behind the address. Why that
+// is safe:
+//   - Who can write it: the directory and its files must be owned by root
+//     (the shim's user) with no group or other permission, the parent
+//     writable only by root, no symlink anywhere on the path (openat2 with
+//     RESOLVE_NO_SYMLINKS, the file reached below the directory's
+//     descriptor with safeopen); anything else is ignored, never followed,
+//     never written through. Only root writes under /run/palisade, and
+//     palisade refuses to mount it into any container (harden's host
+//     paths), so a workload cannot reach it. An attacker who is already
+//     root on the node gains nothing here he did not have.
+//   - Who chooses the key: the address is containerd's own, from the
+//     bootstrap parameters containerd writes to the start process's stdin;
+//     a containerd client (ctr, CRI) cannot choose it. The start process
+//     only stats the socket, never connects to it for this (a bare connect
+//     would make containerd log a failed HTTP/2 preface on every start).
+//   - What changes when containerd restarts: containerd unlinks its socket
+//     and creates it anew at every start (pkg/sys.CreateUnixSocket; it has
+//     no socket activation that would keep one socket across restarts; if
+//     a future containerd gained one, this key would have to change). The
+//     new socket's device, inode and change time (in ns; a restart takes
+//     far longer than a tick of the coarsest file clock) differ from the
+//     old one's, the old entry no longer matches, and a different
+//     containerd (restarted, reconfigured, another socket) is asked. The
+//     entry also names containerd's TTRPC address and the shim binary (its
+//     inode, size and times), so an upgraded shim, which may derive the
+//     layout differently, asks again. One containerd's layout is fixed for
+//     its life: its plugins and their roots are set when it starts.
+//   - Stale entries: an entry is written only when the same socket is
+//     behind the address before and after the call (a restart during the
+//     call writes nothing), atomically (a temporary file renamed in the
+//     same directory), and read bounded (256 KiB). The entry of a
+//     containerd that is gone names a socket that is gone with it, so it
+//     is never served again; it stays (a few hundred bytes per address)
+//     until the next answer at that address replaces it or a reboot empties
+//     /run. A corrupt, oversized or foreign entry is a miss.
+//   - The cache never fails a start: any error is a miss, and the start
+//     process asks containerd as it always did.
 
 const (
 	// layoutFDEnv names the descriptor of the pipe in the new shim's
@@ -56,9 +100,11 @@ type handoff struct {
 }
 
 // startHandoff creates the pipe whose read end the shim spawned next
-// inherits (named in its environment), and starts asking containerd at
-// address. nil when there is nothing to hand off.
-func startHandoff(ctx context.Context, address string) *handoff {
+// inherits (named in its environment), and starts learning the layout of
+// the containerd at address (its gRPC socket; ttrpc is its TTRPC address),
+// from the cache in cacheDir ("" = none) or by asking it. nil when there is
+// nothing to hand off.
+func startHandoff(ctx context.Context, address, ttrpc, cacheDir string) *handoff {
 	_ = os.Unsetenv(layoutFDEnv)
 	address = strings.TrimPrefix(address, "unix://")
 	if !filepath.IsAbs(address) {
@@ -82,7 +128,7 @@ func startHandoff(ctx context.Context, address string) *handoff {
 	}
 	go func() {
 		defer close(h.done)
-		if got, err := askContainerd(ctx, address); err == nil {
+		if got, err := cachedLayout(ctx, cacheDir, address, ttrpc); err == nil {
 			h.data, _ = json.Marshal(got)
 		}
 	}()

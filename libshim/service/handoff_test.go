@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"sync/atomic"
 	"testing"
 
 	introspection "github.com/containerd/containerd/api/services/introspection/v1"
@@ -21,39 +22,62 @@ import (
 )
 
 // fakeContainerd answers introspection's Plugins like containerd, once
-// release is closed.
+// release is closed: with its root below /srv/ctd (or below root when
+// set), or with fail.
 type fakeContainerd struct {
 	introspection.UnimplementedIntrospectionServer
 	release chan struct{}
 	asked   chan struct{}
+	calls   atomic.Int32
+	root    string
+	fail    error
+	during  func() // runs while a call is answered
+	srv     *grpc.Server
 }
 
 func (f *fakeContainerd) Plugins(context.Context, *introspection.PluginsRequest) (*introspection.PluginsResponse, error) {
+	f.calls.Add(1)
 	select {
 	case f.asked <- struct{}{}:
 	default:
 	}
 	<-f.release
+	if f.during != nil {
+		f.during()
+	}
+	if f.fail != nil {
+		return nil, f.fail
+	}
+	base := "/srv/ctd"
+	if f.root != "" {
+		base = f.root
+	}
 	return &introspection.PluginsResponse{Plugins: []*introspection.Plugin{
-		{Type: "io.containerd.snapshotter.v1", ID: "overlayfs", Exports: map[string]string{"root": "/srv/ctd/root/io.containerd.snapshotter.v1.overlayfs"}},
-		{Type: "io.containerd.content.v1", ID: "content", Exports: map[string]string{"root": "/srv/ctd/root/io.containerd.content.v1.content"}},
-		{Type: "io.containerd.grpc.v1", ID: "cri", Exports: map[string]string{"root": "/srv/ctd/cri-root/"}},
+		{Type: "io.containerd.snapshotter.v1", ID: "overlayfs", Exports: map[string]string{"root": base + "/root/io.containerd.snapshotter.v1.overlayfs"}},
+		{Type: "io.containerd.content.v1", ID: "content", Exports: map[string]string{"root": base + "/root/io.containerd.content.v1.content"}},
+		{Type: "io.containerd.grpc.v1", ID: "cri", Exports: map[string]string{"root": base + "/cri-root/"}},
 	}}, nil
 }
 
 func serveFake(t *testing.T) (string, *fakeContainerd) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "containerd.sock")
+	return sock, serveFakeAt(t, sock, "")
+}
+
+// serveFakeAt serves a fake containerd on a new socket at sock, whose
+// layout is below root ("" = /srv/ctd).
+func serveFakeAt(t *testing.T, sock, root string) *fakeContainerd {
+	t.Helper()
 	lis, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := &fakeContainerd{release: make(chan struct{}), asked: make(chan struct{}, 1)}
-	srv := grpc.NewServer()
-	introspection.RegisterIntrospectionServer(srv, fake)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	return sock, fake
+	fake := &fakeContainerd{release: make(chan struct{}), asked: make(chan struct{}, 1), root: root, srv: grpc.NewServer()}
+	introspection.RegisterIntrospectionServer(fake.srv, fake)
+	go func() { _ = fake.srv.Serve(lis) }()
+	t.Cleanup(fake.srv.Stop)
+	return fake
 }
 
 var wantLayout = learned{
@@ -87,7 +111,7 @@ func TestHandoffChild(t *testing.T) {
 // process waits for its answer only when a shim holds the pipe.
 func TestHandoffToSpawnedShim(t *testing.T) {
 	address, fake := serveFake(t)
-	h := startHandoff(context.Background(), "unix://"+address)
+	h := startHandoff(context.Background(), "unix://"+address, "", "")
 	if h == nil {
 		t.Fatal("no handoff")
 	}
@@ -146,7 +170,7 @@ func TestHandoffToSpawnedShim(t *testing.T) {
 // wait for containerd's answer.
 func TestHandoffWithoutShimWaitsForNothing(t *testing.T) {
 	address, fake := serveFake(t)
-	h := startHandoff(context.Background(), address)
+	h := startHandoff(context.Background(), address, "", "")
 	if h == nil {
 		t.Fatal("no handoff")
 	}

@@ -26,6 +26,9 @@ type Build struct {
 	// DefaultConfig is the built shim's default admin config (instead of
 	// /etc/palisade/config.toml): the environment's.
 	DefaultConfig string
+	// LayoutCacheDir is where the built shim's start processes keep
+	// containerd's layout (instead of /run/palisade/layout).
+	LayoutCacheDir string
 	// PauseImage is the OCI archive of the pod sandbox image (PauseRef)
 	// the CRI tests use.
 	PauseImage string
@@ -54,7 +57,8 @@ func BuildAll(dir string) (*Build, error) {
 	b := &Build{BinDir: filepath.Join(dir, "bin"), Probe: filepath.Join(dir, "programs", "probe"), Probe32: filepath.Join(dir, "programs", "probe32"),
 		Image: filepath.Join(dir, "image.tar"), Rootfs: filepath.Join(dir, "rootfs"),
 		PauseImage: filepath.Join(dir, "pause.tar"), ConfigDirsFile: filepath.Join(dir, "config-dirs"),
-		DefaultConfig: filepath.Join(dir, "config.toml"), Pause: filepath.Join(dir, "programs", "pause")}
+		DefaultConfig: filepath.Join(dir, "config.toml"), Pause: filepath.Join(dir, "programs", "pause"),
+		LayoutCacheDir: filepath.Join(dir, "layout-cache")}
 	pause := b.Pause
 	steps := []struct {
 		out, pkg string
@@ -71,9 +75,11 @@ func BuildAll(dir string) (*Build, error) {
 	}
 	for _, s := range steps {
 		// The shims of a private environment read its trusted config
-		// directories and its default config from the build, not /etc/palisade.
+		// directories and its default config from the build, not /etc/palisade,
+		// and keep containerd's layout there, not in /run/palisade.
 		ldflags := "-X palisade.dev/palisade/libshim/config.dirsFile=" + b.ConfigDirsFile +
-			" -X palisade.dev/palisade/libshim/config.DefaultPath=" + b.DefaultConfig
+			" -X palisade.dev/palisade/libshim/config.DefaultPath=" + b.DefaultConfig +
+			" -X palisade.dev/palisade/libshim/service.layoutCacheDir=" + b.LayoutCacheDir
 		if s.cgo {
 			ldflags += " -linkmode external -extldflags -static"
 		}
