@@ -226,13 +226,28 @@ func (c *runcCreate) Create(ctx context.Context) (uint32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("palisade: encode runc options: %w", err)
 	}
-	if err := c.s.allowed(ctx, c.cfg, c.rec); err != nil {
-		return 0, err
-	}
-	c.recorded = true
 	c.r.Options = opts
 	c.gc.release()
+	// The record is written while runc creates the container: a created
+	// container runs nothing of its own until containerd starts it, which
+	// it does only after this Create has answered, and this Create answers
+	// only once the record is written — or deletes what runc created and
+	// refuses. The record's first write in a shim (its encoder, the log,
+	// opening the file) then costs the container's start nothing.
+	recorded := make(chan error, 1)
+	go func() { recorded <- c.s.allowed(ctx, c.cfg, c.rec) }()
 	resp, err := c.s.TTRPCTaskService.Create(ctx, c.r)
+	if aerr := <-recorded; aerr != nil {
+		if err == nil {
+			c.resp = resp
+			if derr := c.Delete(ctx); derr != nil {
+				log.G(ctx).WithError(derr).WithField("container", c.rec.Namespace+"/"+c.r.ID).Error("palisade: cannot delete a container whose audit record could not be written")
+			}
+			c.resp = nil
+		}
+		return 0, aerr
+	}
+	c.recorded = true
 	if err != nil {
 		log.G(ctx).WithError(err).WithField("container", c.rec.Namespace+"/"+c.r.ID).Warn("palisade: runc failed to create the hardened container")
 		return 0, err

@@ -234,3 +234,45 @@ func TestRestoreRefusedByDefault(t *testing.T) {
 		t.Errorf("restore: %v", err)
 	}
 }
+
+// auditFails is a runc service whose create succeeds, recording what is
+// then done to the container.
+type auditFails struct {
+	recorder
+	killed, deleted bool
+}
+
+func (r *auditFails) Kill(context.Context, *taskAPI.KillRequest) (*emptypb.Empty, error) {
+	r.killed = true
+	return &emptypb.Empty{}, nil
+}
+
+func (r *auditFails) Delete(context.Context, *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
+	r.deleted = true
+	return &taskAPI.DeleteResponse{}, nil
+}
+
+// A container whose audit record cannot be written is refused, and what
+// runc created meanwhile (the record is written while runc creates; the
+// container runs nothing before containerd starts it) is killed and
+// deleted before the refusal is answered.
+func TestCreateRefusedWithoutItsRecord(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "not-a-dir")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, bundleDir, cfgPath, _ := setup(t, "[runc]\nroot = \"/run/palisade-test\"\n[audit]\nfile = \""+blocker+"/audit.jsonl\"\n")
+	inner := &auditFails{}
+	s := New(inner)
+	_, err := s.Create(ctx, &taskAPI.CreateTaskRequest{ID: "c1", Bundle: bundleDir, Options: options(t, cfgPath)})
+	if err == nil || !strings.Contains(err.Error(), "cannot write its audit record") {
+		t.Fatalf("create without its record: %v, want a refusal naming the audit record", err)
+	}
+	if inner.created == nil || !inner.killed || !inner.deleted {
+		t.Fatalf("runc created %v, killed %v, deleted %v: what runc created must be killed and deleted", inner.created != nil, inner.killed, inner.deleted)
+	}
+	if _, err := s.known("c1"); err == nil {
+		t.Fatal("the refused container is known to the shim")
+	}
+}
