@@ -276,3 +276,16 @@ func TestCreateRefusedWithoutItsRecord(t *testing.T) {
 		t.Fatal("the refused container is known to the shim")
 	}
 }
+
+// The audit record of a create is written on a goroutine of its own, out
+// of reach of RecoverInterceptor: a panic there is the create's error,
+// never the end of a shim that serves a pod's other containers.
+func TestBackgroundPanicIsAnError(t *testing.T) {
+	err := <-inBackground("writing the audit record", func() error { panic("boom") })
+	if err == nil || !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), "writing the audit record") {
+		t.Fatalf("a panic gave %v, want an error naming it", err)
+	}
+	if err := <-inBackground("nothing", func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
