@@ -239,7 +239,9 @@ func (c *runcCreate) Create(ctx context.Context) (uint32, error) {
 	if aerr := <-recorded; aerr != nil {
 		if err == nil {
 			c.resp = resp
-			if derr := c.Delete(ctx); derr != nil {
+			// even when the client has given up: runc's commands die with
+			// a cancelled context, and the container would stay created
+			if derr := c.Delete(context.WithoutCancel(ctx)); derr != nil {
 				log.G(ctx).WithError(derr).WithField("container", c.rec.Namespace+"/"+c.r.ID).Error("palisade: cannot delete a container whose audit record could not be written")
 			}
 			c.resp = nil
