@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"palisade.dev/palisade/libshim/audit"
@@ -60,6 +61,10 @@ func (req *Request) imageProblem() (string, string) {
 		return "the container's image is not known (a container made from a root filesystem directory), and this node admits only approved images",
 			"run the container from an approved image"
 	}
+	if alg, ok := imageID(req.image()); ok {
+		return fmt.Sprintf("image %s is an image ID (%s:…), not a repository: containerd runs whichever local image has that ID (or an ID it begins), from any registry", req.image(), alg),
+			"refer to the image by repository and digest, such as registry.example.com/team/app@sha256:…"
+	}
 	ref, err := imageref.ParseNormalized(req.image())
 	if err != nil {
 		return fmt.Sprintf("image %q is not a valid reference: %v", req.image(), err), "give a reference such as registry.example.com/team/app@sha256:…"
@@ -75,6 +80,24 @@ func (req *Request) imageProblem() (string, string) {
 		}
 	}
 	return "", ""
+}
+
+// imageID reports whether containerd would read ref as an image ID rather
+// than a repository: its CRI resolves a reference that is ALGORITHM:HEX, or
+// ALGORITHM: and the start of an ID (internal/cri/server/images'
+// LocalResolve), to the local image with that ID, while the reference
+// grammar reads the same string as the repository docker.io/library/sha256
+// with a tag. It returns the algorithm.
+func imageID(ref string) (string, bool) {
+	alg, _, ok := strings.Cut(ref, ":")
+	if !ok || strings.Contains(alg, "/") {
+		return "", false
+	}
+	switch digest.Algorithm(alg) {
+	case digest.SHA256, digest.SHA384, digest.SHA512, "blake3":
+		return alg, true
+	}
+	return "", false
 }
 
 // imageAllowed reports whether a repository (REGISTRY/PATH) matches one of

@@ -38,6 +38,13 @@ func TestImagePatterns(t *testing.T) {
 		"":                           "the container's image is not known",
 		"bad@@ref":                   "is not a valid reference",
 		"nginx@sha256:" + hex64("a"): "",
+		// containerd's CRI reads these as (the start of) a local image's ID
+		"sha256:" + hex64("a"):                           "is an image ID",
+		"sha256:aaaaaaaaaaaa":                            "is an image ID",
+		"sha512:aaaaaaaaaaaa":                            "is an image ID",
+		"sha256:x@sha256:" + hex64("a"):                  "is an image ID",
+		"docker.io/library/sha256:aaaa":                  "",
+		"registry.example.com:5000/sha256:" + hex64("a"): "is not approved",
 	} {
 		r := *req
 		r.Image, r.imageRef = func() string { return img }, nil

@@ -26,47 +26,66 @@ import (
 // bounds on what a Create reads (the spec, the admin config, profiles),
 // and a hold never outlasts maxGCHold.
 
-// maxGCHold bounds how long a Create keeps the collector off, whatever
-// happens to it (a Create waiting on containerd or a slow mount).
+// maxGCHold bounds how long the collector stays off, whatever happens to
+// the Creates holding it (a Create waiting on containerd or a slow mount,
+// or Creates that overlap without end): it is back on at most maxGCHold
+// after it went off, and goes off again only once every hold has ended.
 const maxGCHold = 250 * time.Millisecond
 
 // gcHolds counts the Creates holding the collector off; the first saves
-// the collector's setting and the last restores it.
+// the collector's setting and turns it off, and the last, or the bound,
+// restores it.
 var gcHolds struct {
 	sync.Mutex
 	n       int
 	percent int
+	off     bool
+	timer   *time.Timer
 }
 
 // gcHold is one Create's hold; release is idempotent.
 type gcHold struct {
-	once  sync.Once
-	timer *time.Timer
+	once sync.Once
 }
 
 // holdGC turns the collector off until the hold is released or maxGCHold
 // passes.
 func holdGC() *gcHold {
-	h := &gcHold{}
 	gcHolds.Lock()
+	defer gcHolds.Unlock()
 	if gcHolds.n == 0 {
-		gcHolds.percent = debug.SetGCPercent(-1)
+		gcHolds.percent, gcHolds.off = debug.SetGCPercent(-1), true
+		gcHolds.timer = time.AfterFunc(maxGCHold, restoreGC)
 	}
 	gcHolds.n++
-	gcHolds.Unlock()
-	h.timer = time.AfterFunc(maxGCHold, h.release)
-	return h
+	return &gcHold{}
+}
+
+// restoreGCLocked turns the collector back on if it is off; the caller
+// holds gcHolds' lock.
+func restoreGCLocked() {
+	if gcHolds.off {
+		debug.SetGCPercent(gcHolds.percent)
+		gcHolds.off = false
+	}
+}
+
+// restoreGC is the bound: the collector back on while holds remain.
+func restoreGC() {
+	gcHolds.Lock()
+	defer gcHolds.Unlock()
+	restoreGCLocked()
 }
 
 // release ends the hold: the last one restores the collector's setting,
 // and a collection due by then starts in the background.
 func (h *gcHold) release() {
 	h.once.Do(func() {
-		h.timer.Stop()
 		gcHolds.Lock()
 		defer gcHolds.Unlock()
 		if gcHolds.n--; gcHolds.n == 0 {
-			debug.SetGCPercent(gcHolds.percent)
+			gcHolds.timer.Stop()
+			restoreGCLocked()
 		}
 	})
 }

@@ -49,3 +49,27 @@ func TestHoldGCBounded(t *testing.T) {
 		t.Fatalf("collector at %d%% after the bound, want 40", p)
 	}
 }
+
+// Creates that overlap, each shorter than maxGCHold, do not keep the
+// collector off between them for longer: a client that keeps one Create
+// in flight at all times (a Create that blocks, then the next) would
+// otherwise let the shim's heap grow without a collection.
+func TestHoldGCBoundedAcrossOverlappingHolds(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(40))
+	prev := holdGC()
+	deadline := time.Now().Add(maxGCHold + 2*time.Second)
+	for gcPercent() == -1 {
+		if time.Now().After(deadline) {
+			prev.release()
+			t.Fatalf("overlapping holds kept the collector off for %v (bound %v)", maxGCHold+2*time.Second, maxGCHold)
+		}
+		next := holdGC() // the next Create begins before the last ends
+		time.Sleep(maxGCHold / 5)
+		prev.release()
+		prev = next
+	}
+	prev.release()
+	if p := gcPercent(); p != 40 {
+		t.Fatalf("collector at %d%% after the bound, want 40", p)
+	}
+}

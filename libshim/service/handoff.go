@@ -61,16 +61,19 @@ import (
 //     new socket's device, inode and change time (in ns; a restart takes
 //     far longer than a tick of the coarsest file clock) differ from the
 //     old one's, the old entry no longer matches, and a different
-//     containerd (restarted, reconfigured, another socket) is asked. The
-//     entry also names containerd's TTRPC address and the shim binary (its
-//     inode, size and times), so an upgraded shim, which may derive the
-//     layout differently, asks again. One containerd's layout is fixed for
+//     containerd (restarted, reconfigured, another socket) is asked. A
+//     containerd that was killed leaves its socket, and the next one
+//     starts shims (its restart monitor) before it makes its own: so the
+//     entry also names the containerd process (PID and start time: the
+//     start process's parent). It names containerd's TTRPC address and
+//     the shim binary (its inode, size and times) too, so an upgraded
+//     shim, which may derive the layout differently, asks again. One containerd's layout is fixed for
 //     its life: its plugins and their roots are set when it starts.
 //   - Stale entries: an entry is written only when the same socket is
 //     behind the address before and after the call (a restart during the
 //     call writes nothing), atomically (a temporary file renamed in the
 //     same directory), and read bounded (256 KiB). The entry of a
-//     containerd that is gone names a socket that is gone with it, so it
+//     containerd that is gone names a process that is gone with it, so it
 //     is never served again; it stays (a few hundred bytes per address)
 //     until the next answer at that address replaces it or a reboot empties
 //     /run. A corrupt, oversized or foreign entry is a miss.

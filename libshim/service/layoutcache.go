@@ -1,11 +1,16 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -24,7 +29,7 @@ var layoutCacheDir = "/run/palisade/layout"
 
 const (
 	// layoutCacheVersion changes with the entry's format.
-	layoutCacheVersion = 1
+	layoutCacheVersion = 2
 	// maxLayoutCacheEntry bounds an entry read from the cache: a layout
 	// is a few dozen directories.
 	maxLayoutCacheEntry = 256 << 10
@@ -52,16 +57,48 @@ func statID(path string, kind uint32) (fileID, error) {
 	return fileID{Dev: st.Dev, Ino: st.Ino, Ctime: st.Ctim.Nano(), Mtime: st.Mtim.Nano(), Size: st.Size}, nil
 }
 
+// procID names one process for the life of the node: its PID and its
+// start time (in clock ticks since boot), which a reused PID does not
+// share.
+type procID struct {
+	PID   int    `json:"pid"`
+	Start uint64 `json:"start_ticks"`
+}
+
+// parentID names the start process's parent: the containerd that runs it.
+func parentID() (procID, error) {
+	ppid := os.Getppid()
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(ppid) + "/stat")
+	if err != nil {
+		return procID{}, err
+	}
+	// the fields after the command, which may hold spaces and ')', start
+	// after its last ')'; the start time is the stat's 22nd field
+	i := bytes.LastIndexByte(data, ')')
+	if fields := strings.Fields(string(data[i+1:])); i >= 0 && len(fields) >= 20 {
+		if start, err := strconv.ParseUint(fields[19], 10, 64); err == nil {
+			return procID{PID: ppid, Start: start}, nil
+		}
+	}
+	return procID{}, fmt.Errorf("/proc/%d/stat: no start time", ppid)
+}
+
 // instance names the containerd a start process would ask, without
 // connecting to it: its gRPC address and the socket there (stat follows a
 // symlink, as connect does), its TTRPC address as containerd passed it,
-// and the shim binary that derives the layout from containerd's answer (an
-// upgraded shim may derive it differently).
+// the containerd process that started this start process, and the shim
+// binary that derives the layout from containerd's answer (an upgraded
+// shim may derive it differently). The process matters because the
+// socket alone does not name a containerd while one starts: a killed
+// containerd leaves its socket behind, and the next one starts shims (its
+// restart monitor, at plugin init) before it replaces that socket with its
+// own, so the old socket, and the old containerd's entry, would match.
 type instance struct {
-	Address string `json:"address"`
-	TTRPC   string `json:"ttrpc"`
-	Socket  fileID `json:"socket"`
-	Shim    fileID `json:"shim"`
+	Address    string `json:"address"`
+	TTRPC      string `json:"ttrpc"`
+	Socket     fileID `json:"socket"`
+	Containerd procID `json:"containerd"`
+	Shim       fileID `json:"shim"`
 }
 
 func identify(address, ttrpc string) (instance, error) {
@@ -69,11 +106,15 @@ func identify(address, ttrpc string) (instance, error) {
 	if err != nil {
 		return instance{}, err
 	}
+	parent, err := parentID()
+	if err != nil {
+		return instance{}, err
+	}
 	exe, err := statID("/proc/self/exe", unix.S_IFREG)
 	if err != nil {
 		return instance{}, err
 	}
-	return instance{Address: address, TTRPC: ttrpc, Socket: sock, Shim: exe}, nil
+	return instance{Address: address, TTRPC: ttrpc, Socket: sock, Containerd: parent, Shim: exe}, nil
 }
 
 // layoutEntry is one file of the cache.

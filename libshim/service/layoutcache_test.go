@@ -392,3 +392,39 @@ func TestHandoffFromCache(t *testing.T) {
 		t.Errorf("containerd asked %d times despite the cache", n)
 	}
 }
+
+// A containerd that was killed leaves its socket behind, and the next one
+// starts shims (its restart monitor, at plugin init) before it creates its
+// own socket at the address: the old socket, and the old instance's
+// entry, would still match. The entry also names the containerd process
+// that started the start process, so one written under another containerd
+// process is a miss even when the socket is unchanged.
+func TestLayoutCacheMissUnderAnotherContainerdProcess(t *testing.T) {
+	sock, fake := serveFake(t)
+	close(fake.release)
+	dir := filepath.Join(t.TempDir(), "layout")
+	id, err := identify(sock, sock+".ttrpc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := json.Marshal(layoutEntry{Version: layoutCacheVersion, Instance: id, Layout: layoutAt("/srv/old-root", sock)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entry map[string]any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // the times in ns do not fit a float64
+	if err := dec.Decode(&entry); err != nil {
+		t.Fatal(err)
+	}
+	// as the killed containerd's start process wrote it: another process
+	entry["instance"].(map[string]any)["containerd"] = map[string]any{"pid": os.Getppid() + 1, "start_ticks": 1}
+	if data, err = json.Marshal(entry); err != nil {
+		t.Fatal(err)
+	}
+	writeEntry(t, dir, layoutCacheName(sock), data, 0o600)
+	mustLayout(t, dir, sock, layoutAt("/srv/ctd", sock))
+	if n := fake.calls.Load(); n != 1 {
+		t.Errorf("containerd asked %d times, want once: another containerd's entry was served", n)
+	}
+}

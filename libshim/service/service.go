@@ -234,13 +234,14 @@ func (c *runcCreate) Create(ctx context.Context) (uint32, error) {
 	// only once the record is written — or deletes what runc created and
 	// refuses. The record's first write in a shim (its encoder, the log,
 	// opening the file) then costs the container's start nothing.
-	recorded := make(chan error, 1)
-	go func() { recorded <- c.s.allowed(ctx, c.cfg, c.rec) }()
+	recorded := inBackground("writing the audit record", func() error { return c.s.allowed(ctx, c.cfg, c.rec) })
 	resp, err := c.s.TTRPCTaskService.Create(ctx, c.r)
 	if aerr := <-recorded; aerr != nil {
 		if err == nil {
 			c.resp = resp
-			if derr := c.Delete(ctx); derr != nil {
+			// even when the client has given up: runc's commands die with
+			// a cancelled context, and the container would stay created
+			if derr := c.Delete(context.WithoutCancel(ctx)); derr != nil {
 				log.G(ctx).WithError(derr).WithField("container", c.rec.Namespace+"/"+c.r.ID).Error("palisade: cannot delete a container whose audit record could not be written")
 			}
 			c.resp = nil
@@ -254,6 +255,22 @@ func (c *runcCreate) Create(ctx context.Context) (uint32, error) {
 	}
 	c.resp = resp
 	return resp.Pid, nil
+}
+
+// inBackground runs f on a goroutine of its own and delivers its error. A
+// panic in f, out of reach of RecoverInterceptor there, is an error too,
+// never the end of the shim.
+func inBackground(what string, f func() error) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				done <- fmt.Errorf("palisade: %s failed: recovered from a panic: %v: %w", what, p, errdefs.ErrInternal)
+			}
+		}()
+		done <- f()
+	}()
+	return done
 }
 
 func (c *runcCreate) Delete(ctx context.Context) error {

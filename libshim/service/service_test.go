@@ -242,12 +242,20 @@ type auditFails struct {
 	killed, deleted bool
 }
 
-func (r *auditFails) Kill(context.Context, *taskAPI.KillRequest) (*emptypb.Empty, error) {
+// Kill and Delete fail on a cancelled context, as runc's commands do
+// (they are killed with it).
+func (r *auditFails) Kill(ctx context.Context, _ *taskAPI.KillRequest) (*emptypb.Empty, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	r.killed = true
 	return &emptypb.Empty{}, nil
 }
 
-func (r *auditFails) Delete(context.Context, *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
+func (r *auditFails) Delete(ctx context.Context, _ *taskAPI.DeleteRequest) (*taskAPI.DeleteResponse, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	r.deleted = true
 	return &taskAPI.DeleteResponse{}, nil
 }
@@ -265,6 +273,9 @@ func TestCreateRefusedWithoutItsRecord(t *testing.T) {
 	ctx, bundleDir, cfgPath, _ := setup(t, "[runc]\nroot = \"/run/palisade-test\"\n[audit]\nfile = \""+blocker+"/audit.jsonl\"\n")
 	inner := &auditFails{}
 	s := New(inner)
+	// the client gave up meanwhile: what runc created is deleted all the same
+	ctx, cancel := context.WithCancel(ctx)
+	cancel()
 	_, err := s.Create(ctx, &taskAPI.CreateTaskRequest{ID: "c1", Bundle: bundleDir, Options: options(t, cfgPath)})
 	if err == nil || !strings.Contains(err.Error(), "cannot write its audit record") {
 		t.Fatalf("create without its record: %v, want a refusal naming the audit record", err)
@@ -274,5 +285,18 @@ func TestCreateRefusedWithoutItsRecord(t *testing.T) {
 	}
 	if _, err := s.known("c1"); err == nil {
 		t.Fatal("the refused container is known to the shim")
+	}
+}
+
+// The audit record of a create is written on a goroutine of its own, out
+// of reach of RecoverInterceptor: a panic there is the create's error,
+// never the end of a shim that serves a pod's other containers.
+func TestBackgroundPanicIsAnError(t *testing.T) {
+	err := <-inBackground("writing the audit record", func() error { panic("boom") })
+	if err == nil || !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), "writing the audit record") {
+		t.Fatalf("a panic gave %v, want an error naming it", err)
+	}
+	if err := <-inBackground("nothing", func() error { return nil }); err != nil {
+		t.Fatal(err)
 	}
 }
