@@ -86,7 +86,10 @@ var _ taskAPI.TTRPCTaskService = (*Service)(nil)
 func New(inner taskAPI.TTRPCTaskService, addresses ...string) *Service {
 	s := &Service{TTRPCTaskService: inner, addresses: addresses, socketDir: socketDir(), node: layout{handoff: takeHandoff()},
 		landlockABI: execguard.LandlockABI, lsm: sync.OnceValue(lsmEnv), containers: map[string]*container{}}
-	go s.lsm()
+	go func() {
+		defer func() { _ = recover() }() // the first Create meets a panic again, and refuses
+		s.lsm()
+	}()
 	return s
 }
 
@@ -135,7 +138,7 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 			"cannot start the seccomp agent alert mode records system calls with: "+err.Error(), "check that the shim can create "+seccompagent.Dir))
 	}
 	labelRootfs(r.Rootfs, plan.Labels)
-	rt := &runcCreate{s: s, r: r, cfg: cfg, rec: rec, gc: gc}
+	rt := &runcCreate{s: s, r: r, cfg: cfg, rec: rec, gc: gc, createHooks: hasCreateHooks(plan.Spec)}
 	launched, err := launch.Launch(ctx, plan, launch.Target{
 		Container: req.Container(), Profile: rec.Profile, Bundle: r.Bundle, Helper: req.Helper,
 		Secrets: secrets.DirSource{Root: cfg.Secrets.Store}, RunHelper: runReaped,
@@ -219,6 +222,8 @@ type runcCreate struct {
 	recorded bool
 	resp     *taskAPI.CreateTaskResponse
 	gc       *gcHold // released when runc starts
+	// createHooks: the spec has hooks runc runs at create
+	createHooks bool
 }
 
 func (c *runcCreate) Create(ctx context.Context) (uint32, error) {
@@ -234,7 +239,19 @@ func (c *runcCreate) Create(ctx context.Context) (uint32, error) {
 	// only once the record is written — or deletes what runc created and
 	// refuses. The record's first write in a shim (its encoder, the log,
 	// opening the file) then costs the container's start nothing.
-	recorded := inBackground("writing the audit record", func() error { return c.s.allowed(ctx, c.cfg, c.rec) })
+	// Hooks that run while runc creates the container (an admin's) would
+	// run before the record: with any, the record is written first.
+	var recorded <-chan error
+	if c.createHooks {
+		if err := c.s.allowed(ctx, c.cfg, c.rec); err != nil {
+			return 0, err
+		}
+		done := make(chan error, 1)
+		done <- nil
+		recorded = done
+	} else {
+		recorded = inBackground("writing the audit record", func() error { return c.s.allowed(ctx, c.cfg, c.rec) })
+	}
 	resp, err := c.s.TTRPCTaskService.Create(ctx, c.r)
 	if aerr := <-recorded; aerr != nil {
 		if err == nil {
@@ -255,6 +272,13 @@ func (c *runcCreate) Create(ctx context.Context) (uint32, error) {
 	}
 	c.resp = resp
 	return resp.Pid, nil
+}
+
+// hasCreateHooks reports whether runc runs hooks of spec while it creates
+// the container (prestart, createRuntime, createContainer).
+func hasCreateHooks(spec *specs.Spec) bool {
+	h := spec.Hooks
+	return h != nil && len(h.Prestart)+len(h.CreateRuntime)+len(h.CreateContainer) > 0 //nolint:staticcheck // prestart is deprecated, and still run by runc
 }
 
 // inBackground runs f on a goroutine of its own and delivers its error. A

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -298,5 +299,52 @@ func TestBackgroundPanicIsAnError(t *testing.T) {
 	}
 	if err := <-inBackground("nothing", func() error { return nil }); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// auditBeforeRunc is a runc service that notes whether the create's
+// audit record was on disk when runc was asked to create.
+type auditBeforeRunc struct {
+	recorder
+	auditPath string
+	onDisk    bool
+}
+
+func (r *auditBeforeRunc) Create(ctx context.Context, req *taskAPI.CreateTaskRequest) (*taskAPI.CreateTaskResponse, error) {
+	data, _ := os.ReadFile(r.auditPath)
+	r.onDisk = strings.Contains(string(data), `"event":"create"`)
+	return r.recorder.Create(ctx, req)
+}
+
+// With hooks that runc runs while it creates the container (an admin's,
+// on the host), the create's record is on disk before runc is asked.
+func TestCreateRecordBeforeCreateHooks(t *testing.T) {
+	for _, withHook := range []bool{false, true} {
+		t.Run(fmt.Sprintf("hook=%v", withHook), func(t *testing.T) {
+			dir := t.TempDir()
+			auditPath := filepath.Join(dir, "audit.jsonl")
+			ctx, bundleDir, cfgPath, _ := setup(t, "allowed_hooks = [\"/usr/local/bin/admin-hook\"]\n[runc]\nroot = \"/run/palisade-test\"\n[audit]\nfile = \""+auditPath+"\"\n")
+			spec, err := bundle.ReadSpec(bundleDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if withHook {
+				spec.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{{Path: "/usr/local/bin/admin-hook"}}}
+			}
+			if err := bundle.WriteSpec(bundleDir, spec); err != nil {
+				t.Fatal(err)
+			}
+			inner := &auditBeforeRunc{auditPath: auditPath}
+			if _, err := New(inner).Create(ctx, &taskAPI.CreateTaskRequest{ID: "c1", Bundle: bundleDir, Options: options(t, cfgPath)}); err != nil {
+				t.Fatal(err)
+			}
+			if withHook && !inner.onDisk {
+				t.Fatal("runc was asked to create (and so to run the createRuntime hook) before the create's record was written")
+			}
+			data, _ := os.ReadFile(auditPath)
+			if !strings.Contains(string(data), `"event":"create"`) {
+				t.Fatalf("no create record after Create: %s", data)
+			}
+		})
 	}
 }
