@@ -215,30 +215,72 @@ func (b *Bench) Smaps(r *Running) (map[string]int, error) {
 // Mappings sums the shim's resident memory (kB) by mapping: the file
 // mapped (with its permissions), or "anonymous".
 func (b *Bench) Mappings(r *Running) (map[string]int, error) {
-	pid, err := b.shimPID(r)
-	if err != nil {
-		return nil, err
-	}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	mappings, _, err := b.Detail(r)
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]int{}
-	name := ""
-	for _, line := range strings.Split(string(data), "\n") {
+	for _, m := range mappings {
+		name := "anonymous"
+		if m.Name != "" {
+			name = m.Name + " (" + m.Perms + ")"
+		}
+		out[name] += m.Rss
+	}
+	return out, nil
+}
+
+// Mapping is one mapping of the shim with its sizes.
+type Mapping struct {
+	Range, Perms, Name string // Name is empty for an anonymous mapping
+	Size, Rss          int    // kB
+}
+
+// Detail lists the shim's mappings one by one, in address order, and
+// reads its thread count: the breakdown behind Mappings' sums, for telling
+// Go's heap arena, its runtime metadata, thread stacks and C malloc arenas
+// apart.
+func (b *Bench) Detail(r *Running) (mappings []Mapping, threads int, err error) {
+	pid, err := b.shimPID(r)
+	if err != nil {
+		return nil, 0, err
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return nil, 0, err
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			threads, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	return ParseSmaps(string(data)), threads, nil
+}
+
+// ParseSmaps reads the text of /proc/PID/smaps: one Mapping per header
+// line ("start-end perms offset dev inode [name]"), with its Size and Rss.
+func ParseSmaps(data string) []Mapping {
+	var out []Mapping
+	for _, line := range strings.Split(data, "\n") {
 		f := strings.Fields(line)
 		switch {
 		case len(f) >= 5 && strings.Contains(f[0], "-") && !strings.HasSuffix(f[0], ":"):
-			name = "anonymous"
+			m := Mapping{Range: f[0], Perms: f[1]}
 			if len(f) >= 6 {
-				name = f[5] + " (" + f[1] + ")"
+				m.Name = strings.Join(f[5:], " ")
 			}
-		case len(f) >= 2 && f[0] == "Rss:":
-			n, _ := strconv.Atoi(f[1])
-			out[name] += n
+			out = append(out, m)
+		case len(out) > 0 && len(f) >= 2 && f[0] == "Size:":
+			out[len(out)-1].Size, _ = strconv.Atoi(f[1])
+		case len(out) > 0 && len(f) >= 2 && f[0] == "Rss:":
+			out[len(out)-1].Rss, _ = strconv.Atoi(f[1])
 		}
 	}
-	return out, nil
+	return out
 }
 
 // DropCached evicts files from the page cache (where no process maps

@@ -31,6 +31,8 @@ func main() {
 	doc := flag.String("doc", "docs/benchmarks.md", "Markdown file to write the report into (between markers); empty: print only")
 	memory := flag.Bool("memory", false, "only measure shim memory (with a breakdown), print it and write nothing")
 	execOnly := flag.Bool("exec", false, "only measure exec (stock against palisade restricted), print it and write nothing")
+	detail := flag.Bool("maps", false, "with -memory: also list every resident mapping (anonymous ones have no name) and the thread count")
+	settleFlag := flag.Duration("settle", 0, "with -memory: wait this long after the execs before reading the shims' memory")
 	phases := flag.Bool("phases", false, "only time each step of a start (stock against palisade, with and without seccomp), print it and write nothing")
 	flag.Parse()
 	mode := ""
@@ -42,7 +44,7 @@ func main() {
 	case *execOnly:
 		mode = "exec"
 	}
-	if err := run(*pairs, *doc, mode); err != nil {
+	if err := run(*pairs, *doc, mode, memoryOptions{listMaps: *detail, settle: *settleFlag}); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -50,7 +52,7 @@ func main() {
 
 // run measures everything and writes doc, or with mode "memory" or "exec"
 // only that part, printed.
-func run(pairs int, doc, mode string) error {
+func run(pairs int, doc, mode string, mo memoryOptions) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("run as root: this starts containerd and runc")
 	}
@@ -114,7 +116,7 @@ func run(pairs int, doc, mode string) error {
 		if err := bench.DropCached(tools.RuncShim, env.Binary("containerd-shim-palisade-v2")); err != nil {
 			return err
 		}
-		return memoryBreakdown(ctx, b, stockSeccomp, restricted, full)
+		return memoryBreakdown(ctx, b, mo, stockSeccomp, restricted, full)
 	}
 	w("Measured by `make bench` on %s. Machine: %s, %d vCPUs, %s. containerd %s, runc %s (libseccomp), Go %s.\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), cpuModel(), runtime.NumCPU(), kernel(), tools.Versions["containerd"], tools.Versions["runc"], strings.TrimPrefix(runtime.Version(), "go"))
@@ -272,10 +274,16 @@ func phasePairs(ctx context.Context, b *bench.Bench, n int, cmps [][2]bench.Vari
 	return nil
 }
 
+// memoryOptions are -memory's options.
+type memoryOptions struct {
+	listMaps bool          // list anonymous mappings one by one, with the thread count
+	settle   time.Duration // wait this long after the execs before reading
+}
+
 // memoryBreakdown starts one sleeping container per variant, runs three
 // execs in each, and prints the shim's smaps_rollup figures: a quick loop
 // for work on the shim's memory.
-func memoryBreakdown(ctx context.Context, b *bench.Bench, vs ...bench.Variant) error {
+func memoryBreakdown(ctx context.Context, b *bench.Bench, mo memoryOptions, vs ...bench.Variant) error {
 	fields := []string{"Rss", "Pss", "Anonymous", "Shared_Clean", "Private_Clean", "Private_Dirty"}
 	fmt.Printf("%-70s", "variant (kB)")
 	for _, f := range fields {
@@ -293,12 +301,18 @@ func memoryBreakdown(ctx context.Context, b *bench.Bench, vs ...bench.Variant) e
 				return err
 			}
 		}
+		time.Sleep(mo.settle)
 		m, err := b.Smaps(r)
 		if err != nil {
 			r.Stop(ctx)
 			return err
 		}
 		mapped, err := b.Mappings(r)
+		var detail []bench.Mapping
+		threads := 0
+		if err == nil && mo.listMaps {
+			detail, threads, err = b.Detail(r)
+		}
 		r.Stop(ctx)
 		if err != nil {
 			return err
@@ -309,8 +323,16 @@ func memoryBreakdown(ctx context.Context, b *bench.Bench, vs ...bench.Variant) e
 		}
 		fmt.Println()
 		names := slices.SortedFunc(maps.Keys(mapped), func(a, b string) int { return mapped[b] - mapped[a] })
-		for _, n := range names[:min(6, len(names))] {
+		for _, n := range names[:min(8, len(names))] {
 			fmt.Printf("    %7d kB  %s\n", mapped[n], n)
+		}
+		if mo.listMaps {
+			fmt.Printf("  threads: %d; resident mappings, in address order (Rss / Size kB):\n", threads)
+			for _, m := range detail {
+				if m.Rss > 0 {
+					fmt.Printf("    %6d / %7d  %s %s %s\n", m.Rss, m.Size, m.Perms, m.Range, m.Name)
+				}
+			}
 		}
 	}
 	return nil
