@@ -238,9 +238,9 @@ func (c *runcCreate) Create(ctx context.Context) (uint32, error) {
 	// it does only after this Create has answered, and this Create answers
 	// only once the record is written — or deletes what runc created and
 	// refuses. The record's first write in a shim (its encoder, the log,
-	// opening the file) then costs the container's start nothing.
-	// Hooks that run while runc creates the container (an admin's) would
-	// run before the record: with any, the record is written first.
+	// opening the file) then costs the container's start nothing. Hooks
+	// that runc runs while it creates the container (an admin's, on the
+	// host) would run before the record: with any, it is written first.
 	var recorded <-chan error
 	if c.createHooks {
 		if err := c.s.allowed(ctx, c.cfg, c.rec); err != nil {
