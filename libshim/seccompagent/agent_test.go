@@ -172,7 +172,7 @@ func skipEmulated(t testing.TB, err error) {
 func needRoot(t *testing.T) {
 	t.Helper()
 	if os.Getuid() != 0 {
-		t.Skip("the agent accepts descriptors from root only: run as root")
+		require.Skipf(t, "the agent accepts descriptors from root only: run as root")
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"palisade.dev/palisade/libshim/bundle"
 	"palisade.dev/palisade/libshim/seccompagent"
+	"palisade.dev/palisade/testing/require"
 )
 
 type deleter struct{ recorder }
@@ -22,7 +23,7 @@ func (d *deleter) Delete(context.Context, *taskAPI.DeleteRequest) (*taskAPI.Dele
 // container is deleted. A container in enforce mode gets none.
 func TestAlertModeAgentLifecycle(t *testing.T) {
 	if os.Getuid() != 0 {
-		t.Skip("the agent's socket lives in " + seccompagent.Dir + ": run as root")
+		require.Skipf(t, "the agent's socket lives in %s: run as root", seccompagent.Dir)
 	}
 	ctx, dir, cfgPath, auditPath := setup(t, "")
 	alert := "alert_namespaces = [\"ns1\"]\n[audit]\nfile = \"" + auditPath + "\"\n"

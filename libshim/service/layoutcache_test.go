@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"palisade.dev/palisade/testing/require"
 )
 
 // layoutAt is what a fake containerd whose layout is below base answers,
@@ -145,7 +147,7 @@ func TestLayoutCacheMissForAnotherAddress(t *testing.T) {
 // start still gets containerd's layout.
 func TestLayoutCacheIgnoresWhatIsNotPrivate(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: the cases chown files to another user")
+		require.Skipf(t, "needs root: the cases chown files to another user")
 	}
 	sock, fake := serveFake(t)
 	close(fake.release)
