@@ -174,12 +174,7 @@ func TestReviewAlertClientListenerReplaced(t *testing.T) {
 	e := needEnv(t)
 	cfg, _ := rolloutProfiles(t, e, "")
 	c, ctx := client(t, e)
-	victim := containerID(t, "victim")
-	if r := e.Ctr("run", "-d", "--runtime", harness.Runtime, "--runtime-config-path", cfg,
-		"--annotation", "palisade.dev/profile=webapp", e.Image(), victim, "/usr/bin/probe", "sleep", "300"); r.Err != nil {
-		t.Fatalf("run: %v", r)
-	}
-	defer removeContainer(t, e, victim)
+	victim := alertVictim(t, e, cfg)
 	victimSocket := renderedSeccomp(t, e, victim).ListenerPath
 	if !strings.HasPrefix(victimSocket, "/run/palisade/alert/") {
 		t.Fatalf("the alert-mode container has no agent: %q", victimSocket)
@@ -318,12 +313,7 @@ func TestReviewAlertForgedPodNames(t *testing.T) {
 func TestReviewAlertAgentSocketsNotMountable(t *testing.T) {
 	e := needEnv(t)
 	cfg, _ := rolloutProfiles(t, e, "")
-	victim := containerID(t, "victim")
-	if r := e.Ctr("run", "-d", "--runtime", harness.Runtime, "--runtime-config-path", cfg,
-		"--annotation", "palisade.dev/profile=webapp", e.Image(), victim, "/usr/bin/probe", "sleep", "300"); r.Err != nil {
-		t.Fatalf("run: %v", r)
-	}
-	defer removeContainer(t, e, victim)
+	victim := alertVictim(t, e, cfg)
 	socket := renderedSeccomp(t, e, victim).ListenerPath
 	for i, src := range []string{"/run/palisade/alert", "/run/palisade", socket} {
 		id := containerID(t, "bind"+strconv.Itoa(i))
@@ -351,4 +341,17 @@ func TestReviewAlertCallStorm(t *testing.T) {
 		t.Errorf("recorded unshare %d times, want %d", n, 16*1500)
 	}
 	assertClean(t, e, id)
+}
+
+// alertVictim runs a sleeping container in alert mode (profile webapp of
+// cfg), removed when the test ends, and returns its ID.
+func alertVictim(t *testing.T, e *harness.Env, cfg string) string {
+	t.Helper()
+	victim := containerID(t, "victim")
+	if r := e.Ctr("run", "-d", "--runtime", harness.Runtime, "--runtime-config-path", cfg,
+		"--annotation", "palisade.dev/profile=webapp", e.Image(), victim, "/usr/bin/probe", "sleep", "300"); r.Err != nil {
+		t.Fatalf("run: %v", r)
+	}
+	t.Cleanup(func() { removeContainer(t, e, victim) })
+	return victim
 }
