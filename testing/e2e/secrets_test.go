@@ -271,3 +271,32 @@ func TestLeftoverSecretsSweptByNextShim(t *testing.T) {
 	}
 	assertClean(t, e, id)
 }
+
+// A container whose create cannot be audited never runs: the create is
+// refused with the reason, and nothing of it is left — no task, no
+// secrets tmpfs. (The record is written while runc creates the container;
+// the container would start only after the create answered.)
+func TestContainerRefusedWhenItsRecordCannotBeWritten(t *testing.T) {
+	e := needEnv(t)
+	putSecret(t, e, e.Namespace, "audited", "audited-value")
+	blocker := filepath.Join(e.Dir, "audit-blocker-"+strings.NewReplacer("/", "-").Replace(t.Name()))
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// the audit file's directory is a regular file: the record cannot be written
+	body := fmt.Sprintf("version = 1\nrunc.root = %q\naudit.file = %q\nsecrets.store = %q\nsecrets.mount_root = %q\n",
+		e.RuncRoot, filepath.Join(blocker, "audit.jsonl"), e.SecretStore, e.SecretMount)
+	cfg := filepath.Join(e.ConfigDir, "unauditable.toml")
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	id := containerID(t, "unaudited")
+	r := e.Ctr("run", "--rm", "--runtime", harness.Runtime, "--runtime-config-path", cfg,
+		"--annotation", "palisade.dev/secrets=audited", e.Image(), id, "/usr/bin/probe", "sleep", "300")
+	if r.Err == nil || !strings.Contains(r.Stderr, "cannot write its audit record") {
+		t.Fatalf("run without an auditable create: %v, want a refusal naming the audit record", r)
+	}
+	e.Ctr("containers", "delete", id)
+	assertNoSecretMounts(t, e)
+	assertClean(t, e, id)
+}
