@@ -341,6 +341,28 @@ func Pairs(n int, a, b func() (time.Duration, error)) (as, bs []time.Duration, e
 	return as, bs, nil
 }
 
+// Rounds runs every function once per round, for n rounds, and returns
+// each function's samples in round order. The order rotates from round to
+// round (with n a multiple of len(fs), each function runs in each position
+// equally often), and a round samples all the functions within seconds of
+// each other: what drifts over a run (the machine's other load, the page
+// cache, containerd's own state) shifts every variant alike, so rows that
+// share a variant can be compared with each other, not only within a pair.
+func Rounds[T any](n int, fs ...func() (T, error)) ([][]T, error) {
+	out := make([][]T, len(fs))
+	for i := range n {
+		for k := range fs {
+			j := (i + k) % len(fs)
+			d, err := fs[j]()
+			if err != nil {
+				return nil, err
+			}
+			out[j] = append(out[j], d)
+		}
+	}
+	return out, nil
+}
+
 // Stats summarises durations.
 type Stats struct {
 	Median, P90, P99 time.Duration

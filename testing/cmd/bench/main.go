@@ -27,7 +27,7 @@ const (
 )
 
 func main() {
-	pairs := flag.Int("pairs", 30, "interleaved A/B pairs per comparison")
+	pairs := flag.Int("pairs", 30, "rounds of the start rows and of -phases (a multiple of their variants: 6 and 4), pairs of the exec rows")
 	doc := flag.String("doc", "docs/benchmarks.md", "Markdown file to write the report into (between markers); empty: print only")
 	memory := flag.Bool("memory", false, "only measure shim memory (with a breakdown), print it and write nothing")
 	execOnly := flag.Bool("exec", false, "only measure exec (stock against palisade restricted), print it and write nothing")
@@ -111,7 +111,8 @@ func run(pairs int, doc, mode string, mo memoryOptions) error {
 	case "exec":
 		return execPairs(ctx, b, pairs, stockSeccomp, restricted)
 	case "phases":
-		return phasePairs(ctx, b, pairs, [][2]bench.Variant{{stockPlain, unconfined}, {stockSeccomp, restricted}})
+		return phaseRounds(ctx, b, pairs, [][2]bench.Variant{{stockPlain, unconfined}, {stockSeccomp, restricted}},
+			[][2]bench.Variant{{stockPlain, stockSeccomp}, {unconfined, restricted}})
 	case "memory":
 		if err := bench.DropCached(tools.RuncShim, env.Binary("containerd-shim-palisade-v2")); err != nil {
 			return err
@@ -120,7 +121,7 @@ func run(pairs int, doc, mode string, mo memoryOptions) error {
 	}
 	w("Measured by `make bench` on %s. Machine: %s, %d vCPUs, %s. containerd %s, runc %s (libseccomp), Go %s.\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), cpuModel(), runtime.NumCPU(), kernel(), tools.Versions["containerd"], tools.Versions["runc"], strings.TrimPrefix(runtime.Version(), "go"))
-	w("Method: one private containerd; containers of the test image created, started, waited for and deleted with containerd's Go client; A and B alternate, which goes first alternates too; %d pairs per row after 3 warm-up runs each; ratio = median(B)/median(A) with a 95%% bootstrap interval over the pairs.\n\n", pairs)
+	w("Method: one private containerd; containers of the test image created, started, waited for and deleted with containerd's Go client. Start-to-exit: after 3 warm-up runs of each variant, %d rounds in which every variant starts once, in an order that rotates from round to round, so that all rows are measured under the same conditions and share their stock samples; ratio = median(B)/median(A) with a 95%% bootstrap interval over the rounds. Exec: A and B alternate, which goes first alternates too, %d pairs.\n\n", pairs, pairs)
 
 	for _, v := range []bench.Variant{stockSeccomp, stockPlain, restricted, full, unconfined, compat} {
 		for i := 0; i < 3; i++ {
@@ -131,12 +132,14 @@ func run(pairs int, doc, mode string, mo memoryOptions) error {
 	}
 
 	w("### Start-to-exit of `/bin/true`\n\n| A | B | A median | A p90 | B median | B p90 | ratio B/A (95%% CI) |\n|---|---|---|---|---|---|---|\n")
+	variants := []bench.Variant{stockSeccomp, stockPlain, restricted, full, unconfined, compat}
+	samples, err := startRounds(ctx, b, pairs, variants...)
+	if err != nil {
+		return err
+	}
 	for _, cmp := range [][2]bench.Variant{{stockSeccomp, restricted}, {stockSeccomp, full}, {stockPlain, unconfined}, {stockSeccomp, compat}} {
 		a, c := cmp[0], cmp[1]
-		as, bs, err := bench.Pairs(pairs, func() (time.Duration, error) { return b.StartToExit(ctx, a) }, func() (time.Duration, error) { return b.StartToExit(ctx, c) })
-		if err != nil {
-			return err
-		}
+		as, bs := samples[a.Name], samples[c.Name]
 		sa, sb := bench.Summarize(as), bench.Summarize(bs)
 		r, lo, hi := bench.RatioCI(as, bs)
 		w("| %s | %s | %s | %s | %s | %s | **%.3f** (%.3f–%.3f) |\n", a.Name, c.Name, ms(sa.Median), ms(sa.P90), ms(sb.Median), ms(sb.P90), r, lo, hi)
@@ -218,6 +221,24 @@ func run(pairs int, doc, mode string, mo memoryOptions) error {
 	return nil
 }
 
+// startRounds measures start-to-exit of each variant in n rounds
+// (bench.Rounds) and returns the samples by variant name.
+func startRounds(ctx context.Context, b *bench.Bench, n int, vs ...bench.Variant) (map[string][]time.Duration, error) {
+	var runs []func() (time.Duration, error)
+	for _, v := range vs {
+		runs = append(runs, func() (time.Duration, error) { return b.StartToExit(ctx, v) })
+	}
+	got, err := bench.Rounds(n, runs...)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]time.Duration{}
+	for i, v := range vs {
+		out[v.Name] = got[i]
+	}
+	return out, nil
+}
+
 // execPairs measures exec in a running container of each variant, n
 // interleaved pairs: a quick loop for work on the exec path.
 func execPairs(ctx context.Context, b *bench.Bench, n int, va, vb bench.Variant) error {
@@ -241,35 +262,66 @@ func execPairs(ctx context.Context, b *bench.Bench, n int, va, vb bench.Variant)
 	return nil
 }
 
-// phasePairs times each step of a start for each pair of variants, n
-// interleaved runs each, and prints the medians side by side: where a
-// difference in start-to-exit comes from.
-func phasePairs(ctx context.Context, b *bench.Bench, n int, cmps [][2]bench.Variant) error {
+// phaseRounds times each step of a start of every variant, in 3 warm-up
+// rounds and n measured ones (bench.Rounds), and prints, for each pair of
+// variants, the medians of the steps side by side and the ratio of the
+// whole starts: where a difference in start-to-exit comes from. All the
+// variants share the rounds, so rows can be compared with each other: with
+// each side's run with and without seccomp among them, it also prints what
+// a filter costs each side (the median over rounds of the difference).
+func phaseRounds(ctx context.Context, b *bench.Bench, n int, cmps [][2]bench.Variant, filters [][2]bench.Variant) error {
+	var vs []bench.Variant
 	for _, cmp := range cmps {
-		runs := [2]map[string][]time.Duration{{}, {}}
-		for i := 0; i < n+3; i++ {
-			for k := range 2 {
-				j := (i + k) % 2 // which goes first alternates
-				p, err := b.StartToExitPhases(ctx, cmp[j])
-				if err != nil {
-					return err
-				}
-				if i < 3 {
-					continue // warm-up
-				}
-				for name, d := range p {
-					runs[j][name] = append(runs[j][name], d)
-				}
+		for _, v := range cmp {
+			if !slices.ContainsFunc(vs, func(x bench.Variant) bool { return x.Name == v.Name }) {
+				vs = append(vs, v)
 			}
 		}
-		fmt.Printf("%d runs each: A = %s, B = %s\n%-18s %10s %10s %10s\n", n, cmp[0].Name, cmp[1].Name, "phase", "A median", "B median", "B - A")
+	}
+	var runs []func() (map[string]time.Duration, error)
+	for _, v := range vs {
+		runs = append(runs, func() (map[string]time.Duration, error) { return b.StartToExitPhases(ctx, v) })
+	}
+	if _, err := bench.Rounds(3, runs...); err != nil { // warm-up
+		return err
+	}
+	got, err := bench.Rounds(n, runs...)
+	if err != nil {
+		return err
+	}
+	phases, totals := map[string]map[string][]time.Duration{}, map[string][]time.Duration{}
+	for i, v := range vs {
+		phases[v.Name] = map[string][]time.Duration{}
+		for _, p := range got[i] {
+			var whole time.Duration
+			for name, d := range p {
+				phases[v.Name][name] = append(phases[v.Name][name], d)
+				whole += d
+			}
+			totals[v.Name] = append(totals[v.Name], whole)
+		}
+	}
+	med := func(d []time.Duration) time.Duration { return bench.Summarize(d).Median }
+	for _, cmp := range cmps {
+		a, c := cmp[0].Name, cmp[1].Name
+		fmt.Printf("%d rounds: A = %s, B = %s\n%-18s %10s %10s %10s\n", n, a, c, "phase", "A median", "B median", "B - A")
 		var ta, tb time.Duration
 		for _, name := range bench.Phases {
-			a, c := bench.Summarize(runs[0][name]).Median, bench.Summarize(runs[1][name]).Median
-			ta, tb = ta+a, tb+c
-			fmt.Printf("%-18s %10s %10s %10s\n", name, ms(a), ms(c), ms(c-a))
+			x, y := med(phases[a][name]), med(phases[c][name])
+			ta, tb = ta+x, tb+y
+			fmt.Printf("%-18s %10s %10s %10s\n", name, ms(x), ms(y), ms(y-x))
 		}
-		fmt.Printf("%-18s %10s %10s %10s\n\n", "sum of medians", ms(ta), ms(tb), ms(tb-ta))
+		fmt.Printf("%-18s %10s %10s %10s\n", "sum of medians", ms(ta), ms(tb), ms(tb-ta))
+		r, lo, hi := bench.RatioCI(totals[a], totals[c])
+		fmt.Printf("%-18s %10s %10s %10s   ratio %.3f (95%% CI %.3f–%.3f)\n\n", "median start", ms(med(totals[a])), ms(med(totals[c])), ms(med(totals[c])-med(totals[a])), r, lo, hi)
+	}
+	for _, f := range filters {
+		without, with := totals[f[0].Name], totals[f[1].Name]
+		diff := make([]time.Duration, len(with))
+		for i := range with {
+			diff[i] = with[i] - without[i]
+		}
+		fmt.Printf("what the filter costs a start: %s against %s: %s (median over the rounds)\n", f[1].Name, f[0].Name, ms(med(diff)))
 	}
 	return nil
 }
