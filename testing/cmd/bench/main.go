@@ -27,13 +27,13 @@ const (
 )
 
 func main() {
-	pairs := flag.Int("pairs", 30, "rounds of the start rows and of -phases (a multiple of their variants: 6 and 4), pairs of the exec rows")
+	pairs := flag.Int("pairs", 30, "rounds of the start rows and of -phases (a multiple of their variants: 6 and 5), pairs of the exec rows")
 	doc := flag.String("doc", "docs/benchmarks.md", "Markdown file to write the report into (between markers); empty: print only")
 	memory := flag.Bool("memory", false, "only measure shim memory (with a breakdown), print it and write nothing")
 	execOnly := flag.Bool("exec", false, "only measure exec (stock against palisade restricted), print it and write nothing")
 	detail := flag.Bool("maps", false, "with -memory: also list every resident mapping (anonymous ones have no name) and the thread count")
 	settleFlag := flag.Duration("settle", 0, "with -memory: wait this long after the execs before reading the shims' memory")
-	phases := flag.Bool("phases", false, "only time each step of a start (stock against palisade, with and without seccomp), print it and write nothing")
+	phases := flag.Bool("phases", false, "only time each step of a start (stock against palisade, with and without seccomp; restricted against fully hardened), print it and write nothing")
 	flag.Parse()
 	mode := ""
 	switch {
@@ -111,7 +111,7 @@ func run(pairs int, doc, mode string, mo memoryOptions) error {
 	case "exec":
 		return execPairs(ctx, b, pairs, stockSeccomp, restricted)
 	case "phases":
-		return phaseRounds(ctx, b, pairs, [][2]bench.Variant{{stockPlain, unconfined}, {stockSeccomp, restricted}},
+		return phaseRounds(ctx, b, pairs, [][2]bench.Variant{{stockPlain, unconfined}, {stockSeccomp, restricted}, {restricted, full}},
 			[][2]bench.Variant{{stockPlain, stockSeccomp}, {unconfined, restricted}})
 	case "memory":
 		if err := bench.DropCached(tools.RuncShim, env.Binary("containerd-shim-palisade-v2")); err != nil {
