@@ -33,6 +33,7 @@ test: deps lint ## run every unit and end-to-end test (as root); fails instead o
 	# a loaded machine, with no failing input (golang/go#75804, fixed in 1.27)
 	$(GO) test -run XXX -fuzz 'FuzzAnnotations$$' -fuzztime 100000x ./libshim/policy/
 	$(GO) test -run XXX -fuzz 'FuzzExecArgs$$' -fuzztime 150000x ./cmd/palisade-init/
+	$(GO) test -run XXX -fuzz 'FuzzMemfdPID$$' -fuzztime 50000x ./cmd/palisade-init/
 	$(GO) test -run XXX -fuzz 'FuzzParseNormalizedNamed$$' -fuzztime 50000x ./libshim/imageref/
 
 unit: ## run the unit tests only (no root needed)
@@ -56,6 +57,7 @@ fuzz: ## fuzz the pipeline (whole specs, every field), workload annotations, pal
 	$(GO) test -run XXX -fuzz 'FuzzAnnotations$$' -fuzztime 60s ./libshim/policy/
 	$(GO) test -run XXX -fuzz 'FuzzExecArgs$$' -fuzztime 60s ./cmd/palisade-init/
 	$(GO) test -run XXX -fuzz 'FuzzInterp$$' -fuzztime 60s ./cmd/palisade-init/
+	$(GO) test -run XXX -fuzz 'FuzzMemfdPID$$' -fuzztime 60s ./cmd/palisade-init/
 	$(GO) test -run XXX -fuzz 'FuzzParseNormalizedNamed$$' -fuzztime 60s ./libshim/imageref/
 
 bench: deps ## benchmarks: Go (pipeline, create rewrite, exec helper) and palisade vs the stock runc shim (root; writes docs/benchmarks.md)

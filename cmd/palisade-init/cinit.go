@@ -94,3 +94,10 @@ func cLoaders() (goarch string, loaders []string) {
 	}
 	return C.GoString(C.pi_goarch()), loaders
 }
+
+// cPID runs init.c's PID parser (memfd-noexec's argument): the PID, or 0.
+func cPID(s string) int {
+	cs := C.CString(s)
+	defer C.free(unsafe.Pointer(cs))
+	return int(C.pi_pid(cs))
+}

@@ -5,6 +5,7 @@
 
 int pi_parse(int argc, char *const *argv, const char **allow, int *nallow, int *cmd, char *err, size_t errn);
 int pi_interp_fd(int fd, char *out, char *err, size_t errn);
+int pi_pid(const char *s);
 int pi_ruleset(const char **allow, int nallow, char **out, int *nout, char *err, size_t errn);
 const char *pi_goarch(void);
 const char *const *pi_loader_list(void);

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"palisade.dev/palisade/libshim/execguard"
+	"palisade.dev/palisade/testing/require"
 )
 
 var (
@@ -37,6 +40,19 @@ func buildHelper(tb testing.TB) string {
 		tb.Fatalf("build palisade-init: %v", buildErr)
 	}
 	return filepath.Join(buildDir, "palisade-init")
+}
+
+// startableHelper is buildHelper's binary, when this host can start it as
+// a child.
+func startableHelper(t *testing.T) string {
+	t.Helper()
+	helper := buildHelper(t)
+	if err := exec.Command(helper, "version").Run(); errors.Is(err, syscall.ENOEXEC) {
+		// go test -exec qemu-… (make test-arm64) without binfmt_misc:
+		// the arm64 helper cannot be started as a child on this host.
+		require.Skipf(t, "the built helper cannot be started here (%v): the C code's tests that run in this process cover it", err)
+	}
+	return helper
 }
 
 type buildError struct {
