@@ -522,6 +522,18 @@ static void pi_memfd_noexec(int argc, char **argv) {
 		snprintf(pi_err, sizeof pi_err, "open the container's pid namespace: open %s: %s", ns, errstr(errno, eb, sizeof eb));
 		die(1, pi_err);
 	}
+	// Never the caller's own namespace (the host's, for the shim): a PID
+	// reused by a process outside any container must not set the sysctl
+	// for the whole host.
+	struct stat target, self;
+	if (fstat(fd, &target) != 0 || stat("/proc/self/ns/pid", &self) != 0) {
+		snprintf(pi_err, sizeof pi_err, "compare the pid namespaces: %s", errstr(errno, eb, sizeof eb));
+		die(1, pi_err);
+	}
+	if (target.st_dev == self.st_dev && target.st_ino == self.st_ino) {
+		snprintf(pi_err, sizeof pi_err, "process %d is in this process's own pid namespace, not a container's of its own: vm.memfd_noexec is not set there", pid);
+		die(1, pi_err);
+	}
 	if (setns(fd, CLONE_NEWPID) != 0) {
 		snprintf(pi_err, sizeof pi_err, "join the container's pid namespace: %s", errstr(errno, eb, sizeof eb));
 		die(1, pi_err);

@@ -91,9 +91,17 @@ func TestMemfdNoexecSetsTheTargetNamespaceOnly(t *testing.T) {
 	if after, _ := os.ReadFile(sysctl); string(after) != string(host) {
 		t.Errorf("the host's %s changed from %q to %q", sysctl, host, after)
 	}
-	// A process that is gone: no namespace to join, exit 1, the reason.
-	out, err := exec.Command(helper, "memfd-noexec", "4194304").CombinedOutput()
+	// A process in the helper's own namespace (for the shim, the host's) is
+	// refused. Tried in a throwaway namespace, where the helper is PID 1 and
+	// targets itself: were the check gone, the sysctl, which can only be
+	// raised, would be raised there and not on this host.
+	out, err := exec.Command("unshare", "--pid", "--fork", "--mount-proc", helper, "memfd-noexec", "1").CombinedOutput()
 	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "process 1 is in this process's own pid namespace") {
+		t.Errorf("memfd-noexec of a process in the helper's own namespace: %v: %q", err, out)
+	}
+	// A process that is gone: no namespace to join, exit 1, the reason.
+	out, err = exec.Command(helper, "memfd-noexec", "4194304").CombinedOutput()
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "open the container's pid namespace: open /proc/4194304/ns/pid: no such file or directory") {
 		t.Errorf("memfd-noexec of no process: %v: %q", err, out)
 	}
