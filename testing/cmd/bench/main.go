@@ -27,7 +27,7 @@ const (
 )
 
 func main() {
-	pairs := flag.Int("pairs", 30, "rounds of the start rows and of -phases (a multiple of their variants: 6 and 5), pairs of the exec rows")
+	pairs := flag.Int("pairs", 60, "rounds of the start rows and of -phases (a multiple of their variants: 6 and 5), pairs of the exec rows")
 	doc := flag.String("doc", "docs/benchmarks.md", "Markdown file to write the report into (between markers); empty: print only")
 	memory := flag.Bool("memory", false, "only measure shim memory (with a breakdown), print it and write nothing")
 	execOnly := flag.Bool("exec", false, "only measure exec (stock against palisade restricted), print it and write nothing")
