@@ -124,7 +124,7 @@ func TestMemfdNoexecSetsTheTargetNamespaceOnly(t *testing.T) {
 // The shim passes the init of a container with its own PID namespace (PID
 // 1 there); a PID that names any other process means the init died and the
 // PID was reused, perhaps by a process of another container or of a pod's
-// shared namespace, whose sysctl (which can only be raised) must not change.
+// shared namespace, whose sysctl must not change.
 func TestMemfdNoexecRefusesANonInitProcess(t *testing.T) {
 	host, helper := memfdTestHost(t)
 	// sh is PID 1 of a new namespace, its sleep child PID 2 there.
