@@ -574,7 +574,7 @@ static void pi_memfd_noexec(int argc, char **argv) {
 	char nspid[32];
 	struct stat again;
 	if (pi_ns_pid(pid, nspid, sizeof nspid) != 0) {
-		snprintf(pi_err, sizeof pi_err, "read process %d's pid in its namespace: %s", pid, errstr(errno, eb, sizeof eb));
+		snprintf(pi_err, sizeof pi_err, "read process %d's pid in its pid namespace: %s", pid, errstr(errno, eb, sizeof eb));
 		die(1, pi_err);
 	}
 	if (strcmp(nspid, "1") != 0) {
