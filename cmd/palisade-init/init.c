@@ -504,6 +504,38 @@ int pi_pid(const char *s) {
 	return (int)v;
 }
 
+// pi_ns_pid copies into out the last NSpid field of /proc/PID/status: the
+// process's PID in its own PID namespace. It returns 0, or -1 with errno
+// set (ENOENT when the kernel shows no NSpid).
+static int pi_ns_pid(int pid, char *out, size_t n) {
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/status", pid);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return -1;
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+	while (!found && getline(&line, &cap, f) > 0) {
+		if (strncmp(line, "NSpid:", 6) != 0)
+			continue;
+		char *save = NULL, *last = NULL;
+		for (char *t = strtok_r(line + 6, " \t\n", &save); t != NULL; t = strtok_r(NULL, " \t\n", &save))
+			last = t;
+		if (last != NULL) {
+			snprintf(out, n, "%s", last);
+			found = 1;
+		}
+	}
+	free(line);
+	fclose(f);
+	if (!found) {
+		errno = ENOENT;
+		return -1;
+	}
+	return 0;
+}
+
 // pi_memfd_noexec sets vm.memfd_noexec = 2 (memfds can never be executed)
 // in the PID namespace of process PID. Landlock does not mediate memfds, so
 // without it a confined process could run a binary it wrote into one. The
@@ -532,6 +564,25 @@ static void pi_memfd_noexec(int argc, char **argv) {
 	}
 	if (target.st_dev == self.st_dev && target.st_ino == self.st_ino) {
 		snprintf(pi_err, sizeof pi_err, "process %d is in this process's own pid namespace, not a container's of its own: vm.memfd_noexec is not set there", pid);
+		die(1, pi_err);
+	}
+	// Only the init of its namespace (PID 1 there), as a container's init
+	// with its own PID namespace is: any other process means the init is
+	// gone and its PID reused, perhaps in another container's or a pod's
+	// shared namespace. Checked again after, so that the namespace joined
+	// is the one whose init was seen.
+	char nspid[32];
+	struct stat again;
+	if (pi_ns_pid(pid, nspid, sizeof nspid) != 0) {
+		snprintf(pi_err, sizeof pi_err, "read process %d's pid in its pid namespace: %s", pid, errstr(errno, eb, sizeof eb));
+		die(1, pi_err);
+	}
+	if (strcmp(nspid, "1") != 0) {
+		snprintf(pi_err, sizeof pi_err, "process %d is not the init of its pid namespace (it is pid %s there), so not a container's init: vm.memfd_noexec is not set there", pid, nspid);
+		die(1, pi_err);
+	}
+	if (stat(ns, &again) != 0 || again.st_dev != target.st_dev || again.st_ino != target.st_ino) {
+		snprintf(pi_err, sizeof pi_err, "process %d left its pid namespace while it was checked: vm.memfd_noexec is not set", pid);
 		die(1, pi_err);
 	}
 	if (setns(fd, CLONE_NEWPID) != 0) {

@@ -10,6 +10,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"palisade.dev/palisade/libshim/audit"
+	"palisade.dev/palisade/libshim/caps"
 	"palisade.dev/palisade/libshim/config"
 	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/libshim/policy"
@@ -120,6 +121,13 @@ func execAllowlist(r *run, p *specs.Process, init bool) (bool, error) {
 	if st, err := os.Stat(r.req.Helper); err != nil || !st.Mode().IsRegular() {
 		return false, r.refuse(fmt.Sprintf("the exec helper %s is missing (%v)", r.req.Helper, err), "install palisade-init next to the shim, or set exec_helper in "+r.req.Config.Source)
 	}
+	if holdsSysAdmin(p.Capabilities) {
+		// CAP_SYS_ADMIN over the container's PID namespace can set
+		// vm.memfd_noexec back to 0 there (the kernel keeps a namespace
+		// only from going below its parent's), and a memfd runs again.
+		return false, r.refuse("an enforced exec allow-list cannot hold with CAP_SYS_ADMIN: the process could lower vm.memfd_noexec and run a program from a memfd",
+			"drop CAP_SYS_ADMIN from the container, or use a profile without an enforced exec allow-list")
+	}
 	if init {
 		r.dec.ExecEnforced = true // decided at create only; exec requests just read it
 	}
@@ -184,4 +192,18 @@ func verifyExecHelper(req *Request, dec *Decisions, s *specs.Spec) string {
 		return "the exec helper is not the last, read-only mount, at " + execguard.HelperPath
 	}
 	return ""
+}
+
+// holdsSysAdmin reports whether any of the process's capability sets holds
+// CAP_SYS_ADMIN, however it is spelled.
+func holdsSysAdmin(c *specs.LinuxCapabilities) bool {
+	if c == nil {
+		return false
+	}
+	for _, name := range slices.Concat(c.Bounding, c.Effective, c.Permitted, c.Inheritable, c.Ambient) {
+		if canon, err := caps.Canonical(name); err == nil && canon == "CAP_SYS_ADMIN" {
+			return true
+		}
+	}
+	return false
 }

@@ -109,8 +109,13 @@ func Launch(ctx context.Context, plan *harden.Plan, t Target, rt Runtime) (_ *La
 		out, err := t.RunHelper(exec.CommandContext(ctx, t.Helper, "memfd-noexec", strconv.FormatUint(uint64(pid), 10)))
 		if err != nil {
 			fix := "check that palisade-init at " + t.Helper + " is palisade's and runs on this host"
-			if strings.Contains(string(out), "memfd_noexec: no such file") {
+			switch o := string(out); {
+			case strings.Contains(o, "memfd_noexec: no such file"):
 				fix = "run on a kernel with vm.memfd_noexec (Linux 6.3 or later)"
+			case strings.Contains(o, "pid namespace"):
+				// palisade-init found no container init at the PID:
+				// it exited before its start (and the PID may be reused)
+				fix = "the container's init exited before it started: create the container again, and if this repeats look for what kills its process (OOM, a kill of the task) in the node's logs"
 			}
 			return nil, policy.Failed(t.Container, "exec-allowlist", t.Profile,
 				fmt.Sprintf("cannot make memfds non-executable (vm.memfd_noexec): %v: %s", err, strings.TrimSpace(string(out))), fix)
