@@ -172,6 +172,9 @@ func verifyExecAllowlist(_ *Request, dec *Decisions, p *specs.Process) string {
 	if len(p.Args) < 3 || p.Args[0] != execguard.HelperPath || p.Args[1] != "exec" {
 		return "the exec allow-list is to be enforced but the process does not start through " + execguard.HelperPath
 	}
+	if holdsSysAdmin(p.Capabilities) {
+		return "the exec allow-list is to be enforced but the process holds CAP_SYS_ADMIN"
+	}
 	return ""
 }
 

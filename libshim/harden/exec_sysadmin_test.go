@@ -2,10 +2,12 @@ package harden
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/libshim/policy"
 )
 
@@ -45,4 +47,18 @@ func TestExecAllowlistRefusesSysAdmin(t *testing.T) {
 	p.Capabilities = &specs.LinuxCapabilities{Bounding: []string{"CAP_SYS_ADMIN"}, Effective: []string{"CAP_SYS_ADMIN"}, Permitted: []string{"CAP_SYS_ADMIN"}}
 	_, _, err = Process(&exec, &p)
 	refusal(t, err, "exec-allowlist", "cannot hold with CAP_SYS_ADMIN")
+}
+
+// Verification holds the rule on its own, whatever the transforms did: a
+// finished process that starts through the helper but holds CAP_SYS_ADMIN
+// fails it.
+func TestVerifyExecAllowlistCatchesSysAdmin(t *testing.T) {
+	p := &specs.Process{
+		Args:         []string{execguard.HelperPath, "exec", "--allow", "/bin/app", "--", "/bin/app"},
+		Capabilities: &specs.LinuxCapabilities{Ambient: []string{"CAP_SYS_ADMIN"}},
+	}
+	err := VerifyProcess(request(t, "", nil), &Decisions{ExecEnforced: true}, p)
+	if err == nil || !strings.Contains(err.Error(), "the exec allow-list is to be enforced but the process holds CAP_SYS_ADMIN") {
+		t.Fatalf("verification of a process with CAP_SYS_ADMIN under an enforced list: %v", err)
+	}
 }
