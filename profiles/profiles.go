@@ -585,6 +585,10 @@ func Lint(p *Profile) []Warning {
 			w = append(w, Warning{"capabilities.allowed", c + " gives container escapes an easy start; is it really needed?"})
 		}
 	}
+	if (p.Exec.Mode == ExecEnforce || p.Exec.Mode == ExecEntrypointOnly) && p.Mode != ModeAlert && slices.Contains(p.Capabilities.Allowed, "CAP_SYS_ADMIN") {
+		w = append(w, Warning{"capabilities.allowed", "CAP_SYS_ADMIN with an enforced exec allow-list (exec.mode = " + strconv.Quote(p.Exec.Mode) +
+			"): wherever the kernel enforces the list, a container of this profile that holds it is refused, since it could set vm.memfd_noexec back to 0 and run a program from a memfd; drop it, or use exec.mode = \"audit\""})
+	}
 	if p.User.AllowRoot && (p.User.UID != 65534 || p.User.GID != 65534) {
 		w = append(w, Warning{"user.uid", "uid and gid are used only when root is not allowed (allow_root = true here)"})
 	}

@@ -117,6 +117,8 @@ func TestLint(t *testing.T) {
 		{"bad.json", `{"defaultAction":"SCMP_ACT_ERRNO",` + arches + `,"syscalls":[{"names":["opne"],"action":"SCMP_ACT_ALLOW"}]}`,
 			`bad.json: error: invalid seccomp profile`, ExitFailed},
 		{"shell.toml", ok + "[exec]\nmode = \"enforce\"\nallow = [\"/bin/sh\"]\n", `shell.toml: warning: field "exec.allow[0]": /bin/sh can run arbitrary code`, ExitOK},
+		{"sysadmin.toml", ok + "[capabilities]\nallowed = [\"SYS_ADMIN\"]\n[exec]\nmode = \"enforce\"\nallow = [\"/usr/bin/app\"]\n",
+			`sysadmin.toml: warning: field "capabilities.allowed": CAP_SYS_ADMIN with an enforced exec allow-list (exec.mode = "enforce"): wherever the kernel enforces the list, a container of this profile that holds it is refused`, ExitOK},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
