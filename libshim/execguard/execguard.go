@@ -3,8 +3,9 @@
 // symlinks followed within the root, never on the host), checking it against
 // an allow-list, and computing the set of paths Landlock must allow for it
 // (the palisade-init helper enforces it from inside the container, in C, so
-// that no descendant of the process can execute anything else). It also
-// sets vm.memfd_noexec for a container, which Landlock alone does not cover.
+// that no descendant of the process can execute anything else). Landlock
+// does not cover memfds: palisade-init memfd-noexec, also in C, sets
+// vm.memfd_noexec in the container's PID namespace.
 //
 // The package is pure Go.
 package execguard
