@@ -55,6 +55,26 @@ func Compile(sc *specs.LinuxSeccomp, goarch string) (*Filter, error) {
 	if !ok {
 		return nil, fmt.Errorf("seccomp: architecture %q is not supported (amd64, arm64)", goarch)
 	}
+	raw, err := rawFilter(sc, goarch)
+	if err != nil {
+		return nil, err
+	}
+	prog, ok := bpf.Disassemble(raw)
+	if !ok {
+		return nil, fmt.Errorf("seccomp: the exported program has instructions the interpreter does not know")
+	}
+	vm, err := bpf.NewVM(prog)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: the generated program does not load in the interpreter: %w", err)
+	}
+	return &Filter{target: t, audit: auditArch[goarch], vm: vm, Instructions: len(prog)}, nil
+}
+
+// rawFilter is libseccomp's program for sc on goarch, as Compile describes.
+func rawFilter(sc *specs.LinuxSeccomp, goarch string) ([]bpf.RawInstruction, error) {
+	if _, ok := Arches[goarch]; !ok {
+		return nil, fmt.Errorf("seccomp: architecture %q is not supported (amd64, arm64)", goarch)
+	}
 	def, err := scmpAction(sc.DefaultAction, sc.DefaultErrnoRet)
 	if err != nil {
 		return nil, err
@@ -121,15 +141,7 @@ func Compile(sc *specs.LinuxSeccomp, goarch string) (*Filter, error) {
 			}
 		}
 	}
-	prog, err := export(f)
-	if err != nil {
-		return nil, err
-	}
-	vm, err := bpf.NewVM(prog)
-	if err != nil {
-		return nil, fmt.Errorf("seccomp: the generated program does not load in the interpreter: %w", err)
-	}
-	return &Filter{target: t, audit: auditArch[goarch], vm: vm, Instructions: len(prog)}, nil
+	return export(f)
 }
 
 // conditions groups a rule's argument conditions as runc does.
@@ -206,8 +218,8 @@ func scmpAction(a specs.LinuxSeccompAction, errno *uint) (libseccomp.ScmpAction,
 }
 
 // export writes the program through a memfd (libseccomp exports to a file
-// descriptor) and decodes it into instructions.
-func export(f *libseccomp.ScmpFilter) ([]bpf.Instruction, error) {
+// descriptor) and reads its instructions back.
+func export(f *libseccomp.ScmpFilter) ([]bpf.RawInstruction, error) {
 	fd, err := unix.MemfdCreate("palisade-seccomp", unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: memfd: %w", err)
@@ -232,11 +244,7 @@ func export(f *libseccomp.ScmpFilter) ([]bpf.Instruction, error) {
 		b := raw[i*8:]
 		ins[i] = bpf.RawInstruction{Op: binary.NativeEndian.Uint16(b), Jt: b[2], Jf: b[3], K: binary.NativeEndian.Uint32(b[4:])}
 	}
-	prog, ok := bpf.Disassemble(ins)
-	if !ok {
-		return nil, fmt.Errorf("seccomp: the exported program has instructions the interpreter does not know")
-	}
-	return prog, nil
+	return ins, nil
 }
 
 // Check runs the filter on one syscall with up to six arguments, made
