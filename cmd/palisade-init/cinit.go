@@ -101,3 +101,17 @@ func cPID(s string) int {
 	defer C.free(unsafe.Pointer(cs))
 	return int(C.pi_pid(cs))
 }
+
+// cProgram runs init.c's seccomp program decoder: the raw program, or ok
+// false.
+func cProgram(hex string) (prog []byte, ok bool) {
+	cs := C.CString(hex)
+	defer C.free(unsafe.Pointer(cs))
+	out := make([]C.struct_sock_filter, C.PI_MAX_INSNS)
+	errbuf := make([]C.char, 256)
+	n := C.pi_program(cs, &out[0], &errbuf[0], C.size_t(len(errbuf)))
+	if n < 0 {
+		return nil, false
+	}
+	return C.GoBytes(unsafe.Pointer(&out[0]), n*8), true
+}

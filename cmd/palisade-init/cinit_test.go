@@ -350,16 +350,22 @@ func TestExec(t *testing.T) {
 		{[]string{"nope"}, 2, "unknown command nope"},
 	}
 	for _, c := range cases {
-		out, err := exec.Command(helper, c.args...).CombinedOutput()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if code != c.code || !strings.Contains(string(out), c.out) {
+		code, out := exitOf(t, exec.Command(helper, c.args...))
+		if code != c.code || !strings.Contains(out, c.out) {
 			t.Errorf("palisade-init %q: exit %d, output %q; want exit %d and %q", c.args, code, out, c.code, c.out)
 		}
 	}
+}
+
+// exitOf runs cmd and returns its exit code and combined output.
+func exitOf(t *testing.T, cmd *exec.Cmd) (int, string) {
+	t.Helper()
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode(), string(out)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, string(out)
 }

@@ -35,6 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sched.h>
@@ -462,6 +464,65 @@ static void die(int code, const char *msg) {
 
 static char pi_err[PATH_MAX * 4];
 
+// The seccomp program `palisade-init seccomp` loads just before execve
+// (pi_filter_len 0: none).
+static struct sock_filter pi_filter[PI_MAX_INSNS];
+static int pi_filter_len;
+
+// pi_program decodes a seccomp program as the shim writes it: lower-case
+// hex of the raw sock_filter records in the host's byte order, 1 to
+// PI_MAX_INSNS (the kernel's BPF_MAXINSNS) of them. It returns the number
+// of instructions, or -1 with err set. out holds PI_MAX_INSNS.
+int pi_program(const char *hex, struct sock_filter *out, char *err, size_t errn) {
+	size_t n = strnlen(hex, PI_MAX_INSNS * 16 + 1);
+	if (n == 0 || n % 16 != 0 || n / 16 > PI_MAX_INSNS) {
+		seterr(err, errn, "a program is 1 to %d instructions of 16 hex digits", PI_MAX_INSNS);
+		return -1;
+	}
+	unsigned char *b = (unsigned char *)out;
+	for (size_t i = 0; i < n; i += 2) {
+		int v = 0;
+		for (int k = 0; k < 2; k++) {
+			char c = hex[i + (size_t)k];
+			if (c >= '0' && c <= '9')
+				v = v * 16 + (c - '0');
+			else if (c >= 'a' && c <= 'f')
+				v = v * 16 + (c - 'a' + 10);
+			else {
+				seterr(err, errn, "a program is lower-case hex: bad digit at %zu", i + (size_t)k);
+				return -1;
+			}
+		}
+		b[i / 2] = (unsigned char)v;
+	}
+	return (int)(n / 16);
+}
+
+// load_filter loads pi_filter into this thread, the last step before
+// execve. It refuses to while the process is dumpable: another process of
+// the container's user could then write into it (/proc/PID/mem, ptrace)
+// before its filter holds. The shim mounts a copy of palisade-init nobody
+// may read, which the kernel execs non-dumpable (libshim/launch).
+static int load_filter(char *err, size_t errn) {
+	char eb[128];
+	if (pi_filter_len == 0)
+		return 0;
+	if (prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1) {
+		seterr(err, errn, "the process is dumpable (palisade-init is readable by the container's user): another process could take it over before its seccomp filter holds");
+		return -1;
+	}
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+		seterr(err, errn, "prctl(PR_SET_NO_NEW_PRIVS): %s", errstr(errno, eb, sizeof eb));
+		return -1;
+	}
+	struct sock_fprog prog = {(unsigned short)pi_filter_len, pi_filter};
+	if (syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+		seterr(err, errn, "seccomp(SECCOMP_SET_MODE_FILTER): %s", errstr(errno, eb, sizeof eb));
+		return -1;
+	}
+	return 0;
+}
+
 static void pi_exec(int argc, char **argv, char **envp) {
 	const char **allow = calloc((size_t)argc, sizeof *allow);
 	char **paths = calloc((size_t)argc * 2, sizeof *paths);
@@ -481,7 +542,42 @@ static void pi_exec(int argc, char **argv, char **envp) {
 		snprintf(pi_err, sizeof pi_err, "cannot apply the exec allow-list with Landlock: %s", sub);
 		die(126, pi_err);
 	}
+	if (load_filter(sub, sizeof sub) != 0) {
+		snprintf(pi_err, sizeof pi_err, "cannot load the container's seccomp filter: %s", sub);
+		die(126, pi_err);
+	}
 	execve(exe, argv + cmd, envp);
+	die(126, errstr(errno, sub, sizeof sub));
+}
+
+#define SECCOMP_USAGE "usage: palisade-init seccomp PROGRAM -- COMMAND... | seccomp PROGRAM exec --allow PATH... -- COMMAND..."
+
+// pi_seccomp runs `palisade-init seccomp PROGRAM ...`: the container's
+// seccomp filter, compiled by the shim, loaded here instead of by runc.
+// After the program comes either "--" and the command, or a whole `exec`
+// (the exec allow-list), whose Landlock rules go first: the filter is
+// always the last thing loaded before execve.
+static void pi_seccomp(int argc, char **argv, char **envp) {
+	char exe[PATH_MAX], sub[PATH_MAX * 2];
+	if (argc < 5) {
+		die(2, SECCOMP_USAGE);
+	}
+	pi_filter_len = pi_program(argv[2], pi_filter, pi_err, sizeof pi_err);
+	if (pi_filter_len < 0) {
+		dprintf(2, "%s\n", pi_err);
+		die(2, SECCOMP_USAGE);
+	}
+	if (strcmp(argv[3], "exec") == 0)
+		pi_exec(argc - 2, argv + 2, envp); // never returns
+	if (strcmp(argv[3], "--") != 0)
+		die(2, SECCOMP_USAGE);
+	if (resolve(argv[4], envp, exe, pi_err, sizeof pi_err) != 0)
+		die(126, pi_err);
+	if (load_filter(sub, sizeof sub) != 0) {
+		snprintf(pi_err, sizeof pi_err, "cannot load the container's seccomp filter: %s", sub);
+		die(126, pi_err);
+	}
+	execve(exe, argv + 4, envp);
 	die(126, errstr(errno, sub, sizeof sub));
 }
 
@@ -625,6 +721,8 @@ static void pi_memfd_noexec(int argc, char **argv) {
 __attribute__((constructor)) static void pi_init(int argc, char **argv, char **envp) {
 	if (argc >= 2 && strcmp(argv[1], "exec") == 0)
 		pi_exec(argc, argv, envp);
+	if (argc >= 2 && strcmp(argv[1], "seccomp") == 0)
+		pi_seccomp(argc, argv, envp);
 	if (argc >= 2 && strcmp(argv[1], "memfd-noexec") == 0)
 		pi_memfd_noexec(argc, argv);
 }

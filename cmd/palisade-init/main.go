@@ -11,7 +11,12 @@
 // reaches main.
 //
 //	palisade-init exec --allow PATH... -- COMMAND ARGS...   (inside a container)
+//	palisade-init seccomp PROGRAM -- COMMAND ARGS...         (inside a container)
+//	palisade-init seccomp PROGRAM exec --allow PATH... -- COMMAND ARGS...
 //	palisade-init memfd-noexec PID                           (on the host, run by the shim)
+//
+// seccomp loads the container's seccomp filter, compiled by the shim, just
+// before execve: runc then neither compiles it nor carries its rules.
 package main
 
 import (
@@ -23,10 +28,10 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail(2, "usage: palisade-init exec --allow PATH... -- COMMAND... | memfd-noexec PID | version")
+		fail(2, "usage: palisade-init exec --allow PATH... -- COMMAND... | seccomp PROGRAM -- COMMAND... | memfd-noexec PID | version")
 	}
 	switch os.Args[1] {
-	case "exec", "memfd-noexec":
+	case "exec", "seccomp", "memfd-noexec":
 		// init.c's constructor runs these to the end (execve or exit)
 		// before main: reaching here means it was not linked in.
 		fail(126, os.Args[1]+": this palisade-init was built without its C part (build it with cgo, as make build does)")
