@@ -1,7 +1,8 @@
 // Package launch executes a hardening plan against an OCI runtime: it is the
 // one launch sequence the shim's Create and `palisade run` share. In order:
-// mount the container's secrets, write the hardened spec into the bundle,
-// create the container through the runtime, make memfds non-executable in
+// mount the container's secrets, write the hardened spec into the bundle
+// (with its seccomp filter precompiled for palisade-init to load where that
+// is safe, seccomp.go), create the container through the runtime, make memfds non-executable in
 // its PID namespace when its exec allow-list is enforced — and, if any step
 // fails, release everything the earlier steps made, in reverse.
 package launch
@@ -52,6 +53,9 @@ type Launched struct {
 	Pid uint32
 	// SecretsDir is the host mount of its secrets, "" without.
 	SecretsDir string
+	// Seccomp is how its seccomp filter is loaded (nil: it has none); its
+	// exec processes must go through WrapExec.
+	Seccomp *Seccomp
 }
 
 // Release removes what the launch made on the host besides the container
@@ -85,7 +89,12 @@ func Launch(ctx context.Context, plan *harden.Plan, t Target, rt Runtime) (_ *La
 		l.SecretsDir = sp.Dir
 		undo = append(undo, l.Release)
 	}
-	if err := bundle.WriteSpec(t.Bundle, plan.Spec); err != nil {
+	spec, sc, err := deliver(plan.Spec, t.Helper)
+	if err != nil {
+		return nil, policy.Failed(t.Container, "seccomp", t.Profile, err.Error(), "report this: the spec palisade-init would run is not the one the pipeline verified")
+	}
+	l.Seccomp = sc
+	if err := bundle.WriteSpec(t.Bundle, spec); err != nil {
 		return nil, err
 	}
 	pid, err := rt.Create(ctx)

@@ -57,6 +57,7 @@ type container struct {
 	secretsDir  string              // the host mount of its secrets, "" without
 	pid         uint32              // its init process on the host
 	agent       *seccompagent.Agent // alert mode's seccomp agent, nil without
+	seccomp     *launch.Seccomp     // how its filter is loaded; exec processes follow
 }
 
 // Service is the palisade task service.
@@ -158,9 +159,10 @@ func (s *Service) Create(ctx context.Context, r *taskAPI.CreateTaskRequest) (*ta
 		again.SetCRI(spec.Annotations, cfg.Node.CRINamespaces)
 		return nil, s.refused(ctx, cfg, again, err)
 	}
+	log.G(ctx).WithField("container", req.Container()).Debug("palisade: " + launched.Seccomp.Note())
 	req.Created = plan.ForExec()
 	s.mu.Lock()
-	s.containers[r.ID] = &container{req: *req, annotations: spec.Annotations, secretsDir: launched.SecretsDir, pid: launched.Pid, agent: agent}
+	s.containers[r.ID] = &container{req: *req, annotations: spec.Annotations, secretsDir: launched.SecretsDir, pid: launched.Pid, agent: agent, seccomp: launched.Seccomp}
 	s.mu.Unlock()
 	return rt.resp, nil
 }
@@ -335,6 +337,10 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 	rec.Changes = changes
 	if err != nil {
 		return nil, s.refused(ctx, cfg, rec, err)
+	}
+	if err := launch.WrapExec(c.seccomp, hardened); err != nil {
+		return nil, s.refused(ctx, cfg, rec, policy.Denied(c.req.Container(), "seccomp", c.req.Policy.Profile.Name, "exec "+r.ExecID+": "+err.Error(),
+			"exec the process with the container's own capabilities, user and labels"))
 	}
 	data, err := json.Marshal(hardened)
 	if err != nil {

@@ -114,24 +114,19 @@ func TestAlertSeccompRendered(t *testing.T) {
 	cfg, _ := rolloutProfiles(t, e, "")
 	read := func(id string) (*specs.LinuxSeccomp, string) {
 		t.Helper()
-		bundle := filepath.Join(e.Dir, "state", "io.containerd.runtime.v2.task", e.Namespace, id)
-		data, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+		data, err := os.ReadFile(filepath.Join(e.Dir, "state", "io.containerd.runtime.v2.task", e.Namespace, id, "config.json"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		var s specs.Spec
-		if err := json.Unmarshal(data, &s); err != nil {
-			t.Fatal(err)
-		}
-		return s.Linux.Seccomp, string(data)
+		return runcSpec(t, e, id).Linux.Seccomp, string(data)
 	}
 	id := containerID(t, "enforce")
 	if r := e.Ctr("run", "-d", "--runtime", harness.Runtime, e.Image(), id, "/usr/bin/probe", "sleep", "300"); r.Err != nil {
 		t.Fatalf("run: %v", r)
 	}
 	defer removeContainer(t, e, id)
-	sc, raw := read(id)
-	if sc == nil || sc.ListenerPath != "" || strings.Contains(raw, "SCMP_ACT_NOTIFY") {
+	_, raw := read(id)
+	if sc := renderedSeccomp(t, e, id); sc.ListenerPath != "" || strings.Contains(raw, "SCMP_ACT_NOTIFY") {
 		t.Errorf("enforce mode's filter hands calls to a listener: %+v", sc)
 	}
 
@@ -142,7 +137,7 @@ func TestAlertSeccompRendered(t *testing.T) {
 		t.Fatalf("run: %v", r)
 	}
 	defer removeContainer(t, e, id2)
-	sc, _ = read(id2)
+	sc, _ := read(id2)
 	if sc == nil || !strings.HasPrefix(sc.ListenerPath, "/run/palisade/alert/") {
 		t.Fatalf("alert mode's filter: %+v", sc)
 	}

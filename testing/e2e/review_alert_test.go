@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -15,8 +16,12 @@ import (
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 
+	"palisade.dev/palisade/libshim/execguard"
 	"palisade.dev/palisade/profiles"
+	"palisade.dev/palisade/seccomp"
 	"palisade.dev/palisade/testing/harness"
 )
 
@@ -245,15 +250,28 @@ func TestReviewAlertModeNotByAnnotation(t *testing.T) {
 }
 
 // renderedSeccomp reads the seccomp filter of the config.json runc got.
+// Where palisade-init loads the filter instead (TestSeccompLoadedByPalisadeInit)
+// there is no section to read: it returns an empty filter when the program
+// palisade-init gets returns SECCOMP_RET_USER_NOTIF nowhere, and a
+// filter with the listener "notify in palisade-init's program" when it does.
 func renderedSeccomp(t *testing.T, e *harness.Env, id string) *specs.LinuxSeccomp {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(e.Dir, "state", "io.containerd.runtime.v2.task", e.Namespace, id, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s specs.Spec
-	if err := json.Unmarshal(data, &s); err != nil {
-		t.Fatal(err)
+	s := runcSpec(t, e, id)
+	if s.Linux != nil && s.Linux.Seccomp == nil && len(s.Process.Args) > 2 && s.Process.Args[0] == execguard.HelperPath && s.Process.Args[1] == "seccomp" {
+		raw, err := hex.DecodeString(s.Process.Args[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		prog, err := seccomp.Program(raw).Instructions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, in := range prog {
+			if r, ok := in.(bpf.RetConstant); ok && r.Val&unix.SECCOMP_RET_ACTION_FULL == unix.SECCOMP_RET_USER_NOTIF {
+				return &specs.LinuxSeccomp{ListenerPath: "notify in palisade-init's program"}
+			}
+		}
+		return &specs.LinuxSeccomp{}
 	}
 	if s.Linux == nil || s.Linux.Seccomp == nil {
 		t.Fatalf("%s: no seccomp filter", id)

@@ -76,10 +76,13 @@ func BuildAll(dir string) (*Build, error) {
 	for _, s := range steps {
 		// The shims of a private environment read its trusted config
 		// directories and its default config from the build, not /etc/palisade,
-		// and keep containerd's layout there, not in /run/palisade.
+		// and keep containerd's layout, compiled seccomp programs and
+		// palisade-init's unreadable copies there, not in /run.
 		ldflags := "-X palisade.dev/palisade/libshim/config.dirsFile=" + b.ConfigDirsFile +
 			" -X palisade.dev/palisade/libshim/config.DefaultPath=" + b.DefaultConfig +
-			" -X palisade.dev/palisade/libshim/service.layoutCacheDir=" + b.LayoutCacheDir
+			" -X palisade.dev/palisade/libshim/service.layoutCacheDir=" + b.LayoutCacheDir +
+			" -X palisade.dev/palisade/libshim/launch.ProgramDir=" + filepath.Join(dir, "seccomp-programs") +
+			" -X palisade.dev/palisade/libshim/launch.HelperDir=" + filepath.Join(dir, "helper-copies")
 		if s.cgo {
 			ldflags += " -linkmode external -extldflags -static"
 		}
