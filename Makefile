@@ -14,9 +14,9 @@ export PALISADE_CACHE := $(CACHE)
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build containerd-shim-palisade-v2, palisade-init (static, C + Go) and palisade into bin/
-	$(GO) build -trimpath -o $(BIN)/ ./cmd/containerd-shim-palisade-v2 ./cmd/palisade
-	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '-linkmode external -extldflags -static' -o $(BIN)/ ./cmd/palisade-init
+build: ## build containerd-shim-palisade-v2 and palisade-init (static, cgo, as released) and palisade into bin/
+	$(GO) build -trimpath -o $(BIN)/ ./cmd/palisade
+	CGO_ENABLED=1 $(GO) build -trimpath -tags netgo,osusergo -ldflags '-linkmode external -extldflags -static' -o $(BIN)/ ./cmd/containerd-shim-palisade-v2 ./cmd/palisade-init
 
 deps: ## install what tests and demo need (apt packages; containerd, runc, golangci-lint cached by version)
 	bash testing/setup.sh

@@ -73,3 +73,33 @@ func TestHoldGCBoundedAcrossOverlappingHolds(t *testing.T) {
 		t.Fatalf("collector at %d%% after the bound, want 40", p)
 	}
 }
+
+// After the last hold ends, freed memory goes back to the kernel once
+// freeAfter has passed, unless a Create holds the collector by then.
+func TestFreeAfterCreate(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(40))
+	calls := make(chan struct{}, 4)
+	oldFree, oldAfter := freeOSMemory, freeAfter
+	freeOSMemory, freeAfter = func() { calls <- struct{}{} }, 20*time.Millisecond
+	defer func() { freeOSMemory, freeAfter = oldFree, oldAfter }()
+
+	holdGC().release()
+	select {
+	case <-calls:
+	case <-time.After(2 * time.Second):
+		t.Fatal("memory not given back after a Create")
+	}
+
+	holdGC().release()
+	busy := holdGC() // a Create under way when the first one's time comes
+	time.Sleep(100 * time.Millisecond)
+	if len(calls) != 0 {
+		t.Fatal("memory given back during a Create")
+	}
+	busy.release()
+	select {
+	case <-calls:
+	case <-time.After(2 * time.Second):
+		t.Fatal("memory not given back after the second Create")
+	}
+}

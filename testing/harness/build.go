@@ -64,9 +64,9 @@ func BuildAll(dir string) (*Build, error) {
 		out, pkg string
 		static   bool
 		goarch   string // cross-build for this architecture ("" = the host's)
-		cgo      bool   // static with cgo (palisade-init's exec is C)
+		cgo      bool   // static with cgo, as released (palisade-init's exec is C; the shim links libseccomp)
 	}{
-		{filepath.Join(b.BinDir, "containerd-shim-palisade-v2"), "./cmd/containerd-shim-palisade-v2", false, "", false},
+		{filepath.Join(b.BinDir, "containerd-shim-palisade-v2"), "./cmd/containerd-shim-palisade-v2", true, "", true},
 		{filepath.Join(b.BinDir, "palisade"), "./cmd/palisade", false, "", false},
 		{filepath.Join(b.BinDir, "palisade-init"), "./cmd/palisade-init", true, "", true},
 		{b.Probe, "./testing/cmd/probe", true, "", false},
@@ -86,7 +86,11 @@ func BuildAll(dir string) (*Build, error) {
 		if s.cgo {
 			ldflags += " -linkmode external -extldflags -static"
 		}
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", s.out, s.pkg)
+		args := []string{"build", "-trimpath", "-ldflags", ldflags, "-o", s.out}
+		if s.cgo {
+			args = append(args, "-tags", "netgo,osusergo") // glibc's NSS cannot work in a static binary
+		}
+		cmd := exec.Command("go", append(args, s.pkg)...)
 		cmd.Dir = root
 		cmd.Env = os.Environ()
 		if s.cgo {
