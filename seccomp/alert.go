@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 )
 
@@ -149,17 +148,23 @@ func knownSyscalls(a specs.Arch) []string {
 	if l, ok := known.m[a]; ok {
 		return l
 	}
+	names := namesIn(a, syscallName)
+	known.m[a] = names
+	return names
+}
+
+// namesIn names every number of an architecture's ranges with name.
+func namesIn(a specs.Arch, name func(int32, ScmpArch) (string, error)) []string {
 	var names []string
-	if scmp, err := libseccomp.GetArchFromString(scmpArchNames[a]); err == nil && scmpArchNames[a] != "" {
+	if scmp, err := archFromString(scmpArchNames[a]); err == nil && scmpArchNames[a] != "" {
 		for _, r := range syscallRanges[a] {
 			for nr := r[0]; nr < r[1]; nr++ {
-				if n, err := libseccomp.ScmpSyscall(nr).GetNameByArch(scmp); err == nil && n != "" {
+				if n, err := name(int32(nr), scmp); err == nil && n != "" {
 					names = append(names, n)
 				}
 			}
 		}
 	}
-	known.m[a] = names
 	return names
 }
 
@@ -170,7 +175,7 @@ func SyscallName(audit uint32, nr int32) (name string, arch specs.Arch) {
 	for _, t := range Arches {
 		if audit == auditArch[t.GoArch] {
 			if t.GoArch == "amd64" && nr&0x40000000 != 0 {
-				return nameOf(libseccomp.ArchX32, nr), specs.ArchX32
+				return nameOf(ArchX32, nr), specs.ArchX32
 			}
 			return nameOf(t.Scmp, nr), t.Arch
 		}
@@ -183,8 +188,8 @@ func SyscallName(audit uint32, nr int32) (name string, arch specs.Arch) {
 	return "", ""
 }
 
-func nameOf(a libseccomp.ScmpArch, nr int32) string {
-	n, err := libseccomp.ScmpSyscall(nr).GetNameByArch(a)
+func nameOf(a ScmpArch, nr int32) string {
+	n, err := syscallName(nr, a)
 	if err != nil {
 		return ""
 	}

@@ -14,7 +14,6 @@ import (
 	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -28,6 +27,10 @@ import (
 // compiles the filter on every start nor carries its rules through every
 // runc process.
 type Program []byte
+
+// ErrNoLibseccomp is returned by NewProgram and Compile in a build without
+// libseccomp (HaveLibseccomp): the shim's, which has palisade-init compile.
+var ErrNoLibseccomp = errors.New("seccomp: this build has no libseccomp to compile filters with")
 
 // ErrNotNativeOnly is returned by NewProgram for a filter that also admits
 // a compat ABI: its -ENOSYS stub is not built here, and runc loads it.
@@ -116,7 +119,7 @@ func enosysStub(sc *specs.LinuxSeccomp, t Target) ([]bpf.RawInstruction, error) 
 	if sc.DefaultErrnoRet != nil && *sc.DefaultErrnoRet == uint(unix.ENOSYS) {
 		return nil, nil
 	}
-	var last libseccomp.ScmpSyscall
+	var last int32
 	for _, r := range sc.Syscalls {
 		for _, name := range r.Names {
 			if nr, err := syscallNumber(name, t.Scmp); err == nil && nr > last {
@@ -164,9 +167,9 @@ func enosysStub(sc *specs.LinuxSeccomp, t Target) ([]bpf.RawInstruction, error) 
 const programFormat = "palisade-seccomp-program-1"
 
 // ProgramKey names the program of sc for goarch among those kept on a node:
-// a digest of the filter's JSON, the architecture, the host's libseccomp
-// version and the program format.
-func ProgramKey(sc *specs.LinuxSeccomp, goarch string) (string, error) {
+// a digest of the filter's JSON, the architecture, the program format and
+// compiler, which names what compiled it (palisade-init's version of it).
+func ProgramKey(sc *specs.LinuxSeccomp, goarch, compiler string) (string, error) {
 	data := Encoded(sc)
 	if data == nil {
 		var err error
@@ -174,9 +177,8 @@ func ProgramKey(sc *specs.LinuxSeccomp, goarch string) (string, error) {
 			return "", fmt.Errorf("seccomp: encode filter: %w", err)
 		}
 	}
-	maj, minor, micro := libseccomp.GetLibraryVersion()
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%d.%d.%d\x00", programFormat, goarch, maj, minor, micro)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", programFormat, goarch, compiler)
 	h.Write(data)
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/containerd/errdefs"
 	mobyseccomp "github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	libseccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
 
 	"palisade.dev/palisade/libshim/arch"
@@ -50,12 +49,12 @@ type Loaded struct {
 // compat ABIs its kernel also accepts system calls through.
 var Arches = map[string]Target{
 	// The OCI names come from libshim/arch's table (TestArchesFollowArchTable).
-	"amd64": {GoArch: "amd64", Native: "amd64", Arch: arch.AMD64.OCI, Scmp: libseccomp.ArchAMD64, Compat: []CompatABI{
-		{Name: "x86", Arch: arch.AMD64.Compat[0], Scmp: libseccomp.ArchX86, Audit: unix.AUDIT_ARCH_I386},
-		{Name: "x32", Arch: arch.AMD64.Compat[1], Scmp: libseccomp.ArchX32, Audit: unix.AUDIT_ARCH_X86_64},
+	"amd64": {GoArch: "amd64", Native: "amd64", Arch: arch.AMD64.OCI, Scmp: ArchAMD64, Compat: []CompatABI{
+		{Name: "x86", Arch: arch.AMD64.Compat[0], Scmp: ArchX86, Audit: unix.AUDIT_ARCH_I386},
+		{Name: "x32", Arch: arch.AMD64.Compat[1], Scmp: ArchX32, Audit: unix.AUDIT_ARCH_X86_64},
 	}},
-	"arm64": {GoArch: "arm64", Native: "arm64", Arch: arch.ARM64.OCI, Scmp: libseccomp.ArchARM64, Compat: []CompatABI{
-		{Name: "arm", Arch: arch.ARM64.Compat[0], Scmp: libseccomp.ArchARM, Audit: unix.AUDIT_ARCH_ARM},
+	"arm64": {GoArch: "arm64", Native: "arm64", Arch: arch.ARM64.OCI, Scmp: ArchARM64, Compat: []CompatABI{
+		{Name: "arm", Arch: arch.ARM64.Compat[0], Scmp: ArchARM, Audit: unix.AUDIT_ARCH_ARM},
 	}},
 }
 
@@ -64,7 +63,7 @@ type Target struct {
 	GoArch string
 	Native string // libseccomp's name, used by includes/excludes arches
 	Arch   specs.Arch
-	Scmp   libseccomp.ScmpArch
+	Scmp   ScmpArch
 	// Compat are the other ABIs the kernel of this architecture accepts
 	// system calls through: 32-bit x86 (int 0x80) and x32 on amd64, AArch32
 	// on arm64.
@@ -78,7 +77,7 @@ type Target struct {
 type CompatABI struct {
 	Name  string // libseccomp's name: x86, x32, arm
 	Arch  specs.Arch
-	Scmp  libseccomp.ScmpArch
+	Scmp  ScmpArch
 	Audit uint32 // seccomp_data.arch of a call through this ABI (x32 shares x86_64's and sets bit 30 of nr)
 }
 
@@ -213,7 +212,7 @@ func Validate(name, source string, in *Profile) (*Loaded, error) {
 				}
 			}
 			for _, a := range f.Arches {
-				if _, err := libseccomp.GetArchFromString(a); err != nil {
+				if _, err := archFromString(a); err != nil {
 					return nil, fail(i, "condition architecture %q is unknown", a)
 				}
 			}
@@ -243,7 +242,7 @@ func checkName(name string, action specs.LinuxSeccompAction) (keep bool, note st
 	for _, goarch := range []string{"amd64", "arm64"} {
 		nr, err := syscallNumber(name, Arches[goarch].Scmp)
 		if err != nil {
-			maj, min, mic := libseccomp.GetLibraryVersion()
+			maj, min, mic := libraryVersion()
 			if action == specs.ActAllow && slices.Contains(newerThanLibseccomp, name) {
 				return false, fmt.Sprintf("%s is unknown to libseccomp %d.%d.%d and stays denied on this host", name, maj, min, mic), nil
 			}

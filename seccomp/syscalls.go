@@ -1,10 +1,7 @@
 package seccomp
 
 import (
-	"sort"
 	"sync"
-
-	libseccomp "github.com/seccomp/libseccomp-golang"
 )
 
 // Syscall numbers without a libseccomp lookup per name.
@@ -14,24 +11,48 @@ import (
 // profile's ≈ 400 names cost about 0.3 ms at a shim's first Create, on the
 // container's start path. syscallTable (syscalls_table.go, written by
 // `go generate` from libseccomp itself) holds libseccomp's answers for one
-// version of it; when the host's libseccomp is that version, names are
-// looked up there, and otherwise — or for a name the table does not hold —
-// libseccomp answers, as before. TestSyscallTable checks every entry, and
-// that no name libseccomp knows is missing, against the host's libseccomp.
+// version of it; when the host's libseccomp is that version, names (and
+// numbers) are looked up there, and otherwise — or for a name the table
+// does not hold — libseccomp answers, as before. TestSyscallTable checks
+// every entry, and that no name libseccomp knows is missing, against the
+// host's libseccomp. The shim is built without libseccomp (HaveLibseccomp):
+// the table is then all it knows, for the five architectures of its
+// filters (amd64, arm64 and their compat ABIs x86, x32 and arm).
 
 //go:generate sh -c "go run ./internal/gensyscalls > syscalls_table.go.new && mv syscalls_table.go.new syscalls_table.go"
 
-// syscallEntry is libseccomp's number for a name on amd64 and on arm64
-// (negative: a name of another architecture, which libseccomp knows but
-// the kernel does not have there).
+// syscallEntry is libseccomp's number for a name on each architecture
+// palisade knows (negative: a name of another architecture, which
+// libseccomp knows but the kernel does not have there).
 type syscallEntry struct {
-	name         string
-	amd64, arm64 int32
+	name                        string
+	amd64, arm64, x86, x32, arm int32
 }
 
-// tableUsable tells whether the host's libseccomp is the table's version.
+// on is the entry's number on a.
+func (e *syscallEntry) on(a ScmpArch) (int32, bool) {
+	switch a {
+	case ArchAMD64:
+		return e.amd64, true
+	case ArchARM64:
+		return e.arm64, true
+	case ArchX86:
+		return e.x86, true
+	case ArchX32:
+		return e.x32, true
+	case ArchARM:
+		return e.arm, true
+	}
+	return 0, false
+}
+
+// tableArches are the table's columns, in order.
+var tableArches = []ScmpArch{ArchAMD64, ArchARM64, ArchX86, ArchX32, ArchARM}
+
+// tableUsable tells whether the host's libseccomp is the table's version
+// (always, in a build without libseccomp: the table is all it knows).
 var tableUsable = sync.OnceValue(func() bool {
-	maj, minor, micro := libseccomp.GetLibraryVersion()
+	maj, minor, micro := libraryVersion()
 	return [3]uint{maj, minor, micro} == syscallTableVersion
 })
 
@@ -48,54 +69,44 @@ var tableIndex = sync.OnceValue(func() map[string]*syscallEntry {
 	return m
 })
 
-// syscallNumber is libseccomp.GetSyscallFromNameByArch for amd64 and arm64.
-func syscallNumber(name string, arch libseccomp.ScmpArch) (libseccomp.ScmpSyscall, error) {
-	if arch == libseccomp.ArchAMD64 || arch == libseccomp.ArchARM64 {
-		if e := tableIndex()[name]; e != nil {
-			if arch == libseccomp.ArchAMD64 {
-				return libseccomp.ScmpSyscall(e.amd64), nil
-			}
-			return libseccomp.ScmpSyscall(e.arm64), nil
-		}
-	}
-	return libseccomp.GetSyscallFromNameByArch(name, arch)
+// syscallNumberName is one row of syscallNameTable.
+type syscallNumberName struct {
+	nr   int32
+	name string
 }
 
-// SyscallTableEntry is one row of the generated table, as
-// SyscallTableEntries computes it.
-type SyscallTableEntry struct {
-	Name         string
-	AMD64, ARM64 int32
+// tableNames finds a number's name on each architecture, built on first
+// use (nil when the table is not usable here).
+var tableNames = sync.OnceValue(func() map[ScmpArch]map[int32]string {
+	if !tableUsable() {
+		return nil
+	}
+	m := map[ScmpArch]map[int32]string{}
+	for i, a := range tableArches {
+		m[a] = make(map[int32]string, len(syscallNameTable[i]))
+		for _, e := range syscallNameTable[i] {
+			m[a][e.nr] = e.name
+		}
+	}
+	return m
+})
+
+// syscallNumber is libseccomp's GetSyscallFromNameByArch, from the table
+// when it holds the name.
+func syscallNumber(name string, arch ScmpArch) (int32, error) {
+	if e := tableIndex()[name]; e != nil {
+		if nr, ok := e.on(arch); ok {
+			return nr, nil
+		}
+	}
+	return libSyscallNumber(name, arch)
 }
 
-// SyscallTableEntries asks the host's libseccomp for the table's rows: the
-// names it knows on amd64 or arm64 (by number) and those the built-in
-// profile names, each with its number on both, sorted by name. It is what
-// `go generate` writes and what TestSyscallTable compares with.
-func SyscallTableEntries() (maj, minor, micro uint, out []SyscallTableEntry) {
-	maj, minor, micro = libseccomp.GetLibraryVersion()
-	names := map[string]bool{}
-	for _, a := range []string{"amd64", "arm64"} {
-		for _, n := range knownSyscalls(Arches[a].Arch) {
-			names[n] = true
-		}
+// syscallName is libseccomp's GetNameByArch, from the table when it holds
+// the number.
+func syscallName(nr int32, arch ScmpArch) (string, error) {
+	if n, ok := tableNames()[arch][nr]; ok {
+		return n, nil
 	}
-	for _, r := range DefaultProfile().Syscalls {
-		for _, n := range r.Names {
-			names[n] = true
-		}
-	}
-	for _, n := range newerThanLibseccomp {
-		names[n] = true
-	}
-	for n := range names {
-		a, errA := libseccomp.GetSyscallFromNameByArch(n, libseccomp.ArchAMD64)
-		b, errB := libseccomp.GetSyscallFromNameByArch(n, libseccomp.ArchARM64)
-		if errA != nil || errB != nil {
-			continue // unknown to this libseccomp: looked up (and refused) at run time
-		}
-		out = append(out, SyscallTableEntry{Name: n, AMD64: int32(a), ARM64: int32(b)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return maj, minor, micro, out
+	return libSyscallName(nr, arch)
 }

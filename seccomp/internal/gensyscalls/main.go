@@ -1,6 +1,8 @@
+//go:build cgo
+
 // Command gensyscalls writes seccomp's table of syscall numbers
 // (syscalls_table.go) from the host's libseccomp: every name libseccomp
-// resolves on both amd64 and arm64, with its number on each.
+// resolves on amd64, arm64, x86, x32 and arm, with its number on each.
 package main
 
 import (
@@ -20,7 +22,19 @@ func main() {
 	fmt.Println("// syscallTable holds libseccomp's answers, sorted by name (syscalls.go).")
 	fmt.Println("var syscallTable = []syscallEntry{")
 	for _, e := range entries {
-		fmt.Printf("\t{%q, %d, %d},\n", e.Name, e.AMD64, e.ARM64)
+		fmt.Printf("\t{%q, %d, %d, %d, %d, %d},\n", e.Name, e.AMD64, e.ARM64, e.X86, e.X32, e.ARM)
+	}
+	fmt.Println("}")
+	fmt.Println()
+	fmt.Println("// syscallNameTable holds libseccomp's name for each number of each")
+	fmt.Println("// architecture's ranges, by tableArches (syscalls.go).")
+	fmt.Println("var syscallNameTable = [5][]syscallNumberName{")
+	for _, l := range seccomp.SyscallNameEntries() {
+		fmt.Println("\t{")
+		for _, e := range l {
+			fmt.Printf("\t\t{%d, %q},\n", e.Number, e.Name)
+		}
+		fmt.Println("\t},")
 	}
 	fmt.Println("}")
 	if len(entries) == 0 {
