@@ -14,9 +14,11 @@
 //	palisade-init seccomp PROGRAM -- COMMAND ARGS...         (inside a container)
 //	palisade-init seccomp PROGRAM exec --allow PATH... -- COMMAND ARGS...
 //	palisade-init memfd-noexec PID                           (on the host, run by the shim)
+//	palisade-init compile < FILTER.json > PROGRAM            (on the host, run by the shim)
 //
-// seccomp loads the container's seccomp filter, compiled by the shim, just
-// before execve: runc then neither compiles it nor carries its rules.
+// seccomp loads the container's seccomp filter, compiled ahead by compile,
+// just before execve: runc then neither compiles it nor carries its rules.
+// compile is Go and links libseccomp, which the shim does not.
 package main
 
 import (
@@ -28,13 +30,15 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail(2, "usage: palisade-init exec --allow PATH... -- COMMAND... | seccomp PROGRAM -- COMMAND... | memfd-noexec PID | version")
+		fail(2, "usage: palisade-init exec --allow PATH... -- COMMAND... | seccomp PROGRAM -- COMMAND... | memfd-noexec PID | compile | version")
 	}
 	switch os.Args[1] {
 	case "exec", "seccomp", "memfd-noexec":
 		// init.c's constructor runs these to the end (execve or exit)
 		// before main: reaching here means it was not linked in.
 		fail(126, os.Args[1]+": this palisade-init was built without its C part (build it with cgo, as make build does)")
+	case "compile":
+		runCompile()
 	case "version":
 		fmt.Println("palisade-init", palisade.Full())
 	default:

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -144,6 +146,37 @@ func TestSeccomp(t *testing.T) {
 		code, out := exitOf(t, cmd)
 		if code != c.code || !strings.Contains(out, c.out) {
 			t.Errorf("palisade-init %.60q: exit %d, output %q; want exit %d and %q", c.args, code, out, c.code, c.out)
+		}
+	}
+}
+
+// compile writes what seccomp.NewProgram builds, and refuses what is not a
+// native-only filter it can compile.
+func TestCompile(t *testing.T) {
+	helper := startableHelper(t)
+	native := seccomp.Arches[runtime.GOARCH].Arch
+	eperm := uint(syscall.EPERM)
+	sc := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Architectures: []specs.Arch{native},
+		Syscalls: []specs.LinuxSyscall{{Names: []string{"openat", "read"}, Action: specs.ActAllow}, {Names: []string{"mount"}, Action: specs.ActErrno, ErrnoRet: &eperm}}}
+	want, err := seccomp.NewProgram(sc, runtime.GOARCH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(sc)
+	cmd := exec.Command(helper, "compile")
+	cmd.Stdin = bytes.NewReader(data)
+	got, err := cmd.Output()
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("compile: %v; %d bytes, want %d", err, len(got), len(want))
+	}
+	compat := *sc
+	compat.Architectures = append(compat.Architectures, seccomp.Arches[runtime.GOARCH].Compat[0].Arch)
+	data2, _ := json.Marshal(&compat)
+	for _, in := range []string{"", "{", `{"defaultAction":"SCMP_ACT_ERRNO","nope":1}`, string(data2)} {
+		cmd := exec.Command(helper, "compile")
+		cmd.Stdin = strings.NewReader(in)
+		if code, out := exitOf(t, cmd); code != 1 || !strings.Contains(out, "palisade-init: compile:") {
+			t.Errorf("compile of %.40q: exit %d, %q", in, code, out)
 		}
 	}
 }

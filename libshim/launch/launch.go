@@ -89,7 +89,7 @@ func Launch(ctx context.Context, plan *harden.Plan, t Target, rt Runtime) (_ *La
 		l.SecretsDir = sp.Dir
 		undo = append(undo, l.Release)
 	}
-	spec, sc, err := deliver(plan.Spec, t.Helper)
+	spec, sc, err := deliver(ctx, plan.Spec, t.Helper, t.RunHelper)
 	if err != nil {
 		return nil, policy.Failed(t.Container, "seccomp", t.Profile, err.Error(), "report this: the spec palisade-init would run is not the one the pipeline verified")
 	}

@@ -1,15 +1,19 @@
 package launch
 
 import (
+	"bytes"
+	"context"
 	"encoding/hex"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -24,8 +28,10 @@ import (
 // compile it with libseccomp inside `runc init` on every start, and carry
 // its ≈ 400 rules through the JSON of every runc process (create, init,
 // start, state, delete): together about 13 ms of a start here (see
-// docs/benchmarks.md). Where it is safe, the launcher instead compiles the
-// filter once per node (seccomp.NewProgram, kept in ProgramDir), removes it
+// docs/benchmarks.md). Where it is safe, the launcher instead has the
+// filter compiled once per node (`palisade-init compile`, which runs
+// seccomp.NewProgram: the shim is built without libseccomp; kept in
+// ProgramDir), removes it
 // from the spec runc reads, and makes the container's process — and each
 // exec process — start through palisade-init, which loads the program with
 // seccomp(2) as the last step before it executes the command:
@@ -169,25 +175,39 @@ func specProblem(s *specs.Spec) string {
 	return processProblem(s.Process)
 }
 
-// compile compiles the filter, checks that it denies what the helper's
-// moment without a filter requires, and keeps it in ProgramDir. A program
-// already there is used as is: the key covers the filter's JSON, the
-// architecture and the libseccomp version.
-func compile(sc *specs.LinuxSeccomp) (seccomp.Program, string, error) {
-	key, err := seccomp.ProgramKey(sc, runtime.GOARCH)
+// compile returns the program of a native-only filter — kept in
+// ProgramDir, or compiled by palisade-init (helper, the copy to mount; the
+// shim is built without libseccomp) and kept there — after checking that
+// it denies what the moment before it holds requires. The key covers the
+// filter's JSON, the architecture and the helper's version, so a program
+// kept on the node is one compiled by this helper and checked here before.
+func compile(ctx context.Context, sc *specs.LinuxSeccomp, helper string, run func(*exec.Cmd) ([]byte, error)) (seccomp.Program, string, error) {
+	native := seccomp.Arches[runtime.GOARCH].Arch
+	for _, a := range sc.Architectures {
+		if a != native {
+			return nil, "the filter admits a compat ABI (seccomp.compat_abi)", nil
+		}
+	}
+	key, err := seccomp.ProgramKey(sc, runtime.GOARCH, filepath.Base(helper))
 	if err != nil {
 		return nil, "", err
 	}
 	if prog, err := seccomp.ReadProgram(ProgramDir, key); err == nil {
 		return prog, "", nil
 	}
-	prog, err := seccomp.NewProgram(sc, runtime.GOARCH)
-	if errors.Is(err, seccomp.ErrNotNativeOnly) {
-		return nil, "the filter admits a compat ABI (seccomp.compat_abi)", nil
+	data := seccomp.Encoded(sc)
+	if data == nil {
+		if data, err = json.Marshal(sc); err != nil {
+			return nil, "", err
+		}
 	}
-	if err != nil {
-		return nil, "", err
+	var out, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, helper, "compile")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(data), &out, &stderr
+	if _, err := run(cmd); err != nil {
+		return nil, "", fmt.Errorf("palisade-init compile: %w: %s", err, strings.TrimSpace(stderr.String()))
 	}
+	prog := seccomp.Program(out.Bytes())
 	f, err := prog.Filter(runtime.GOARCH)
 	if err != nil {
 		return nil, "", err
@@ -209,24 +229,24 @@ func compile(sc *specs.LinuxSeccomp) (seccomp.Program, string, error) {
 // deliver returns the spec runc is to read for s, and how its filter is
 // loaded. When palisade-init loads it, the returned spec is a copy of s
 // without the filter, its process wrapped and the helper copy mounted
-// last; s itself is never modified.
-func deliver(s *specs.Spec, helper string) (*specs.Spec, *Seccomp, error) {
+// last; s itself is never modified. run runs palisade-init on the host.
+func deliver(ctx context.Context, s *specs.Spec, helper string, run func(*exec.Cmd) ([]byte, error)) (*specs.Spec, *Seccomp, error) {
 	if s.Linux == nil || s.Linux.Seccomp == nil {
 		return s, nil, nil
 	}
 	if why := specProblem(s); why != "" {
 		return s, &Seccomp{ByRunc: why}, nil
 	}
-	prog, why, err := compile(s.Linux.Seccomp)
+	copyPath, err := unreadableCopy(helper)
+	if err != nil {
+		return s, &Seccomp{ByRunc: "cannot prepare palisade-init: " + err.Error()}, nil //nolint:nilerr // runc loads the filter
+	}
+	prog, why, err := compile(ctx, s.Linux.Seccomp, copyPath, run)
 	if err != nil {
 		return s, &Seccomp{ByRunc: "cannot compile it here: " + err.Error()}, nil //nolint:nilerr // runc compiles it and reports what is wrong
 	}
 	if why != "" {
 		return s, &Seccomp{ByRunc: why}, nil
-	}
-	copyPath, err := unreadableCopy(helper)
-	if err != nil {
-		return s, &Seccomp{ByRunc: "cannot prepare palisade-init: " + err.Error()}, nil //nolint:nilerr // runc loads the filter
 	}
 	d := &Seccomp{Program: hex.EncodeToString(prog), Helper: copyPath, Instructions: len(prog) / 8}
 	out := *s

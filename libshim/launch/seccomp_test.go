@@ -1,7 +1,12 @@
 package launch
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -16,6 +21,26 @@ import (
 	"palisade.dev/palisade/seccomp"
 	"palisade.dev/palisade/testing/require"
 )
+
+// compileHere stands in for palisade-init on the host: it answers
+// `compile` as cmd/palisade-init does, with seccomp.NewProgram in this
+// (cgo) test binary. The end-to-end tests run the real helper.
+func compileHere(c *exec.Cmd) ([]byte, error) {
+	if len(c.Args) != 2 || c.Args[1] != "compile" {
+		return nil, errors.New("unexpected helper command")
+	}
+	var sc specs.LinuxSeccomp
+	if err := json.NewDecoder(c.Stdin).Decode(&sc); err != nil {
+		return nil, err
+	}
+	prog, err := seccomp.NewProgram(&sc, runtime.GOARCH)
+	if err != nil {
+		fmt.Fprint(c.Stderr, err)
+		return nil, errors.New("exit status 1")
+	}
+	_, err = c.Stdout.Write(prog)
+	return nil, err
+}
 
 // privateDirs points ProgramDir and HelperDir at fresh directories and
 // returns a helper file to copy.
@@ -61,7 +86,7 @@ func TestDeliverWrapsTheProcessAndMountsTheCopy(t *testing.T) {
 	helper := privateDirs(t)
 	in := restricted(t)
 	keep := *in.Process
-	out, d, err := deliver(in, helper)
+	out, d, err := deliver(context.Background(), in, helper, compileHere)
 	if err != nil || d == nil || d.Program == "" {
 		t.Fatalf("deliver: %v %+v", err, d)
 	}
@@ -94,7 +119,7 @@ func TestDeliverWrapsTheProcessAndMountsTheCopy(t *testing.T) {
 	in2 := restricted(t)
 	in2.Process.Args = []string{execguard.HelperPath, "exec", "--allow", "/bin/sh", "--", "/bin/sh"}
 	in2.Mounts = append(in2.Mounts, specs.Mount{Destination: execguard.HelperPath, Type: "bind", Source: helper, Options: []string{"bind", "ro"}})
-	out2, d2, err := deliver(in2, helper)
+	out2, d2, err := deliver(context.Background(), in2, helper, compileHere)
 	if err != nil || d2.Program == "" {
 		t.Fatalf("deliver behind an allow-list: %v %+v", err, d2)
 	}
@@ -154,14 +179,14 @@ func TestDeliverLeavesTheFilterToRunc(t *testing.T) {
 		} else {
 			h = filepath.Join(t.TempDir(), "missing")
 		}
-		out, d, err := deliver(s, h)
+		out, d, err := deliver(context.Background(), s, h, compileHere)
 		if err != nil || d == nil || d.Program != "" || out != s || !strings.Contains(d.ByRunc, c.why) {
 			t.Errorf("%s: %v, %+v; want the spec as it is and runc loading the filter (%q)", c.name, err, d, c.why)
 		}
 	}
 	s := restricted(t)
 	s.Linux.Seccomp = nil
-	if out, d, err := deliver(s, helper); out != s || d != nil || err != nil {
+	if out, d, err := deliver(context.Background(), s, helper, compileHere); out != s || d != nil || err != nil {
 		t.Errorf("no filter: %v %v", d, err)
 	}
 }
@@ -214,11 +239,11 @@ func TestCopiesAndProgramsAreKept(t *testing.T) {
 	}
 
 	s := restricted(t)
-	_, d, err := deliver(s, helper)
+	_, d, err := deliver(context.Background(), s, helper, compileHere)
 	if err != nil || d.Program == "" {
 		t.Fatal(err, d)
 	}
-	key, err := seccomp.ProgramKey(s.Linux.Seccomp, runtime.GOARCH)
+	key, err := seccomp.ProgramKey(s.Linux.Seccomp, runtime.GOARCH, filepath.Base(d.Helper))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +259,7 @@ func TestCopiesAndProgramsAreKept(t *testing.T) {
 	if _, err := seccomp.ReadProgram(ProgramDir, key); err == nil {
 		t.Errorf("a damaged program was read")
 	}
-	_, d2, err := deliver(s, helper)
+	_, d2, err := deliver(context.Background(), s, helper, compileHere)
 	if err != nil || d2.Program != d.Program {
 		t.Errorf("after damage: %v, program changed %v", err, d2.Program != d.Program)
 	}
@@ -243,7 +268,7 @@ func TestCopiesAndProgramsAreKept(t *testing.T) {
 func TestVerifyDeliveredCatchesChanges(t *testing.T) {
 	helper := privateDirs(t)
 	in := restricted(t)
-	out, d, err := deliver(in, helper)
+	out, d, err := deliver(context.Background(), in, helper, compileHere)
 	if err != nil || d.Program == "" {
 		t.Fatal(err)
 	}

@@ -177,7 +177,7 @@ func Run(ctx context.Context, o Options) (code int, retErr error) {
 	rt := &runcDirect{binary: cfg.Runc.BinaryName, root: runcRoot, bundle: bundleDir, id: id, pidFile: filepath.Join(tmp, "init.pid"), o: o}
 	launched, err := launch.Launch(ctx, plan, launch.Target{
 		Container: req.Container(), Profile: req.Policy.Profile.Name, Bundle: bundleDir, Helper: req.Helper,
-		Secrets: FileSource(o.Secrets), RunHelper: func(c *exec.Cmd) ([]byte, error) { return c.CombinedOutput() },
+		Secrets: FileSource(o.Secrets), RunHelper: runHelper,
 	}, rt)
 	if err != nil {
 		return 0, err
@@ -258,4 +258,13 @@ func (r *runcDirect) Delete(context.Context) error {
 		return fmt.Errorf("runc delete: %w: %s", err, out)
 	}
 	return nil
+}
+
+// runHelper runs a palisade-init command: its combined output, unless the
+// caller collects the output itself.
+func runHelper(c *exec.Cmd) ([]byte, error) {
+	if c.Stdout != nil || c.Stderr != nil {
+		return nil, c.Run()
+	}
+	return c.CombinedOutput()
 }

@@ -581,7 +581,9 @@ func (s *Service) runningRootfs(ctx context.Context, id string) func(func(string
 // fail with ECHILD); the reaper's monitor hands the exit status over instead.
 func runReaped(cmd *exec.Cmd) ([]byte, error) {
 	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	if cmd.Stdout == nil && cmd.Stderr == nil {
+		cmd.Stdout, cmd.Stderr = &out, &out
+	}
 	ec, err := reaper.Default.Start(cmd)
 	if err != nil {
 		return nil, err

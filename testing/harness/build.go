@@ -64,9 +64,9 @@ func BuildAll(dir string) (*Build, error) {
 		out, pkg string
 		static   bool
 		goarch   string // cross-build for this architecture ("" = the host's)
-		cgo      bool   // static with cgo, as released (palisade-init's exec is C; the shim links libseccomp)
+		cgo      bool   // static with cgo, as released (palisade-init: C, and libseccomp for compile)
 	}{
-		{filepath.Join(b.BinDir, "containerd-shim-palisade-v2"), "./cmd/containerd-shim-palisade-v2", true, "", true},
+		{filepath.Join(b.BinDir, "containerd-shim-palisade-v2"), "./cmd/containerd-shim-palisade-v2", true, "", false},
 		{filepath.Join(b.BinDir, "palisade"), "./cmd/palisade", false, "", false},
 		{filepath.Join(b.BinDir, "palisade-init"), "./cmd/palisade-init", true, "", true},
 		{b.Probe, "./testing/cmd/probe", true, "", false},

@@ -157,7 +157,7 @@ func SBOM(ctx context.Context, src *Source, a arch.Info, base string, entries []
 			}
 			debs := []string{libc}
 			if slices.ContainsFunc(bi.Deps, func(m *debug.Module) bool { return m.Path == "github.com/seccomp/libseccomp-golang" }) {
-				debs = append(debs, "libseccomp-dev:"+a.GoArch) // palisade-init's C links glibc only
+				debs = append(debs, "libseccomp-dev:"+a.GoArch)
 			}
 			for _, deb := range debs {
 				v, err := debVersion(ctx, deb)
