@@ -71,7 +71,7 @@ import (
 // tests can use their own.
 var (
 	ProgramDir = "/run/palisade/seccomp"
-	HelperDir  = "/run/palisade-init"
+	HelperDir  = "/run/palisade/helper"
 )
 
 // Seccomp is how a launched container's filter is loaded.
