@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -54,8 +55,13 @@ import (
 //     unfiltered;
 //   - no_new_privs, no SELinux label or AppArmor profile on the process
 //     (their policies would have to allow executing the helper), no seccomp
-//     agent, listener or flags, a native-only filter (the default), and
-//     runc's tmpfs at /dev.
+//     agent, listener or flags, a native-only filter (the default);
+//   - the helper's mount point on the container's own /dev tmpfs: the last
+//     mount at /dev in the spec, a private rootfs propagation, and — since
+//     a symlink can lead a later volume over /dev — the mounts runc really
+//     made checked after it creates the container (helpermount.go): a file
+//     of a volume another container shares could be unlinked from there,
+//     which detaches the helper's mount here, and replaced.
 //
 // Exec processes of such a container must start through the same helper
 // (WrapExec): runc has no filter of the container's to give them.
@@ -160,13 +166,31 @@ func specProblem(s *specs.Spec) string {
 	if !own[specs.PIDNamespace] || !own[specs.MountNamespace] {
 		return "the container shares a PID or mount namespace"
 	}
-	if !slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/dev" && m.Type == "tmpfs" }) {
-		return "no tmpfs at /dev"
+	// The helper's mount point is a file in /dev: in the container's own
+	// tmpfs, nobody outside the container can unlink it (which would
+	// detach the helper's mount) and put another program there. A later
+	// mount at /dev (a volume another container shares) would hold it.
+	if dev := lastMountAt(s.Mounts, "/dev"); dev == nil || dev.Type != "tmpfs" {
+		return "no tmpfs at /dev, or a later mount over it"
+	}
+	if strings.Contains(s.Linux.RootfsPropagation, "shared") {
+		// the /dev tmpfs would show on the host (checkHelperMount refuses)
+		return "the rootfs's mount propagation is shared"
 	}
 	if s.Process == nil {
 		return "no process"
 	}
 	return processProblem(s.Process)
+}
+
+// lastMountAt is the last of mounts at dest, nil if none.
+func lastMountAt(mounts []specs.Mount, dest string) *specs.Mount {
+	for i := len(mounts) - 1; i >= 0; i-- {
+		if filepath.Clean(mounts[i].Destination) == dest {
+			return &mounts[i]
+		}
+	}
+	return nil
 }
 
 // compile compiles the filter, checks that it denies what the helper's

@@ -139,6 +139,10 @@ func TestDeliverLeavesTheFilterToRunc(t *testing.T) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		}, "user namespace"},
 		{"no-dev-tmpfs", func(s *specs.Spec) { s.Mounts = s.Mounts[:1] }, "tmpfs at /dev"},
+		{"dev-bind-after-tmpfs", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/", Type: "bind", Source: "/srv/shared", Options: []string{"rbind"}})
+		}, "a later mount over it"},
+		{"shared-propagation", func(s *specs.Spec) { s.Linux.RootfsPropagation = "rshared" }, "propagation is shared"},
 		{"compat", func(s *specs.Spec) {
 			sc := *s.Linux.Seccomp
 			sc.Architectures = append(slices.Clone(sc.Architectures), seccomp.Arches[runtime.GOARCH].Compat[0].Arch)
