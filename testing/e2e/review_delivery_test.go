@@ -126,7 +126,7 @@ func TestReviewDeliveryHostileExecProcess(t *testing.T) {
 	// each case's command writes what it finds to a file of its own, read
 	// back by a plain exec: a missing file means the command never ran
 	status := func(name string) []string {
-		return []string{"/bin/sh", "-c", "{ grep -E '^(Seccomp|NoNewPrivs)' /proc/self/status | tr -s ' \\t' ' ' | tr '\\n' ' '; " +
+		return []string{"/bin/sh", "-c", "{ grep -E '^(Seccomp|NoNewPrivs|CapBnd)' /proc/self/status | tr -s ' \\t' ' ' | tr '\\n' ' '; " +
 			"probe try syscall unshare0; } > /tmp/" + name + " 2>&1"}
 	}
 	for _, c := range []struct {
@@ -147,6 +147,9 @@ func TestReviewDeliveryHostileExecProcess(t *testing.T) {
 			p.Rlimits = append(p.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_STACK", Hard: 16384, Soft: 16384})
 		}},
 		{"other-user", func(p *specs.Process, _ []string) { p.User = specs.User{UID: 1234, GID: 1234} }},
+		{"no-capabilities-field", func(p *specs.Process, _ []string) { p.Capabilities = nil }},
+		{"apparmor-profile", func(p *specs.Process, _ []string) { p.ApparmorProfile = "unconfined" }},
+		{"root-user", func(p *specs.Process, _ []string) { p.User = specs.User{UID: 0, GID: 0} }},
 	} {
 		p := *base
 		p.Args = status(c.name)
@@ -162,13 +165,18 @@ func TestReviewDeliveryHostileExecProcess(t *testing.T) {
 		out := r.Stdout
 		t.Logf("%s: exit %d: %q", c.name, code, out)
 		if r.Err != nil {
-			if c.name == "own-helper-allow-all" || c.name == "no-new-privs-false" || c.name == "other-user" {
+			if c.name == "own-helper-allow-all" || c.name == "no-new-privs-false" || c.name == "other-user" || c.name == "no-capabilities-field" {
 				t.Errorf("%s: the command did not run (exit %d), so nothing was tried", c.name, code)
 			}
 			continue // the command never ran: nothing ran, filtered or not
 		}
 		if !strings.Contains(out, "Seccomp: 2") || strings.Contains(out, "NoNewPrivs: 0") {
 			t.Errorf("%s: the exec process runs without the container's filter or no_new_privs: %q", c.name, out)
+		}
+		// at most CAP_NET_BIND_SERVICE, the profile's: none that reaches
+		// the helper's moment (CAP_SYS_PTRACE, CAP_DAC_*, CAP_SYS_ADMIN)
+		if !strings.Contains(out, "CapBnd: 0000000000000400") && !strings.Contains(out, "CapBnd: 0000000000000000") {
+			t.Errorf("%s: the exec process's bounding set is wider than the profile's: %q", c.name, out)
 		}
 		if !strings.Contains(out, `"errno":"EPERM"`) {
 			t.Errorf("%s: unshare is not denied: %q", c.name, out)
