@@ -38,7 +38,7 @@ func helperMountProblem(mounts, host []*mountinfo.Info, helperDev uint64) string
 	if helper == nil {
 		return "palisade-init is not mounted at " + execguard.HelperPath
 	}
-	if uint64(unix.Mkdev(uint32(helper.Major), uint32(helper.Minor))) != helperDev {
+	if unix.Mkdev(uint32(helper.Major), uint32(helper.Minor)) != helperDev {
 		return fmt.Sprintf("the last mount at %s is not palisade-init's (device %d:%d)", execguard.HelperPath, helper.Major, helper.Minor)
 	}
 	for _, m := range mounts {

@@ -25,7 +25,7 @@ func TestHelperMountProblem(t *testing.T) {
 22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
 25 22 0:23 / /run rw,nosuid,nodev shared:5 - tmpfs tmpfs rw
 26 22 0:40 / /srv/shared rw shared:9 - tmpfs tmpfs rw`)
-	helperDev := uint64(unix.Mkdev(0, 23))
+	helperDev := unix.Mkdev(0, 23)
 	own := `
 300 290 0:50 / / ro,relatime - overlay overlay rw
 301 300 0:51 / /proc rw - proc proc rw

@@ -181,20 +181,18 @@ func attack(pid int) (string, bool) {
 	var res []string
 	ok := false
 	note := func(name string, err error) {
+		var e unix.Errno
 		switch {
 		case err == nil:
 			ok = true
 			res = append(res, name+"=ok")
-		case err == unix.EFAULT || err == unix.EIO:
+		case errors.Is(err, unix.EFAULT) || errors.Is(err, unix.EIO):
 			ok = true
-			res = append(res, name+"=past-check:"+unix.ErrnoName(err.(unix.Errno)))
+			res = append(res, name+"=past-check:"+err.Error())
+		case errors.As(err, &e):
+			res = append(res, name+"="+unix.ErrnoName(e))
 		default:
-			e, isErrno := err.(unix.Errno)
-			if isErrno {
-				res = append(res, name+"="+unix.ErrnoName(e))
-			} else {
-				res = append(res, name+"="+err.Error())
-			}
+			res = append(res, name+"="+err.Error())
 		}
 	}
 	fd, err := unix.Open(fmt.Sprintf("/proc/%d/mem", pid), unix.O_RDWR|unix.O_CLOEXEC, 0)
