@@ -159,9 +159,10 @@ func enosysStub(sc *specs.LinuxSeccomp, t Target) ([]bpf.RawInstruction, error) 
 }
 
 // programFormat changes whenever NewProgram would compile the same filter
-// differently (the stub), so that programs kept by an older shim are not
-// used.
-const programFormat = "palisade-seccomp-program-1"
+// differently (the stub), or what libshim/launch checks before it keeps a
+// program changes (a kept program is used unchecked), so that programs
+// kept by an older shim are not used.
+const programFormat = "palisade-seccomp-program-2"
 
 // ProgramKey names the program of sc for goarch among those kept on a node:
 // a digest of the filter's JSON, the architecture, the host's libseccomp

@@ -134,16 +134,29 @@ func processProblem(p *specs.Process) string {
 	return capProblem(p)
 }
 
-// nsCalls are the calls that create or join namespaces, with the
-// arguments that would: the filter must deny each.
-var nsCalls = []struct {
+// nsCall is a system call with its arguments.
+type nsCall struct {
 	name string
 	args []uint64
-}{
-	{"unshare", []uint64{unix.CLONE_NEWNS}}, {"unshare", []uint64{unix.CLONE_NEWUSER}},
-	{"clone", []uint64{unix.CLONE_NEWNS}}, {"clone", []uint64{unix.CLONE_NEWUSER}},
-	{"clone3", nil}, {"setns", []uint64{0, 0}},
 }
+
+// nsCalls are the calls that create or join namespaces, with the
+// arguments that would: the filter must deny each. A rule may compare an
+// argument for equality, so the flags are tried alone and together (as
+// `unshare -Urm` and a fork with SIGCHLD pass them), and setns with each
+// type.
+var nsCalls = func() []nsCall {
+	userMnt := uint64(unix.CLONE_NEWUSER | unix.CLONE_NEWNS)
+	all := userMnt | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP
+	out := []nsCall{{"clone3", nil}}
+	for _, f := range []uint64{unix.CLONE_NEWNS, unix.CLONE_NEWUSER, userMnt, all} {
+		out = append(out, nsCall{"unshare", []uint64{f}}, nsCall{"clone", []uint64{f}}, nsCall{"clone", []uint64{f | uint64(unix.SIGCHLD)}})
+	}
+	for _, t := range []uint64{0, unix.CLONE_NEWNS, unix.CLONE_NEWUSER, unix.CLONE_NEWPID} {
+		out = append(out, nsCall{"setns", []uint64{0, t}})
+	}
+	return out
+}()
 
 // specProblem is what rules out palisade-init loading s's filter, "" if
 // nothing.
@@ -225,6 +238,8 @@ func compile(sc *specs.LinuxSeccomp) (seccomp.Program, string, error) {
 			return nil, fmt.Sprintf("the filter allows %s%v, which could create or join a namespace", c.name, c.args), nil
 		}
 	}
+	// kept only once checked, and used unchecked: a change to the checks
+	// above changes seccomp's programFormat
 	// a failure to keep it costs the next start a compile, nothing else
 	_ = seccomp.WriteProgram(ProgramDir, key, prog)
 	return prog, "", nil
