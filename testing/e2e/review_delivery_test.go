@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	containerd "github.com/containerd/containerd/v2/client"
@@ -333,4 +335,51 @@ func execStatus(ctx context.Context, task containerd.Task, id string, p *specs.P
 	st := <-wait
 	proc.IO().Wait()
 	return buf.String(), st.ExitCode(), nil
+}
+
+// Where the admin lets a workload bring its own filter, the filter the
+// workload brings decides what its init may do before an exec: one that
+// denies unshare for CLONE_NEWUSER and CLONE_NEWNS alone but allows
+// exactly the two together (what `unshare -Urm` passes) lets the init move
+// into a user and mount namespace of its own and mount its own program
+// over /dev/.palisade-init there; runc exec joins the init's namespaces,
+// so every later exec process would run that program without the filter.
+// palisade leaves such a filter to runc, which gives exec processes the
+// filter itself.
+func TestReviewDeliveryWorkloadFilterAdmitsUnshareUserMount(t *testing.T) {
+	e := needEnv(t)
+	arch := map[string]string{"amd64": "SCMP_ARCH_X86_64", "arm64": "SCMP_ARCH_AARCH64"}[runtime.GOARCH]
+	userMnt := unix.CLONE_NEWUSER | unix.CLONE_NEWNS
+	filter := fmt.Sprintf(`{"defaultAction":"SCMP_ACT_ALLOW","architectures":[%q],"syscalls":[`+
+		`{"names":["unshare"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":%d,"op":"SCMP_CMP_NE"}]},`+
+		`{"names":["clone"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":%d,"valueTwo":%d,"op":"SCMP_CMP_MASKED_EQ"}]},`+
+		`{"names":["clone"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":%d,"valueTwo":%d,"op":"SCMP_CMP_MASKED_EQ"}]},`+
+		`{"names":["clone3","setns"],"action":"SCMP_ACT_ERRNO"}]}`,
+		arch, userMnt, unix.CLONE_NEWUSER, unix.CLONE_NEWUSER, unix.CLONE_NEWNS, unix.CLONE_NEWNS)
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"filter.json": filter,
+		"fake":        "#!/bin/sh\nwhile [ \"$1\" != -- ]; do shift; done\nshift\nexec \"$@\"\n",
+		"attack.sh":   "exec unshare -Urm /bin/sh -c 'mount --bind /attack/fake /dev/.palisade-init; exec /usr/bin/probe sleep 300'\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := adminConfig(t, e, "[overrides.restricted]\nseccomp_unconfined = true\n")
+	id := containerID(t, "ownfilter")
+	if r := e.Ctr("run", "-d", "--runtime", harness.Runtime, "--runtime-config-path", cfg,
+		"--annotation", "palisade.dev/seccomp-profile=unconfined", "--seccomp", "--seccomp-profile", filepath.Join(dir, "filter.json"),
+		"--mount", "type=bind,src="+dir+",dst=/attack,options=rbind:ro", e.Image(), id, "/bin/sh", "/attack/attack.sh"); r.Err != nil {
+		t.Fatalf("run: %v", r)
+	}
+	defer removeContainer(t, e, id)
+	t.Logf("the container's process: %.40q", runcSpec(t, e, id).Process.Args)
+	for i := range 10 {
+		out := e.Ctr("tasks", "exec", "--exec-id", fmt.Sprintf("after%d", i), id, "/bin/grep", "^Seccomp:", "/proc/self/status")
+		if out.Err == nil && !strings.Contains(out.Stdout, "Seccomp:\t2") {
+			t.Fatalf("an exec process runs without the workload's filter: %q", out.Stdout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
