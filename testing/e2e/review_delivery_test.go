@@ -43,7 +43,9 @@ func delivered(t *testing.T, e *harness.Env, id string, extra ...string) {
 
 // The helper's mount cannot be read, changed, removed, renamed or covered
 // from inside, and the namespaces an exec process joins cannot be
-// replaced: every later exec process runs palisade's helper.
+// replaced: every later exec process runs palisade's helper. (The
+// restricted profile runs the workload as 65534; as root without
+// capabilities, unlink and rename would fail with EBUSY instead.)
 func TestReviewDeliveryHelperMountHolds(t *testing.T) {
 	e := needEnv(t)
 	id := containerID(t, "dlvmnt")
@@ -70,8 +72,8 @@ func TestReviewDeliveryHelperMountHolds(t *testing.T) {
 // palisade-init between its start and its seccomp(2), runc init — stops
 // each with SIGSTOP (it may: same user) and tries to run code in it:
 // /proc/PID/mem, process_vm_writev, ptrace, pidfd_getfd, its environment
-// and root. The exec processes carry a PATH of a thousand directories, so
-// that palisade-init spends long resolving the command before loading
+// and root. The exec processes carry a PATH of 300 long directory paths,
+// so that palisade-init spends long resolving the command before loading
 // the filter. Every attempt must fail, and the watcher must have caught at
 // least one process: otherwise the test proves nothing and says so.
 func TestReviewDeliveryUnfilteredMomentUnreachable(t *testing.T) {
@@ -382,4 +384,30 @@ func TestReviewDeliveryWorkloadFilterAdmitsUnshareUserMount(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// A client's mount below the helper's path (a tmpfs at
+// /dev/.palisade-init/x) would make that path a directory: the container
+// either starts with palisade-init's copy there and the filter held, or is
+// refused with nothing left behind.
+func TestReviewDeliveryClientMountBelowHelperPath(t *testing.T) {
+	e := needEnv(t)
+	c, ctx := client(t, e)
+	id := containerID(t, "below")
+	ctr := newContainer(t, e, c, ctx, id, true, oci.WithProcessArgs("/usr/bin/probe", "sleep", "300"),
+		func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: execguard.HelperPath + "/x", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "noexec"}})
+			return nil
+		})
+	task, err := ctr.NewTask(ctx, cio.NullIO)
+	if err != nil {
+		t.Logf("refused: %v", err)
+		assertClean(t, e, id)
+		return
+	}
+	defer func() { _, _ = task.Delete(context.Background(), containerd.WithProcessKill) }()
+	if err := task.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	filtered(t, e, id)
 }
