@@ -162,9 +162,10 @@ func enosysStub(sc *specs.LinuxSeccomp, t Target) ([]bpf.RawInstruction, error) 
 }
 
 // programFormat changes whenever NewProgram would compile the same filter
-// differently (the stub), so that programs kept by an older shim are not
-// used.
-const programFormat = "palisade-seccomp-program-1"
+// differently (the stub), or what libshim/launch checks before it keeps a
+// program changes (a kept program is used unchecked), so that programs
+// kept by an older shim are not used.
+const programFormat = "palisade-seccomp-program-2"
 
 // ProgramKey names the program of sc for goarch among those kept on a node:
 // a digest of the filter's JSON, the architecture, the program format and
@@ -184,8 +185,9 @@ func ProgramKey(sc *specs.LinuxSeccomp, goarch, compiler string) (string, error)
 }
 
 // ReadProgram reads a program WriteProgram kept under key in dir. The file
-// holds the program's SHA-256 ahead of it; a file that does not match (a
-// torn or damaged write) is an error, and the caller compiles afresh.
+// holds the SHA-256 of the key and the program ahead of it; a file that
+// does not match (a torn or damaged write, or another filter's program
+// moved under this key) is an error, and the caller compiles afresh.
 func ReadProgram(dir, key string) (Program, error) {
 	f, err := os.Open(filepath.Join(dir, key))
 	if err != nil {
@@ -207,13 +209,23 @@ func ReadProgram(dir, key string) (Program, error) {
 		return nil, errors.New("seccomp: kept program too short")
 	}
 	prog := Program(data[sha256.Size:])
-	if sum := sha256.Sum256(prog); !bytes.Equal(sum[:], data[:sha256.Size]) {
-		return nil, errors.New("seccomp: kept program does not match its digest")
+	if sum := keptSum(key, prog); !bytes.Equal(sum[:], data[:sha256.Size]) {
+		return nil, errors.New("seccomp: kept program does not match its digest (damaged, or kept under another key)")
 	}
 	if _, err := prog.Instructions(); err != nil {
 		return nil, err
 	}
 	return prog, nil
+}
+
+// keptSum binds a kept program to its key: a program is used only for the
+// filter it was compiled from.
+func keptSum(key string, prog Program) [sha256.Size]byte {
+	h := sha256.New()
+	h.Write([]byte(key))
+	h.Write([]byte{0})
+	h.Write(prog)
+	return [sha256.Size]byte(h.Sum(nil))
 }
 
 // WriteProgram keeps prog under key in dir (created mode 0700, root's),
@@ -234,7 +246,7 @@ func WriteProgram(dir, key string, prog Program) error {
 		return err
 	}
 	defer func() { _ = os.Remove(tmp.Name()) }()
-	sum := sha256.Sum256(prog)
+	sum := keptSum(key, prog)
 	_, err = tmp.Write(append(sum[:], prog...))
 	if cerr := tmp.Close(); err == nil {
 		err = cerr

@@ -3,8 +3,11 @@
 package seccomp
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 
@@ -139,5 +142,24 @@ func TestProgramDecodeRefusesBadLengths(t *testing.T) {
 		if _, err := p.Instructions(); err == nil {
 			t.Errorf("%d bytes decoded", len(p))
 		}
+	}
+}
+
+// A kept program is bound to its key: another filter's program moved
+// under a key (a stale or tampered entry) is not used.
+func TestKeptProgramIsBoundToItsKey(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "programs")
+	prog := Program{0x06, 0, 0, 0, 0, 0, 0xff, 0x7f} // allow everything
+	if err := WriteProgram(dir, "aaaa", prog); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadProgram(dir, "aaaa"); err != nil || !bytes.Equal(got, prog) {
+		t.Fatalf("read back: %v %x", err, got)
+	}
+	if err := os.Rename(filepath.Join(dir, "aaaa"), filepath.Join(dir, "bbbb")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadProgram(dir, "bbbb"); err == nil {
+		t.Errorf("a program kept under another key was used")
 	}
 }

@@ -130,5 +130,24 @@ func Launch(ctx context.Context, plan *harden.Plan, t Target, rt Runtime) (_ *La
 				fmt.Sprintf("cannot make memfds non-executable (vm.memfd_noexec): %v: %s", err, strings.TrimSpace(string(out))), fix)
 		}
 	}
+	// palisade-init's copy (the filter's) or the installed helper (the
+	// exec allow-list's) must sit on the container's own /dev (helpermount.go)
+	helper, rule := "", ""
+	switch {
+	case sc != nil && sc.Program != "":
+		helper, rule = sc.Helper, "seccomp"
+	case plan.ExecEnforced:
+		helper, rule = t.Helper, "exec-allowlist"
+	}
+	if helper != "" {
+		why, err := checkHelperMount(pid, helper)
+		if err != nil || why != "" {
+			if err != nil {
+				why = "cannot check where palisade-init was mounted: " + err.Error()
+			}
+			return nil, policy.Failed(t.Container, rule, t.Profile, why,
+				"do not mount a volume over /dev, directly or through a symlink: palisade-init, which loads the container's seccomp filter or enforces its exec allow-list, must sit on the container's own /dev")
+		}
+	}
 	return l, nil
 }

@@ -60,8 +60,13 @@ import (
 //     unfiltered;
 //   - no_new_privs, no SELinux label or AppArmor profile on the process
 //     (their policies would have to allow executing the helper), no seccomp
-//     agent, listener or flags, a native-only filter (the default), and
-//     runc's tmpfs at /dev.
+//     agent, listener or flags, a native-only filter (the default);
+//   - the helper's mount point on the container's own /dev tmpfs: the last
+//     mount at /dev in the spec, a private rootfs propagation, and — since
+//     a symlink can lead a later volume over /dev — the mounts runc really
+//     made checked after it creates the container (helpermount.go): a file
+//     of a volume another container shares could be unlinked from there,
+//     which detaches the helper's mount here, and replaced.
 //
 // Exec processes of such a container must start through the same helper
 // (WrapExec): runc has no filter of the container's to give them.
@@ -134,16 +139,29 @@ func processProblem(p *specs.Process) string {
 	return capProblem(p)
 }
 
-// nsCalls are the calls that create or join namespaces, with the
-// arguments that would: the filter must deny each.
-var nsCalls = []struct {
+// nsCall is a system call with its arguments.
+type nsCall struct {
 	name string
 	args []uint64
-}{
-	{"unshare", []uint64{unix.CLONE_NEWNS}}, {"unshare", []uint64{unix.CLONE_NEWUSER}},
-	{"clone", []uint64{unix.CLONE_NEWNS}}, {"clone", []uint64{unix.CLONE_NEWUSER}},
-	{"clone3", nil}, {"setns", []uint64{0, 0}},
 }
+
+// nsCalls are the calls that create or join namespaces, with the
+// arguments that would: the filter must deny each. A rule may compare an
+// argument for equality, so the flags are tried alone and together (as
+// `unshare -Urm` and a fork with SIGCHLD pass them), and setns with each
+// type.
+var nsCalls = func() []nsCall {
+	userMnt := uint64(unix.CLONE_NEWUSER | unix.CLONE_NEWNS)
+	all := userMnt | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP
+	out := []nsCall{{"clone3", nil}}
+	for _, f := range []uint64{unix.CLONE_NEWNS, unix.CLONE_NEWUSER, userMnt, all} {
+		out = append(out, nsCall{"unshare", []uint64{f}}, nsCall{"clone", []uint64{f}}, nsCall{"clone", []uint64{f | uint64(unix.SIGCHLD)}})
+	}
+	for _, t := range []uint64{0, unix.CLONE_NEWNS, unix.CLONE_NEWUSER, unix.CLONE_NEWPID} {
+		out = append(out, nsCall{"setns", []uint64{0, t}})
+	}
+	return out
+}()
 
 // specProblem is what rules out palisade-init loading s's filter, "" if
 // nothing.
@@ -166,13 +184,31 @@ func specProblem(s *specs.Spec) string {
 	if !own[specs.PIDNamespace] || !own[specs.MountNamespace] {
 		return "the container shares a PID or mount namespace"
 	}
-	if !slices.ContainsFunc(s.Mounts, func(m specs.Mount) bool { return m.Destination == "/dev" && m.Type == "tmpfs" }) {
-		return "no tmpfs at /dev"
+	// The helper's mount point is a file in /dev: in the container's own
+	// tmpfs, nobody outside the container can unlink it (which would
+	// detach the helper's mount) and put another program there. A later
+	// mount at /dev (a volume another container shares) would hold it.
+	if dev := lastMountAt(s.Mounts, "/dev"); dev == nil || dev.Type != "tmpfs" {
+		return "no tmpfs at /dev, or a later mount over it"
+	}
+	if strings.Contains(s.Linux.RootfsPropagation, "shared") {
+		// the /dev tmpfs would show on the host (checkHelperMount refuses)
+		return "the rootfs's mount propagation is shared"
 	}
 	if s.Process == nil {
 		return "no process"
 	}
 	return processProblem(s.Process)
+}
+
+// lastMountAt is the last of mounts at dest, nil if none.
+func lastMountAt(mounts []specs.Mount, dest string) *specs.Mount {
+	for i := len(mounts) - 1; i >= 0; i-- {
+		if filepath.Clean(mounts[i].Destination) == dest {
+			return &mounts[i]
+		}
+	}
+	return nil
 }
 
 // compile returns the program of a native-only filter — kept in
@@ -221,6 +257,8 @@ func compile(ctx context.Context, sc *specs.LinuxSeccomp, helper string, run fun
 			return nil, fmt.Sprintf("the filter allows %s%v, which could create or join a namespace", c.name, c.args), nil
 		}
 	}
+	// kept only once checked, and used unchecked: a change to the checks
+	// above changes seccomp's programFormat
 	// a failure to keep it costs the next start a compile, nothing else
 	_ = seccomp.WriteProgram(ProgramDir, key, prog)
 	return prog, "", nil

@@ -138,11 +138,23 @@ func TestDeliverLeavesTheFilterToRunc(t *testing.T) {
 		sc.Syscalls = append(slices.Clone(sc.Syscalls), specs.LinuxSyscall{Names: []string{"unshare"}, Action: specs.ActAllow})
 		s.Linux.Seccomp = &sc
 	}
+	allowExactly := func(name string, index uint, value uint64) func(*specs.Spec) {
+		return func(s *specs.Spec) {
+			sc := *s.Linux.Seccomp
+			sc.Syscalls = append(slices.Clone(sc.Syscalls), specs.LinuxSyscall{Names: []string{name}, Action: specs.ActAllow,
+				Args: []specs.LinuxSeccompArg{{Index: index, Value: value, Op: specs.OpEqualTo}}})
+			s.Linux.Seccomp = &sc
+		}
+	}
 	for _, c := range []struct {
 		name   string
 		change func(*specs.Spec)
 		why    string
 	}{
+		// a rule for exactly the flags `unshare -Urm` passes, or setns into
+		// a mount namespace, admits no single flag
+		{"unshare-user-and-mount", allowExactly("unshare", 0, unix.CLONE_NEWUSER|unix.CLONE_NEWNS), "allows unshare"},
+		{"setns-mount", allowExactly("setns", 1, unix.CLONE_NEWNS), "allows setns"},
 		{"sys-admin", func(s *specs.Spec) {
 			s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_SYS_ADMIN")
 		}, "CAP_SYS_ADMIN"},
@@ -164,6 +176,10 @@ func TestDeliverLeavesTheFilterToRunc(t *testing.T) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 		}, "user namespace"},
 		{"no-dev-tmpfs", func(s *specs.Spec) { s.Mounts = s.Mounts[:1] }, "tmpfs at /dev"},
+		{"dev-bind-after-tmpfs", func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/dev/", Type: "bind", Source: "/srv/shared", Options: []string{"rbind"}})
+		}, "a later mount over it"},
+		{"shared-propagation", func(s *specs.Spec) { s.Linux.RootfsPropagation = "rshared" }, "propagation is shared"},
 		{"compat", func(s *specs.Spec) {
 			sc := *s.Linux.Seccomp
 			sc.Architectures = append(slices.Clone(sc.Architectures), seccomp.Arches[runtime.GOARCH].Compat[0].Arch)

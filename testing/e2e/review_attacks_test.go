@@ -181,22 +181,8 @@ func ptr[T any](v T) *T { return &v }
 
 // execOut runs an exec process with FIFO stdio and returns its output.
 func execOut(ctx context.Context, task containerd.Task, id string, p *specs.Process) (string, error) {
-	var buf bytes.Buffer
-	proc, err := task.Exec(ctx, id, p, cio.NewCreator(cio.WithStreams(nil, &buf, &buf)))
-	if err != nil {
-		return "", err
-	}
-	defer func() { _, _ = proc.Delete(context.Background(), containerd.WithProcessKill) }()
-	wait, err := proc.Wait(ctx)
-	if err != nil {
-		return "", err
-	}
-	if err := proc.Start(ctx); err != nil {
-		return "", err
-	}
-	<-wait
-	proc.IO().Wait()
-	return buf.String(), nil
+	out, _, err := execStatus(ctx, task, id, p)
+	return out, err
 }
 
 // A task rootfs bind of a snapshotter's whole snapshots directory is

@@ -15,7 +15,8 @@
 // loopback (TCP over 127.0.0.1), syscall NAME (a raw call with harmless
 // arguments: mount, keyctl, bpf, ptrace, io_uring_setup, perf_event_open,
 // userfaultfd, unshare-user, clone-newuser), badexec KIND (an execve whose
-// file name is unmapped or has no NUL; or nr N, a raw call by number).
+// file name is unmapped or has no NUL; or nr N, a raw call by number);
+// unlink, rename, chmod, mountover and catch (delivery.go).
 package main
 
 import (
@@ -211,7 +212,10 @@ func try(action string, args []string) {
 		}
 		err = exec.Command(args[0], args[1:]...).Run()
 	default:
-		fail("unknown action " + action)
+		var known bool
+		if o.Detail, known, err = tryDelivery(action, args); !known {
+			fail("unknown action " + action)
+		}
 	}
 	o.OK = err == nil
 	var errno unix.Errno
