@@ -163,6 +163,61 @@ var nsCalls = func() []nsCall {
 	return out
 }()
 
+// nsFlags are the clone flags that matter here: a new user namespace gives
+// the process every capability over a new mount namespace of its own.
+const nsFlags = uint64(unix.CLONE_NEWUSER | unix.CLONE_NEWNS)
+
+// passes tells whether an action lets a call run (a tracer may too).
+func passes(a specs.LinuxSeccompAction) bool {
+	switch a {
+	case specs.ActAllow, specs.ActLog, specs.ActTrace, specs.ActNotify:
+		return true
+	}
+	return false
+}
+
+// nsRuleProblem reads the filter's rules, where nsCalls only tries
+// examples: the default action must deny; no rule that lets a call run may
+// name unshare, setns or clone3 (whatever its conditions); and one that
+// names clone must let it run only when the flags hold neither
+// CLONE_NEWUSER nor CLONE_NEWNS — a SCMP_CMP_MASKED_EQ on argument 0 whose
+// mask covers both and whose value has neither (Docker's and palisade's
+// form). runc adds a rule with two conditions on one argument as one rule
+// per condition, so then every condition must be such a comparison.
+func nsRuleProblem(sc *specs.LinuxSeccomp) string {
+	if passes(sc.DefaultAction) {
+		return "the filter's default action lets calls run"
+	}
+	safe := func(a specs.LinuxSeccompArg) bool {
+		return a.Index == 0 && a.Op == specs.OpMaskedEqual && a.Value&nsFlags == nsFlags && a.ValueTwo&nsFlags == 0
+	}
+	for _, r := range sc.Syscalls {
+		if !passes(r.Action) {
+			continue
+		}
+		for _, n := range r.Names {
+			switch n {
+			case "unshare", "setns", "clone3":
+				return fmt.Sprintf("the filter lets %s run (%s), which could create or join a namespace", n, r.Action)
+			case "clone":
+				seen, repeats := map[uint]bool{}, false
+				for _, a := range r.Args {
+					repeats = repeats || seen[a.Index]
+					seen[a.Index] = true
+				}
+				ok := slices.ContainsFunc(r.Args, safe)
+				if repeats {
+					ok = !slices.ContainsFunc(r.Args, func(a specs.LinuxSeccompArg) bool { return !safe(a) })
+				}
+				if !ok {
+					return "the filter lets clone run with CLONE_NEWUSER or CLONE_NEWNS"
+				}
+			}
+		}
+	}
+	return ""
+}
+
 // specProblem is what rules out palisade-init loading s's filter, "" if
 // nothing.
 func specProblem(s *specs.Spec) string {
@@ -173,6 +228,9 @@ func specProblem(s *specs.Spec) string {
 	if sc.ListenerPath != "" || sc.ListenerMetadata != "" || len(sc.Flags) > 0 || sc.DefaultAction == specs.ActNotify ||
 		slices.ContainsFunc(sc.Syscalls, func(r specs.LinuxSyscall) bool { return r.Action == specs.ActNotify }) {
 		return "the filter has a listener, flags or notify rules (alert mode)"
+	}
+	if why := nsRuleProblem(sc); why != "" {
+		return why
 	}
 	own := map[specs.LinuxNamespaceType]bool{}
 	for _, n := range s.Linux.Namespaces {

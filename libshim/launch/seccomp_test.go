@@ -153,8 +153,34 @@ func TestDeliverLeavesTheFilterToRunc(t *testing.T) {
 	}{
 		// a rule for exactly the flags `unshare -Urm` passes, or setns into
 		// a mount namespace, admits no single flag
-		{"unshare-user-and-mount", allowExactly("unshare", 0, unix.CLONE_NEWUSER|unix.CLONE_NEWNS), "allows unshare"},
-		{"setns-mount", allowExactly("setns", 1, unix.CLONE_NEWNS), "allows setns"},
+		{"unshare-user-and-mount", allowExactly("unshare", 0, unix.CLONE_NEWUSER|unix.CLONE_NEWNS), "lets unshare run"},
+		{"setns-mount", allowExactly("setns", 1, unix.CLONE_NEWNS), "lets setns run"},
+		// flags no example tries: only reading the rules catches them
+		{"unshare-odd-flags", allowExactly("unshare", 0, unix.CLONE_NEWUSER|unix.CLONE_NEWNS|unix.CLONE_FS), "lets unshare run"},
+		{"clone-odd-flags", allowExactly("clone", 0, unix.CLONE_NEWUSER|unix.CLONE_VM|unix.CLONE_VFORK), "lets clone run with CLONE_NEWUSER"},
+		{"clone3-traced", func(s *specs.Spec) {
+			sc := *s.Linux.Seccomp
+			sc.Syscalls = append(slices.Clone(sc.Syscalls), specs.LinuxSyscall{Names: []string{"clone3"}, Action: specs.ActTrace})
+			s.Linux.Seccomp = &sc
+		}, "lets clone3 run"},
+		{"clone-mask-without-newuser", func(s *specs.Spec) {
+			sc := *s.Linux.Seccomp
+			sc.Syscalls = append(slices.Clone(sc.Syscalls), specs.LinuxSyscall{Names: []string{"clone"}, Action: specs.ActAllow,
+				Args: []specs.LinuxSeccompArg{{Index: 0, Value: unix.CLONE_NEWNS, ValueTwo: 0, Op: specs.OpMaskedEqual}}})
+			s.Linux.Seccomp = &sc
+		}, "lets clone run with CLONE_NEWUSER"},
+		{"clone-repeated-index", func(s *specs.Spec) {
+			// two conditions on argument 0 are two rules: the second admits any flags
+			sc := *s.Linux.Seccomp
+			sc.Syscalls = append(slices.Clone(sc.Syscalls), specs.LinuxSyscall{Names: []string{"clone"}, Action: specs.ActAllow,
+				Args: []specs.LinuxSeccompArg{{Index: 0, Value: nsFlags, ValueTwo: 0, Op: specs.OpMaskedEqual}, {Index: 0, Value: 1, Op: specs.OpGreaterThan}}})
+			s.Linux.Seccomp = &sc
+		}, "lets clone run with CLONE_NEWUSER"},
+		{"default-allow", func(s *specs.Spec) {
+			sc := *s.Linux.Seccomp
+			sc.DefaultAction = specs.ActAllow
+			s.Linux.Seccomp = &sc
+		}, "default action lets calls run"},
 		{"sys-admin", func(s *specs.Spec) {
 			s.Process.Capabilities.Bounding = append(s.Process.Capabilities.Bounding, "CAP_SYS_ADMIN")
 		}, "CAP_SYS_ADMIN"},
@@ -185,7 +211,7 @@ func TestDeliverLeavesTheFilterToRunc(t *testing.T) {
 			sc.Architectures = append(slices.Clone(sc.Architectures), seccomp.Arches[runtime.GOARCH].Compat[0].Arch)
 			s.Linux.Seccomp = &sc
 		}, "compat ABI"},
-		{"unshare-allowed", allowUnshare, "allows unshare"},
+		{"unshare-allowed", allowUnshare, "lets unshare run"},
 		{"no-helper", nil, "cannot prepare palisade-init"},
 	} {
 		s := restricted(t)
@@ -311,5 +337,18 @@ func TestVerifyDeliveredCatchesChanges(t *testing.T) {
 	}
 	if why := verifyDelivered(in, out, d); why != "" {
 		t.Errorf("deliver's own spec: %s", why)
+	}
+}
+
+// Behind the rules' reading, the compiled program is tried on examples
+// too: a filter the reading would pass by mistake is still caught.
+func TestCompileTriesNamespaceCalls(t *testing.T) {
+	privateDirs(t)
+	s := restricted(t)
+	sc := *s.Linux.Seccomp
+	sc.Syscalls = append(slices.Clone(sc.Syscalls), specs.LinuxSyscall{Names: []string{"unshare"}, Action: specs.ActAllow})
+	_, why, err := compile(context.Background(), &sc, "/palisade-init", compileHere)
+	if err != nil || !strings.Contains(why, "allows unshare") {
+		t.Errorf("compile: %q %v", why, err)
 	}
 }
