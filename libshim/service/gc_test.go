@@ -103,3 +103,29 @@ func TestFreeAfterCreate(t *testing.T) {
 		t.Fatal("memory not given back after the second Create")
 	}
 }
+
+// Requests close together are followed by one give-back, after the last.
+func TestFreeOncePerQuietSpell(t *testing.T) {
+	calls := make(chan time.Time, 8)
+	oldFree, oldAfter := freeOSMemory, freeAfter
+	freeOSMemory, freeAfter = func() { calls <- time.Now() }, 100*time.Millisecond
+	defer func() { freeOSMemory, freeAfter = oldFree, oldAfter }()
+	var last time.Time
+	for range 5 {
+		scheduleFree() // as each Exec does
+		last = time.Now()
+		time.Sleep(30 * time.Millisecond)
+	}
+	select {
+	case at := <-calls:
+		if at.Sub(last) < freeAfter {
+			t.Errorf("memory given back %v after the last request, before freeAfter", at.Sub(last))
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("memory not given back")
+	}
+	time.Sleep(3 * freeAfter)
+	if len(calls) != 0 {
+		t.Errorf("%d more give-backs for one quiet spell", len(calls))
+	}
+}

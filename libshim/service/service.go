@@ -350,6 +350,7 @@ func (s *Service) Exec(ctx context.Context, r *taskAPI.ExecProcessRequest) (*emp
 		return nil, err
 	}
 	r.Spec = &anypb.Any{TypeUrl: r.Spec.GetTypeUrl(), Value: data}
+	defer scheduleFree()
 	return s.TTRPCTaskService.Exec(ctx, r)
 }
 

@@ -199,7 +199,8 @@ func run(pairs int, doc, mode string, mo memoryOptions) error {
 		w("| %s | %s | %s | %s | %s | %.3f (%.3f–%.3f) |\n", cmp.va.Name, cmp.vb.Name, ms(sa.Median), ms(sb.Median), ms(sb.Median-sa.Median), r, lo, hi)
 	}
 
-	w("\n### Shim memory with one sleeping container\n\nBoth shim binaries evicted from the page cache first, so that both are read back from disk alike (a binary the linker has just written is mapped in 2 MB folios and looks larger).\n\n| variant | RSS | PSS |\n|---|---|---|\n")
+	w("\n### Shim memory with one sleeping container\n\nBoth shim binaries evicted from the page cache first, so that both are read back from disk alike (a binary the linker has just written is mapped in 2 MB folios and looks larger). Read %s after the exec rows' last exec, when each container is asleep and its shim idle.\n\n| variant | RSS | PSS |\n|---|---|---|\n", memorySettle)
+	time.Sleep(memorySettle)
 	for _, x := range []struct {
 		v bench.Variant
 		r *bench.Running
@@ -331,6 +332,11 @@ type memoryOptions struct {
 	listMaps bool          // list anonymous mappings one by one, with the thread count
 	settle   time.Duration // wait this long after the execs before reading
 }
+
+// memorySettle is how long the memory rows wait after the exec rows: a
+// sleeping container's shim is idle, not in the middle of an exec's
+// garbage (palisade's gives it back a second after its last request).
+const memorySettle = 2 * time.Second
 
 // memoryBreakdown starts one sleeping container per variant, runs three
 // execs in each, and prints the shim's smaps_rollup figures: a quick loop
