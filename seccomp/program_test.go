@@ -117,7 +117,7 @@ func TestProgramStubFollowsRunc(t *testing.T) {
 		{"kill default", specs.LinuxSeccomp{DefaultAction: specs.ActKill, Architectures: []specs.Arch{native}, Syscalls: []specs.LinuxSyscall{{Names: []string{"openat"}, Action: specs.ActAllow}}}, true},
 		{"ENOSYS default", specs.LinuxSeccomp{DefaultAction: specs.ActErrno, DefaultErrnoRet: &enosys, Architectures: []specs.Arch{native}, Syscalls: []specs.LinuxSyscall{{Names: []string{"openat"}, Action: specs.ActAllow}}}, false},
 		{"allow default", specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{native}, Syscalls: []specs.LinuxSyscall{{Names: []string{"mount"}, Action: specs.ActErrno}}}, false},
-		{"log default", specs.LinuxSeccomp{DefaultAction: specs.ActLog, Architectures: []specs.Arch{native}, Syscalls: []specs.LinuxSyscall{{Names: []string{"mount"}, Action: specs.ActErrno}}}, false},
+		{"trace default", specs.LinuxSeccomp{DefaultAction: specs.ActTrace, Architectures: []specs.Arch{native}, Syscalls: []specs.LinuxSyscall{{Names: []string{"mount"}, Action: specs.ActErrno}}}, false},
 	} {
 		prog, err := NewProgram(&c.sc, goarch)
 		if err != nil {
