@@ -112,7 +112,8 @@ var deniedCaps = []string{"CAP_SYS_ADMIN", "CAP_SYS_PTRACE", "CAP_DAC_OVERRIDE",
 // its filter, "" if none.
 func capProblem(p *specs.Process) string {
 	if p.Capabilities == nil {
-		return ""
+		// runc then leaves the process the capabilities it has itself
+		return "the process's capabilities are not set"
 	}
 	c := p.Capabilities
 	for _, set := range [][]string{c.Bounding, c.Effective, c.Permitted, c.Inheritable, c.Ambient} {
@@ -383,7 +384,11 @@ func verifyDelivered(in, out *specs.Spec, d *Seccomp) string {
 	if len(p.Args) < 4 || p.Args[0] != execguard.HelperPath || p.Args[1] != "seccomp" || p.Args[2] != d.Program {
 		return "the process does not start through palisade-init's seccomp command"
 	}
-	if rest := p.Args[3:]; !slices.Equal(rest, append([]string{"--"}, in.Process.Args...)) && !slices.Equal(rest, in.Process.Args[1:]) {
+	want := append([]string{"--"}, in.Process.Args...)
+	if a := in.Process.Args; len(a) >= 2 && a[0] == execguard.HelperPath && a[1] == "exec" {
+		want = a[1:] // behind the exec allow-list's own command
+	}
+	if !slices.Equal(p.Args[3:], want) {
 		return "the process's command changed"
 	}
 	if why := specProblem(&specs.Spec{Linux: in.Linux, Mounts: out.Mounts, Process: p}); why != "" {

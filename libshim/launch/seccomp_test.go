@@ -240,7 +240,7 @@ func TestWrapExec(t *testing.T) {
 	if err := WrapExec(d, p); err != nil || !slices.Equal(p.Args, []string{execguard.HelperPath, "seccomp", d.Program, "--", "sh"}) {
 		t.Errorf("WrapExec: %v %q", err, p.Args)
 	}
-	p = &specs.Process{Args: []string{execguard.HelperPath, "exec", "--allow", "/bin/sh", "--", "sh"}, NoNewPrivileges: true}
+	p = &specs.Process{Args: []string{execguard.HelperPath, "exec", "--allow", "/bin/sh", "--", "sh"}, NoNewPrivileges: true, Capabilities: &specs.LinuxCapabilities{}}
 	if err := WrapExec(d, p); err != nil || !slices.Equal(p.Args, []string{execguard.HelperPath, "seccomp", d.Program, "exec", "--allow", "/bin/sh", "--", "sh"}) {
 		t.Errorf("WrapExec behind an allow-list: %v %q", err, p.Args)
 	}
@@ -248,6 +248,7 @@ func TestWrapExec(t *testing.T) {
 		{Args: []string{"sh"}},
 		{Args: []string{"sh"}, NoNewPrivileges: true, Capabilities: &specs.LinuxCapabilities{Effective: []string{"CAP_SYS_PTRACE"}}},
 		{Args: []string{"sh"}, NoNewPrivileges: true, ApparmorProfile: "x"},
+		{Args: []string{"sh"}, NoNewPrivileges: true}, // no capabilities set: runc's own would stay
 	} {
 		args := slices.Clone(bad.Args)
 		if err := WrapExec(d, bad); err == nil || !slices.Equal(bad.Args, args) {
@@ -317,6 +318,7 @@ func TestVerifyDeliveredCatchesChanges(t *testing.T) {
 	for name, change := range map[string]func(*specs.Spec){
 		"program":  func(s *specs.Spec) { s.Process.Args[2] = "0600000000000000" },
 		"command":  func(s *specs.Spec) { s.Process.Args[len(s.Process.Args)-1] = "false" },
+		"dropped":  func(s *specs.Spec) { s.Process.Args = append(s.Process.Args[:3], s.Process.Args[5:]...) }, // "--" and the command gone
 		"filter":   func(s *specs.Spec) { s.Linux.Seccomp = in.Linux.Seccomp },
 		"mount":    func(s *specs.Spec) { s.Mounts[len(s.Mounts)-1].Source = helper },
 		"not-last": func(s *specs.Spec) { s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x"}) },
