@@ -37,6 +37,23 @@ type Verdict struct {
 
 var auditArch = map[string]uint32{"amd64": unix.AUDIT_ARCH_X86_64, "arm64": unix.AUDIT_ARCH_AARCH64}
 
+// newFilter loads a raw program for goarch into the interpreter.
+func newFilter(raw []bpf.RawInstruction, goarch string) (*Filter, error) {
+	t, ok := Arches[goarch]
+	if !ok {
+		return nil, fmt.Errorf("seccomp: architecture %q is not supported (amd64, arm64)", goarch)
+	}
+	prog, ok := bpf.Disassemble(raw)
+	if !ok {
+		return nil, fmt.Errorf("seccomp: the program has instructions the interpreter does not know")
+	}
+	vm, err := bpf.NewVM(prog)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp: the program does not load in the interpreter: %w", err)
+	}
+	return &Filter{target: t, audit: auditArch[goarch], vm: vm, Instructions: len(prog)}, nil
+}
+
 // scmpArchNames maps OCI architecture names to libseccomp's.
 var scmpArchNames = map[specs.Arch]string{
 	specs.ArchX86_64: "amd64", specs.ArchX86: "x86", specs.ArchX32: "x32",

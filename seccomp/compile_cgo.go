@@ -3,7 +3,6 @@
 package seccomp
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -19,23 +18,11 @@ import (
 // skipped; conditions on distinct arguments are ANDed in one rule, several
 // conditions on the same argument become one rule each.
 func Compile(sc *specs.LinuxSeccomp, goarch string) (*Filter, error) {
-	t, ok := Arches[goarch]
-	if !ok {
-		return nil, fmt.Errorf("seccomp: architecture %q is not supported (amd64, arm64)", goarch)
-	}
 	raw, err := rawFilter(sc, goarch)
 	if err != nil {
 		return nil, err
 	}
-	prog, ok := bpf.Disassemble(raw)
-	if !ok {
-		return nil, fmt.Errorf("seccomp: the exported program has instructions the interpreter does not know")
-	}
-	vm, err := bpf.NewVM(prog)
-	if err != nil {
-		return nil, fmt.Errorf("seccomp: the generated program does not load in the interpreter: %w", err)
-	}
-	return &Filter{target: t, audit: auditArch[goarch], vm: vm, Instructions: len(prog)}, nil
+	return newFilter(raw, goarch)
 }
 
 // rawFilter is libseccomp's program for sc on goarch, as Compile describes.
@@ -200,10 +187,5 @@ func export(f *libseccomp.ScmpFilter) ([]bpf.RawInstruction, error) {
 	if len(raw)%8 != 0 {
 		return nil, fmt.Errorf("seccomp: exported program has %d bytes, not a multiple of 8", len(raw))
 	}
-	ins := make([]bpf.RawInstruction, len(raw)/8)
-	for i := range ins {
-		b := raw[i*8:]
-		ins[i] = bpf.RawInstruction{Op: binary.NativeEndian.Uint16(b), Jt: b[2], Jf: b[3], K: binary.NativeEndian.Uint32(b[4:])}
-	}
-	return ins, nil
+	return Program(raw).raw(), nil
 }

@@ -73,17 +73,31 @@ func NewProgram(sc *specs.LinuxSeccomp, goarch string) (Program, error) {
 	return out, nil
 }
 
-// Instructions decodes the program for an interpreter (tests, checks).
-func (p Program) Instructions() ([]bpf.Instruction, error) {
-	if len(p) == 0 || len(p)%8 != 0 || len(p)/8 > maxInstructions {
-		return nil, fmt.Errorf("seccomp: a program of %d bytes is not 1 to %d instructions", len(p), maxInstructions)
-	}
+// raw splits the program into its records (a trailing partial record is
+// dropped).
+func (p Program) raw() []bpf.RawInstruction {
 	raw := make([]bpf.RawInstruction, len(p)/8)
 	for i := range raw {
 		b := p[8*i:]
 		raw[i] = bpf.RawInstruction{Op: binary.NativeEndian.Uint16(b), Jt: b[2], Jf: b[3], K: binary.NativeEndian.Uint32(b[4:])}
 	}
-	prog, ok := bpf.Disassemble(raw)
+	return raw
+}
+
+// check refuses a program that is not 1 to maxInstructions whole records.
+func (p Program) check() error {
+	if len(p) == 0 || len(p)%8 != 0 || len(p)/8 > maxInstructions {
+		return fmt.Errorf("seccomp: a program of %d bytes is not 1 to %d instructions", len(p), maxInstructions)
+	}
+	return nil
+}
+
+// Instructions decodes the program for an interpreter (tests, checks).
+func (p Program) Instructions() ([]bpf.Instruction, error) {
+	if err := p.check(); err != nil {
+		return nil, err
+	}
+	prog, ok := bpf.Disassemble(p.raw())
 	if !ok {
 		return nil, errors.New("seccomp: the program has instructions the interpreter does not know")
 	}
@@ -93,15 +107,10 @@ func (p Program) Instructions() ([]bpf.Instruction, error) {
 // Filter loads the program into the interpreter Compile's filters use, to
 // check what it does with a syscall.
 func (p Program) Filter(goarch string) (*Filter, error) {
-	prog, err := p.Instructions()
-	if err != nil {
+	if err := p.check(); err != nil {
 		return nil, err
 	}
-	vm, err := bpf.NewVM(prog)
-	if err != nil {
-		return nil, fmt.Errorf("seccomp: the program does not load in the interpreter: %w", err)
-	}
-	return &Filter{target: Arches[goarch], audit: auditArch[goarch], vm: vm, Instructions: len(prog)}, nil
+	return newFilter(p.raw(), goarch)
 }
 
 // enosysStub is runc's -ENOSYS stub (libcontainer/seccomp/patchbpf) for a

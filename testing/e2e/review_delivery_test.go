@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	runtimeoptions "github.com/containerd/containerd/api/types/runtimeoptions/v1"
 	containerd "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/cio"
@@ -266,25 +265,14 @@ func shadowDev(t *testing.T, e *harness.Env, cfg, profile string, mounts func(s 
 	}
 	victim := containerID(t, "victim")
 	c, ctx := client(t, e)
-	img, err := c.GetImage(ctx, e.Image())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctr, err := c.NewContainer(ctx, victim,
-		containerd.WithRuntime(harness.Runtime, &runtimeoptions.Options{ConfigPath: cfg}),
-		containerd.WithNewSnapshot(victim, img),
-		containerd.WithNewSpec(oci.WithImageConfig(img), oci.WithProcessArgs("/usr/bin/probe", "sleep", "300"),
-			func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
-				if profile != "" {
-					s.Annotations = map[string]string{"palisade.dev/profile": profile}
-				}
-				mounts(s, shared)
-				return nil
-			}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = ctr.Delete(context.Background(), containerd.WithSnapshotCleanup) }()
+	ctr := newContainerWith(t, e, c, ctx, victim, cfg, oci.WithProcessArgs("/usr/bin/probe", "sleep", "300"),
+		func(_ context.Context, _ oci.Client, _ *containers.Container, s *specs.Spec) error {
+			if profile != "" {
+				s.Annotations = map[string]string{"palisade.dev/profile": profile}
+			}
+			mounts(s, shared)
+			return nil
+		})
 	task, err := ctr.NewTask(ctx, cio.NullIO)
 	if err != nil {
 		if !strings.Contains(err.Error(), "palisade-init") {
@@ -304,7 +292,6 @@ func shadowDev(t *testing.T, e *harness.Env, cfg, profile string, mounts func(s 
 		t.Fatal(err)
 	}
 	t.Logf("victim's process: %.40q", runcSpec(t, e, victim).Process.Args)
-	// the attacker's "palisade-init": runs the command after "--", and nothing else
 	// the attacker's "palisade-init": leaves a mark in the shared
 	// directory, then runs the command after "--" and nothing else
 	fake := "#!/bin/sh\necho $$ >> \"$(dirname \"$0\")/pwned\"\nwhile [ \"$1\" != -- ]; do shift; done\nshift\nexec \"$@\"\n"
